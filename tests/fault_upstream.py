@@ -96,7 +96,7 @@ class FaultUpstream:
         if kind == "delay":  # a slow model: nothing for `arg` seconds, then a healthy answer
             await asyncio.sleep(float(arg))
             kind, arg = "ok", ""
-        if kind == "cachewrite" and arg:  # cachewrite@S: its answer after S seconds
+        if kind.startswith("cachewrite") and arg:  # cachewrite@S: its answer after S seconds
             await asyncio.sleep(float(arg))
             arg = ""
         if kind == "cost" and not body.get("stream"):  # usage.cost (USD), as OpenRouter sends
@@ -139,6 +139,8 @@ class FaultUpstream:
             return None
         if kind == "cacheonly":  # Anthropic's input as cache reads alone, no `input_tokens`
             return ("cache", COMPLETION_TOKENS * n)
+        if kind == "cachewrite1h":  # written to the 1-hour cache, its usage saying so
+            return ("write1h", COMPLETION_TOKENS * n)
         if kind.startswith("cachewrite"):  # the whole prompt written to Anthropic's cache
             return ("write", COMPLETION_TOKENS * n)
         if kind == "absurd":  # what it reported
@@ -406,6 +408,11 @@ def _anthropic_usage(usage: tuple[Any, Any]) -> dict[str, Any]:
     """`cache` in place of the input count: the prompt read from the cache alone."""
     if usage[0] == "cache":
         return {"cache_read_input_tokens": PROMPT_TOKENS, "output_tokens": usage[1]}
+    if usage[0] == "write1h":  # Anthropic's split of the writes by cache
+        return {"input_tokens": 0, "cache_creation_input_tokens": PROMPT_TOKENS,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0,
+                                   "ephemeral_1h_input_tokens": PROMPT_TOKENS},
+                "output_tokens": usage[1]}  # fmt: skip
     if usage[0] == "write":
         return {"input_tokens": 0, "cache_creation_input_tokens": PROMPT_TOKENS,
                 "output_tokens": usage[1]}  # fmt: skip

@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import image_rules, price
 from arbiter.config_checks import check_unexpanded_paths
@@ -37,6 +37,9 @@ from arbiter.errors import ConfigError
 from arbiter.image_rules import ImageRule
 from arbiter.regular_file import read_regular
 from arbiter.toml_depth import NestedTooDeeply, load_toml
+
+if TYPE_CHECKING:
+    from arbiter.types import Usage
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +360,9 @@ class ModelSettings:
     # prompt-cache prices (Anthropic bills cache reads and writes apart); unset = the input price
     price_cache_read_per_mtok: float | None = None
     price_cache_write_per_mtok: float | None = None
+    # Anthropic's 1-hour cache writes (`cache_control.ttl = "1h"`), billed 2x the input price
+    # (5-minute writes: 1.25x, price_cache_write_per_mtok); unset = 2x the input price
+    price_cache_write_1h_per_mtok: float | None = None
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -367,14 +373,22 @@ class ModelSettings:
         """The model's image pricing (`image_tokens`, resolved at load; parsed once, memoised)."""
         return image_rules.parse(self.image_tokens or image_rules.DEFAULT_SPEC)
 
+    @property
+    def cache_write_1h_price(self) -> float:
+        """The 1-hour cache write price per 1M tokens: its own, else 2x the input price."""
+        hour = self.price_cache_write_1h_per_mtok
+        return 2.0 * self.price_in_per_mtok if hour is None else hour
+
     def cost_usd(
         self,
         prompt_tokens: int,
         completion_tokens: int,
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> float:
-        """USD for a call; `prompt_tokens` counts all input, the cache parts included."""
+        """USD for a call; `prompt_tokens` counts all input, the cache parts included;
+        `cache_write_1h_tokens`, the part of the writes to the 1-hour cache."""
         return price.cost_usd(
             self.price_in_per_mtok,
             self.price_out_per_mtok,
@@ -384,7 +398,16 @@ class ModelSettings:
             cache_write=cache_write_tokens,
             cache_read_price=self.price_cache_read_per_mtok,
             cache_write_price=self.price_cache_write_per_mtok,
+            cache_write_1h=cache_write_1h_tokens,
+            cache_write_1h_price=self.cache_write_1h_price if cache_write_1h_tokens else None,
         )
+
+    def usage_cost(self, usage: Usage) -> float:
+        """USD for a call's `usage` (its cache parts priced as such)."""
+        return self.cost_usd(
+            usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
+            usage.cache_write_tokens, usage.cache_write_1h_tokens,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

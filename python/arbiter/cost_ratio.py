@@ -66,8 +66,5 @@ def observe(ratios: CostRatios, model: str, m: ModelSettings, usage: Usage, bill
     reported = usage.reported_cost_usd
     if reported is None or billed != reported or usage.counts_dropped or usage.one_sided:
         return
-    priced = m.cost_usd(
-        usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
-        usage.cache_write_tokens,
-    )  # fmt: skip
+    priced = m.usage_cost(usage)
     ratios.observe(model, priced, reported)

@@ -172,7 +172,11 @@ async def _priced(
     else:
         assert counted is not None, "a call priced without a worst case needs its prompt count"
         cost = m.cost_usd(
-            counted.prompt_tokens, tokens, counted.cache_read_tokens, counted.cache_write_tokens
+            counted.prompt_tokens,
+            tokens,
+            counted.cache_read_tokens,
+            counted.cache_write_tokens,
+            counted.cache_write_1h_tokens,
         )
         bound = None
     if not counted_empty(usage, tokens):
