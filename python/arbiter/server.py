@@ -551,7 +551,8 @@ def build_app(
         Route("/healthz", guard(h.healthz), methods=["GET"]),
         *dashboard.routes(h, guard),
     ]
-    routes += unscoped_routes(routes)  # the AzureOpenAI SDK's /openai/responses, /openai/models
+    # the AzureOpenAI SDK's /openai/responses, /openai/models; Azure's v1 API's /openai/v1/...
+    routes += unscoped_routes(routes)
     app = FastRoutesApp(
         routes=with_slash_twins(routes),
         lifespan=lifespan,
