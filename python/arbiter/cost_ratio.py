@@ -9,7 +9,8 @@ burst admitted together passed its cap by the sum: a key's $0.50 cap spent to $0
 requests at once whose upstream reported 1.5x their usage's price (probe23b). So every answered
 call whose reported cost was believed teaches its model's ratio (the report over its usage at
 the prices it was charged at, kept when above 1), and the worst case is held at the second
-largest ratio of the model's last 64 such calls (per process, as prompt_ratio.py's line): a ratio
+largest ratio of the model's last 64 such calls (per process, seeded at start from the store's
+recent decisions charged a reported cost: `seed`, store/reported_costs.py): a ratio
 must be seen twice before it holds, so one believed outlier (a 90x report among 1x ones, itself
 within cost_report's 100x) does not hold the model at 90x for 64 calls. A model's first report is
 its only one and holds alone (a fresh process's first answer teaches the burst behind it); after
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable, Iterable
 
 from arbiter.config import ModelSettings
 from arbiter.cost_report import CEILING
@@ -58,6 +60,27 @@ class CostRatios:
 def cost_ratios() -> CostRatios:
     """Per model, the ratio its calls are reserved at (1.0 until a reported cost says more)."""
     return CostRatios()
+
+
+def seed(
+    ratios: CostRatios,
+    rows: Iterable[tuple[str, float, int, int]],
+    model_of: Callable[[str], ModelSettings | None],
+) -> int:
+    """Teach `ratios` the stored decisions' reports, oldest first (store/reported_costs.py):
+    each (model, cost, prompt tokens, output tokens) a call charged its upstream's reported
+    cost. A restarted sidecar's first burst then holds at the ratio its predecessor learnt
+    (probe23b's cold process held it at the registry's prices). Their prompt counts include
+    any cache parts at the input price: a ratio read low there is no worse than none. The
+    number of models taught."""
+    taught: set[str] = set()
+    for model, cost, prompt, output in rows:
+        m = model_of(model)
+        if m is None:  # a model no longer configured
+            continue
+        ratios.observe(model, m.cost_usd(prompt, output), cost)
+        taught.add(model)
+    return len(taught)
 
 
 def observe(ratios: CostRatios, model: str, m: ModelSettings, usage: Usage, billed: float) -> None:

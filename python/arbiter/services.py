@@ -21,7 +21,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from arbiter import latency_setup, logs, reference, stalls, tokenizer_load, writer_process
+from arbiter import (
+    cost_ratio,
+    latency_setup,
+    logs,
+    reference,
+    stalls,
+    tokenizer_load,
+    writer_process,
+)
 from arbiter.after_answer import AfterAnswer
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
@@ -542,6 +550,9 @@ class Services:
         self.last_sync_rows = len(arms)
         self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
         self.refresh_registry()
+        # the markups upstreams' own reports showed, at the prices now adopted: a restarted
+        # process holds its first burst at them (cost_ratio.seed)
+        cost_ratio.seed(self.cost_ratios, self.store.recent_reported_costs(), self.registry.get)
         self.shadow.refresh()
 
     async def start(self) -> None:

@@ -329,6 +329,9 @@ class Store(Protocol):
 
     def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]: ...
 
+    # -- recent reported costs, read at start (store/reported_costs.py, cost_ratio.seed) ----
+    def recent_reported_costs(self, decisions: int = ...) -> list[tuple[str, float, int, int]]: ...
+
     # -- the semantic cache's learned bounds (store/cache_semantic.py) ---------------------
     def semantic_learn(self, tenant: str, factor: float, wrong: bool, ts: float) -> float: ...
 
