@@ -414,7 +414,10 @@ class PassThrough:
             fixes: dict[str, Any] = {}
             if not named(data.get("id")):
                 fixes["id"] = "cmpl-" + decision_id
-            if (shown := relayed_usage.openai_usage(data.get("usage"), pt, ct)) is not None:
+            m = req.model_settings(self.s.registry.__getitem__)
+            limits = (req.output_tokens, prompt_bound(m.context_window, req.prompt_tokens))
+            shown = relayed_usage.openai_usage(data.get("usage"), pt, ct, limits)
+            if shown is not None:
                 fixes["usage"] = shown
             if fixes:
                 return Answered(orjson.dumps({**data, **fixes}), out)

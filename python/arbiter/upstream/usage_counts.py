@@ -96,6 +96,15 @@ def within_limit(usage: Usage, limit: int, prompt_limit: int) -> Usage:
     )  # fmt: skip
 
 
+def call_limits(
+    max_output_tokens: int, context_window: int, choices: int, max_tokens: int | None
+) -> tuple[int, int]:
+    """(the most output a call could bill, every choice at its limit; the most prompt tokens),
+    what a usage shown to the client is held to (relayed_usage.py), as within_limit holds the
+    bill."""
+    return choices * (max_tokens or max_output_tokens), prompt_bound(context_window)
+
+
 def prompt_bound(context_window: int, counted: int = 0) -> int:
     """The most prompt tokens an upstream can count for a call: PROMPT_WINDOWS times the larger
     of the model's context window (a prompt that fits it) and `counted`, ours (a pass-through
