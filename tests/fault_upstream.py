@@ -96,7 +96,7 @@ class FaultUpstream:
         if kind == "delay":  # a slow model: nothing for `arg` seconds, then a healthy answer
             await asyncio.sleep(float(arg))
             kind, arg = "ok", ""
-        if kind == "cachewrite" and arg:  # cachewrite@S: its answer after S seconds
+        if kind.startswith("cachewrite") and arg:  # cachewrite@S: its answer after S seconds
             await asyncio.sleep(float(arg))
             arg = ""
         if kind == "cost" and not body.get("stream"):  # usage.cost (USD), as OpenRouter sends
@@ -131,11 +131,16 @@ class FaultUpstream:
     def _usage_for(
         self, body: dict[str, Any], model: str, kind: str, n: int, prompt: int = PROMPT_TOKENS
     ) -> Any:
+        if kind == "emptyzero":  # an empty answer, its output truly counted 0
+            self.bills.append((model, prompt, 0))
+            return (prompt, 0)
         self.bills.append((model, prompt, COMPLETION_TOKENS * n))  # what it billed
         if kind.startswith(("nousage", "nofinish")):  # billed all the same, never said
             return None
         if kind == "cacheonly":  # Anthropic's input as cache reads alone, no `input_tokens`
             return ("cache", COMPLETION_TOKENS * n)
+        if kind == "cachewrite1h":  # written to the 1-hour cache, its usage saying so
+            return ("write1h", COMPLETION_TOKENS * n)
         if kind.startswith("cachewrite"):  # the whole prompt written to Anthropic's cache
             return ("write", COMPLETION_TOKENS * n)
         if kind == "absurd":  # what it reported
@@ -155,7 +160,7 @@ class FaultUpstream:
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
-        text = "".join(WORDS)
+        text = "".join(_words(kind))
         if path.endswith("/embeddings"):
             items = body["input"] if isinstance(body["input"], list) else [body["input"]]
             usage = self._usage_for(body, model, kind, 0, prompt=len(items))  # a token each
@@ -291,7 +296,7 @@ class FaultUpstream:
                         "delta": {"type": "text_delta", "text": word},
                     },
                 )
-                for word in WORDS
+                for word in _words(kind)
             ]
             frames += [
                 ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
@@ -335,7 +340,7 @@ class FaultUpstream:
                 ]
             )
         ]
-        for word in WORDS:
+        for word in _words(kind):
             frames.append(
                 chunk(
                     [
@@ -389,6 +394,11 @@ class FaultUpstream:
 _MARK = b"[[fault:"
 
 
+def _words(kind: str) -> list[str]:
+    """The answer's text, in its stream's pieces (`emptyzero`: none)."""
+    return [] if kind == "emptyzero" else WORDS
+
+
 def _given(usage: dict[str, Any]) -> dict[str, Any]:
     """A usage without the counts a one-sided fault left out (None)."""
     return {k: v for k, v in usage.items() if v is not None}
@@ -398,6 +408,11 @@ def _anthropic_usage(usage: tuple[Any, Any]) -> dict[str, Any]:
     """`cache` in place of the input count: the prompt read from the cache alone."""
     if usage[0] == "cache":
         return {"cache_read_input_tokens": PROMPT_TOKENS, "output_tokens": usage[1]}
+    if usage[0] == "write1h":  # Anthropic's split of the writes by cache
+        return {"input_tokens": 0, "cache_creation_input_tokens": PROMPT_TOKENS,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0,
+                                   "ephemeral_1h_input_tokens": PROMPT_TOKENS},
+                "output_tokens": usage[1]}  # fmt: skip
     if usage[0] == "write":
         return {"input_tokens": 0, "cache_creation_input_tokens": PROMPT_TOKENS,
                 "output_tokens": usage[1]}  # fmt: skip

@@ -115,28 +115,33 @@ def usage_dropped_total(f: Fleet) -> float:
     return sum(float(v) for v in found)
 
 
-def ask_sdk(f: Fleet, key: str, model: str, stream: bool) -> None:
+def ask_sdk(f: Fleet, key: str, model: str, stream: bool, empty: bool = False) -> None:
     """ "hi" to `model` through its protocol's SDK (an-1: anthropic, else openai), whole or
-    streamed (OpenAI's with its usage chunk asked for); the answer must have text."""
+    streamed (OpenAI's with its usage chunk asked for); the answer must have text (none when
+    `empty`)."""
     hi: Any = [{"role": "user", "content": "hi"}]
     if model == "an-1":
         with anthropic.Anthropic(api_key=key, base_url=f.first.root_url, max_retries=0) as c:
             if stream:
                 with c.messages.stream(model=model, max_tokens=MAX_TOKENS, messages=hi) as s:
-                    assert s.get_final_text()
+                    text = s.get_final_text()
             else:
-                assert c.messages.create(model=model, max_tokens=MAX_TOKENS, messages=hi).content
-        return
-    with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
-        if stream:
-            chunks = gpt.chat.completions.create(
-                model=model, messages=hi, max_tokens=MAX_TOKENS, stream=True,
-                stream_options={"include_usage": True},
-            )  # fmt: skip
-            assert "".join(x.choices[0].delta.content or "" for x in chunks if x.choices)
-        else:
-            answer = gpt.chat.completions.create(model=model, messages=hi, max_tokens=MAX_TOKENS)
-            assert answer.choices[0].message.content
+                blocks = c.messages.create(model=model, max_tokens=MAX_TOKENS, messages=hi).content
+                text = "".join(b.text for b in blocks if b.type == "text")
+    else:
+        with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
+            if stream:
+                chunks = gpt.chat.completions.create(
+                    model=model, messages=hi, max_tokens=MAX_TOKENS, stream=True,
+                    stream_options={"include_usage": True},
+                )  # fmt: skip
+                text = "".join(x.choices[0].delta.content or "" for x in chunks if x.choices)
+            else:
+                answer = gpt.chat.completions.create(
+                    model=model, messages=hi, max_tokens=MAX_TOKENS
+                )
+                text = answer.choices[0].message.content or ""
+    assert bool(text) != empty, text
 
 
 def new_cost(f: Fleet, before: int) -> float:
@@ -152,7 +157,7 @@ def cost_under_fault(
     before = f.settled().get("tenant:t", (0.0, 0.0))[0]
     dropped, seen = usage_dropped_total(f), len(f.decisions())
     f.up.reset(**{model.replace("-", "_"): fault})
-    ask_sdk(f, key, model, stream)
+    ask_sdk(f, key, model, stream, empty=fault == "emptyzero")
     cost = new_cost(f, seen)
     assert f.settled()["tenant:t"][0] - before == pytest.approx(cost, abs=1e-9)
     return cost, usage_dropped_total(f) - dropped

@@ -26,10 +26,32 @@ def test_only_a_believed_report_of_whole_counts_teaches() -> None:
     cost_ratio.observe(ratios, "m", M, cheap, cheap.reported_cost_usd or 0.0)
     assert ratios.factor("m") == 1.0
     cost_ratio.observe(ratios, "m", M, dear, PRICED * 1.5)
+    assert ratios.factor("m") == 1.0  # seen once after a 1x one: not held yet
+    cost_ratio.observe(ratios, "m", M, dear, PRICED * 1.5)
     assert ratios.factor("m") == pytest.approx(1.5)
     huge = Usage(100, 50, reported_cost_usd=PRICED * 1000)  # past cost_report's ceiling: capped
-    cost_ratio.observe(ratios, "m", M, huge, PRICED * 1000)
+    for _ in range(2):
+        cost_ratio.observe(ratios, "m", M, huge, PRICED * 1000)
     assert ratios.factor("m") == pytest.approx(100.0)
+
+
+def test_one_outlier_does_not_hold_a_model_at_it() -> None:
+    """One believed 90x report among 1x ones held the model at 90x for its next 64 calls (the
+    window's max): a ratio now holds once seen twice, the first report of a model alone."""
+    ratios = cost_ratio.cost_ratios()
+    ratios.observe("m", 1.0, 90.0)  # a model's first report: all there is to go by
+    assert ratios.factor("m") == 90.0
+    ratios.observe("m", 1.0, 1.0)
+    assert ratios.factor("m") == 1.0  # one 90x, not seen again
+    for _ in range(cost_ratio.WINDOW):  # the first 90x ages out
+        ratios.observe("m", 1.0, 1.2)
+    ratios.observe("m", 1.0, 90.0)
+    assert ratios.factor("m") == pytest.approx(1.2)
+    ratios.observe("m", 1.0, 90.0)  # seen twice: held
+    assert ratios.factor("m") == 90.0
+    for _ in range(cost_ratio.WINDOW - 1):  # both age out of the window
+        ratios.observe("m", 1.0, 1.0)
+    assert ratios.factor("m") == 1.0
 
 
 def test_the_worst_case_is_held_at_the_ratio() -> None:

@@ -66,6 +66,23 @@ def test_megabytes_of_lines_without_an_event_fail_naming_them(
 
 
 @pytest.mark.parametrize("cls,answer", [(_OpenAIStream, OA), (AnthropicStream, AN)])
+@pytest.mark.parametrize("size", [40, 1000, 100_000])
+@pytest.mark.parametrize("piece", [61, 65536])
+def test_long_comment_lines_count_against_the_same_bound(
+    cls: type[Any], answer: bytes, size: int, piece: int
+) -> None:
+    """Comment lines of 32 bytes or more are left to the reader (sse_idle: a piece of long
+    lines): they were bounded by the 64 MiB response cap alone. Now by MAX_IDLE_BYTES too,
+    however the lines are cut into pieces; each one blank-ended, as a heartbeat is."""
+    line = b": " + b"x" * (size - 4) + b"\n\n"
+    events, error = _events(cls, line * (2 * MAX_IDLE_BYTES // size) + answer, piece)
+    assert events == [] and error is not None and "blank or comment lines" in error, error
+    # under the bound: the whole answer, as without them
+    under, _ = _events(cls, line * (MAX_IDLE_BYTES // size // 2) + answer, piece)
+    assert under == _events(cls, answer)[0]
+
+
+@pytest.mark.parametrize("cls,answer", [(_OpenAIStream, OA), (AnthropicStream, AN)])
 @pytest.mark.parametrize("piece", [1, 7, 65536])
 def test_heartbeats_and_blank_runs_under_the_bound_change_no_event(
     cls: type[Any], answer: bytes, piece: int

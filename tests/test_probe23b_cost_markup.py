@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Sidecar
 from tests.fault_upstream import COMPLETION_TOKENS, PROMPT_TOKENS
 from tests.probe19a_harness import PRICES
 from tests.probe22b_rig import fleet
@@ -66,3 +67,32 @@ def test_a_learnt_markup_does_not_widen_what_a_report_may_claim(tmp_path: Path) 
         warm(f, key, max_tokens=COMPLETION_TOKENS)
         costs = sorted(float(d["cost_usd"]) for d in decided(f))
         assert costs == pytest.approx([USAGE_USD, 90 * USAGE_USD]), costs  # the 5,000x: dropped
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_restarted_sidecar_holds_its_first_burst_at_the_learnt_markup(
+    tmp_path: Path, backend: str
+) -> None:
+    """The ratio was learnt per process: a sidecar restarted (a deploy, a crash) held its first
+    burst at the registry's prices, and 40 requests at once passed the key's cap by ~7 calls.
+    Now it is seeded at start from the store's recent decisions charged a reported cost."""
+    caps = [{"scope": "key", "limit_usd": CAP_USD, "window": "total"}]
+    with fleet(tmp_path, backend, caps) as f:
+        key = str(f.first.create_key("t")["key"])
+        f.up.reset(oa_1=f"cost@{REPORTED_USD}")
+        warm(f, key, max_tokens=COMPLETION_TOKENS)  # the old process learns 1.5x, and records it
+        f.first.stop()
+        again = Sidecar(f.first.config_path).start()
+        f.sidecars[0] = again
+        try:
+            f.up.script["oa-1"] = f"cost@{REPORTED_USD}:0.5"  # slow: the burst's holds overlap
+            outcomes = burst(f, key, BURST, max_tokens=COMPLETION_TOKENS)
+            assert set(outcomes) == {"ok", "budget"}, outcomes
+            spent = next(v for k, v in f.settled().items() if k.startswith("key:"))[0]
+            assert spent == pytest.approx(len(f.up.bills) * REPORTED_USD, abs=1e-6)
+            over = (spent - CAP_USD) / REPORTED_USD
+            assert over <= 1.0, f"{over:.2f} calls past the cap: ${spent:.4f}"
+        finally:
+            again.stop()

@@ -10,6 +10,8 @@ completions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 
@@ -56,4 +58,38 @@ def test_a_pass_through_completion_past_its_limit_is_no_count(
     # its prompt as the budget counts "hi" (1 token) and the answer's 5: $0.011
     assert 5 * PRICES["oa-1"][1] / 1e6 < cost < WORST_USD, cost
     assert usage_dropped_total(f) == dropped + 1
+    f.up.reset()
+
+
+@pytest.mark.parametrize("fault", ["pastlimit", "pastwindow"])
+def test_the_client_reads_the_counts_it_was_billed_by(
+    one_sidecar: tuple[Fleet, str], fault: str
+) -> None:
+    """Billed from Arbiter's counts, the answer still showed the client the upstream's (10^7
+    output tokens said of a call sent max_tokens 20), on chat and pass-through completions,
+    whole and streamed. Now each shows the counts it was billed by, as for a count that is no
+    count (relayed_usage.py); a usage within the limits is relayed as it came (the control)."""
+    f, key = one_sidecar
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
+        for told in (fault, "ok"):
+            f.up.reset(oa_1=told)
+            shown = [
+                gpt.chat.completions.create(model="oa-1", messages=hi, max_tokens=MAX_TOKENS).usage,
+                gpt.completions.create(model="oa-1", prompt="hi", max_tokens=MAX_TOKENS).usage,
+                *(c.usage for c in gpt.chat.completions.create(
+                    model="oa-1", messages=hi, max_tokens=MAX_TOKENS, stream=True,
+                    stream_options={"include_usage": True}) if c.usage),
+                *(c.usage for c in gpt.completions.create(
+                    model="oa-1", prompt="hi", max_tokens=MAX_TOKENS, stream=True,
+                    stream_options={"include_usage": True}) if c.usage),
+            ]  # fmt: skip
+            assert len(shown) == 4, shown
+            for usage in shown:
+                assert usage is not None
+                if told == "ok":  # the upstream's own, relayed
+                    assert (usage.prompt_tokens, usage.completion_tokens) == (PROMPT_TOKENS, 7)
+                else:
+                    assert 0 < usage.completion_tokens <= MAX_TOKENS, usage
+                    assert 0 < usage.prompt_tokens < 1000, usage
     f.up.reset()

@@ -39,3 +39,17 @@ def test_a_side_counted_zero_is_counted_from_the_answer(
         assert cost < BILL_USD * 1.5, cost
     assert dropped == 1
     f.up.reset()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("model", ["oa-1", "an-1"])
+def test_an_empty_answer_counted_zero_is_a_true_count(
+    one_sidecar: tuple[Fleet, str], model: str, stream: bool
+) -> None:
+    """An answer with no text whose usage counts its output 0: that 0 is the count, no usage
+    dropped (the zero-count rule raised `usage_dropped` for it, though nothing was missing)."""
+    f, key = one_sidecar
+    cost, dropped = cost_under_fault(f, key, model, "emptyzero", stream)
+    assert cost == pytest.approx(PROMPT_USD, abs=1e-12)  # the upstream's prompt count, output 0
+    assert dropped == 0
+    f.up.reset()

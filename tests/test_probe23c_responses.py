@@ -366,3 +366,23 @@ def test_chats_include_usage_in_stream_options_is_a_400(r: Rig) -> None:
     assert message == "Unknown parameter: 'stream_options.include_usage'."
     good = r.raw("/v1/responses", {**body, "stream_options": {"include_obfuscation": False}})
     assert good.status_code == 200, good.text
+
+
+def test_azures_v1_base_url_is_served_as_v1(r: Rig) -> None:
+    """Before: Azure's v1 API path, `{endpoint}/openai/v1/` as the plain OpenAI SDK's base URL,
+    was a 404 ("Unknown path /openai/v1/chat/completions"). Now every OpenAI surface under it
+    is /v1's; Anthropic's messages are not among them."""
+    with openai.OpenAI(
+        api_key=r.key, base_url=r.sidecar.root_url + "/openai/v1", max_retries=0
+    ) as v1:
+        w = word()
+        v1.chat.completions.create(model="oa-1", messages=[{"role": "user", "content": w}])
+        assert r.recorder.one(w)[0] == "/v1/chat/completions"
+        w = word()
+        assert v1.responses.create(model="an-1", input=w).output_text == "ok"
+        assert r.recorder.one(w)[0] == "/v1/messages"
+        assert [m.id for m in v1.models.list()][:2] == ["auto", "oa-1"]
+        with pytest.raises(openai.NotFoundError):
+            v1.responses.retrieve("resp_" + w)
+    messages = r.raw("/openai/v1/messages", {"model": "an-1", "max_tokens": 5, "messages": []})
+    assert messages.status_code == 404, messages.text

@@ -6,9 +6,12 @@ shown cut, with its length, not repeated whole."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
-from arbiter.config import ConfigError, loads
+from arbiter.config import ConfigError, load, loads
 from arbiter.offline.demo import API_KEY_ENV
 from tests.probe23d_rig import config_text
 
@@ -59,3 +62,22 @@ def test_a_huge_value_or_key_is_not_repeated_whole(where: str, said: str) -> Non
     (problem,) = err.value.problems
     assert said in problem and "(100,00" in problem, problem[:300]
     assert len(problem) < 600, len(problem)
+
+
+def test_a_one_underscore_override_is_warned_not_ignored_in_silence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`ARBITER_SERVER_PORT=9999` (one underscore) overrode nothing and said nothing: the file's
+    port served. It is now a warning naming the override meant; names that are no override
+    (ARBITER_SHARED_DIR, ARBITER_ADMIN_KEY: no section) stay silent."""
+    path = tmp_path / "arbiter.toml"
+    path.write_text(config_text(port=8787))
+    env = {API_KEY_ENV: "k", "ARBITER_SERVER_PORT": "9999", "ARBITER_STORE_URLL": "x",
+           "ARBITER_SHARED_DIR": "/x", "ARBITER_ADMIN_KEY": "a",
+           "ARBITER_SERVER_NOPE": "1"}  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="arbiter.config"):
+        assert load(path, env=env).server.port == 8787  # not an override, as before
+    said = [r.getMessage() for r in caplog.records if r.name == "arbiter.config"]
+    assert len(said) == 2, said
+    assert "ARBITER_SERVER_PORT overrides nothing" in said[0] and "ARBITER_SERVER__PORT?" in said[0]
+    assert "ARBITER_STORE_URLL" in said[1] and "ARBITER_STORE__URL?" in said[1]

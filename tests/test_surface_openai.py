@@ -53,3 +53,31 @@ def test_null_is_unset(field: str) -> None:
     body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], field: None}
     req = parse_chat_request(orjson.dumps(body))
     assert req.stream is False and req.max_tokens is None
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(
+    ("tool", "param"),
+    [
+        ({"type": "function", "function": {"name": "f", "paramters": SCHEMA}},
+         "tools[0].function.paramters"),
+        ({"type": "function", "function": {"name": "f"}, "strict": True}, "tools[0].strict"),
+    ],
+)  # fmt: skip
+def test_an_unknown_field_of_a_function_tool_is_a_400(tool: dict[str, Any], param: str) -> None:
+    """Before: a chat function tool's unknown field was not read, so a misspelt `parameters`
+    sent the tool with no arguments (a 200, the model calling f({})), where the Responses API's
+    is a 400. Now the same 400 (`Unknown parameter`, OpenAI's); the spec's fields pass, and a
+    tool of another type is left to its server."""
+    user = [{"role": "user", "content": "hi"}]
+    with pytest.raises(InvalidRequest) as info:
+        parse_chat_request(orjson.dumps({"model": "auto", "messages": user, "tools": [tool]}))
+    assert info.value.param == param
+    assert info.value.message == f"Unknown parameter: '{param}'."
+    spelt = {"type": "function", "function": {"name": "f", "description": "d",
+                                             "parameters": SCHEMA, "strict": False}}  # fmt: skip
+    other = {"type": "web_search", "anything": 1}
+    body = {"model": "auto", "messages": user, "tools": [spelt, other]}
+    assert parse_chat_request(orjson.dumps(body)).stream is False

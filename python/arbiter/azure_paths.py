@@ -4,7 +4,9 @@ serve the same surfaces as /v1/...: the model is the body's (the SDK always send
 deployment name too), and the `api-version` query parameter is ignored. Its `api-key` header is
 read as a key by auth.key_header. The Responses API and the model list have no deployment in
 their path (the SDK's `_deployments_endpoints` leave them out): it asks them under
-`{azure_endpoint}/openai/` (`/openai/responses`, `/openai/models/{id}`), served as /v1's."""
+`{azure_endpoint}/openai/` (`/openai/responses`, `/openai/models/{id}`), served as /v1's.
+Azure's v1 API (`{endpoint}/openai/v1/`, the plain OpenAI SDK's base URL there) is /v1 too:
+every OpenAI surface under /openai/v1/... (it was a 404, "Unknown path")."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from starlette.routing import Route
 
 PREFIXES = ("/openai/deployments/{deployment}", "/v1/deployments/{deployment}")
 _UNSCOPED = ("/v1/responses", "/v1/models")  # with what follows them: /v1/responses/{id}...
+_NOT_OPENAI = ("/v1/messages", "/v1/deployments/")  # Anthropic's, and the deployments' own
 
 
 def azure_routes(handlers: Any, guard: Callable[..., Any]) -> list[Route]:
@@ -32,9 +35,16 @@ def azure_routes(handlers: Any, guard: Callable[..., Any]) -> list[Route]:
 
 def unscoped_routes(routes: list[Route]) -> list[Route]:
     """The routes of /v1/responses... and /v1/models... again under /openai/, in their order
-    (/openai/responses/input_tokens before /openai/responses/{id})."""
-    return [
+    (/openai/responses/input_tokens before /openai/responses/{id}); and every OpenAI surface's
+    /v1/... route under /openai/v1/... (Azure's v1 API)."""
+    unscoped = [
         Route("/openai" + r.path.removeprefix("/v1"), r.endpoint, methods=sorted(r.methods or ()))
         for r in routes
         if r.path.startswith(_UNSCOPED)
     ]
+    v1 = [
+        Route("/openai" + r.path, r.endpoint, methods=sorted(r.methods or ()))
+        for r in routes
+        if r.path.startswith("/v1/") and not r.path.startswith(_NOT_OPENAI)
+    ]
+    return unscoped + v1

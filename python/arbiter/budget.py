@@ -110,12 +110,7 @@ def billed_cost(
     if usage.one_sided:
         return None
     if usage.prompt_tokens or usage.completion_tokens:
-        return model.cost_usd(
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            usage.cache_read_tokens,
-            usage.cache_write_tokens,
-        )
+        return model.usage_cost(usage)
     return None
 
 

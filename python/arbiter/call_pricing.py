@@ -12,11 +12,19 @@ from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
 from arbiter.types import ChatRequest, Usage, estimate_tokens
-from arbiter.upstream.usage_counts import prompt_bound, within_limit
-from arbiter.worst_case import CallWorst
+from arbiter.upstream.usage_counts import call_limits, prompt_bound, within_limit
+from arbiter.worst_case import CallWorst, choices
 
 if TYPE_CHECKING:
     from arbiter.services import Services
+
+
+def shown_limits(m: ModelSettings | None, req: ChatRequest) -> tuple[int, int] | None:
+    """What a usage relayed to the client is held to (relayed_usage.py): the call's output
+    limit, every choice's, and its prompt bound, on model `m` (None: no limits)."""
+    if m is None:
+        return None
+    return call_limits(m.max_output_tokens, m.context_window, choices(req.body), req.max_tokens)
 
 
 def pinned(s: Services, plan: Plan, model: str) -> ModelSettings:

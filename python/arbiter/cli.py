@@ -270,7 +270,7 @@ def _keys(args: argparse.Namespace) -> int:
     if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
         return 2
-    store = open_store(settings.store.url)
+    store = open_store(settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s)
     try:
         # only `create` writes a key where none could be yet: a read (`list`), or a revoke of a
         # key that cannot exist in a store never migrated, must leave the schema as it is
@@ -335,7 +335,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     # the schema (and a write) before anything listens: a locked or read-only store is one line
     # (the supervisor's migration leaves its workers' a no-op); after logs, so it logs its steps
-    if problem := migrated_problem(settings.store.url):
+    if problem := migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s):
         print(f"arbiter: {problem}", file=sys.stderr)
         return 1
     # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
@@ -484,7 +484,7 @@ def _migrate(args: argparse.Namespace) -> int:
     if problem := store_problem(settings.store.url):
         print(f"arbiter: {problem}", file=sys.stderr)
         return 1
-    store = open_store(settings.store.url)
+    store = open_store(settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s)
     try:
         version = store.migrate()
     except ArbiterError as err:  # it failed between the check and the migration

@@ -6,13 +6,16 @@ file: the file names an environment variable and `load` resolves it.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import logging
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import image_rules, price
 from arbiter.config_checks import check_unexpanded_paths
@@ -34,6 +37,11 @@ from arbiter.errors import ConfigError
 from arbiter.image_rules import ImageRule
 from arbiter.regular_file import read_regular
 from arbiter.toml_depth import NestedTooDeeply, load_toml
+
+if TYPE_CHECKING:
+    from arbiter.types import Usage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,9 @@ class StoreSettings:
     # on shutdown, how long the recorder keeps writing its backlog to the store before it gives
     # up (logged; under strict durability what it could not write stays in the spool)
     shutdown_write_s: float = 10.0
+    # PostgreSQL: how long a migration waits for another process's migration lock before
+    # `serve` / `migrate` give up in one line (store/postgres.py; a real migration takes seconds)
+    migrate_lock_wait_s: float = 120.0
     # Where retention first writes the decisions it is about to delete (gzipped JSON lines, one
     # file per prune); "" = delete without an archive.
     archive_dir: str = ""
@@ -349,6 +360,9 @@ class ModelSettings:
     # prompt-cache prices (Anthropic bills cache reads and writes apart); unset = the input price
     price_cache_read_per_mtok: float | None = None
     price_cache_write_per_mtok: float | None = None
+    # Anthropic's 1-hour cache writes (`cache_control.ttl = "1h"`), billed 2x the input price
+    # (5-minute writes: 1.25x, price_cache_write_per_mtok); unset = 2x the input price
+    price_cache_write_1h_per_mtok: float | None = None
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -359,14 +373,22 @@ class ModelSettings:
         """The model's image pricing (`image_tokens`, resolved at load; parsed once, memoised)."""
         return image_rules.parse(self.image_tokens or image_rules.DEFAULT_SPEC)
 
+    @property
+    def cache_write_1h_price(self) -> float:
+        """The 1-hour cache write price per 1M tokens: its own, else 2x the input price."""
+        hour = self.price_cache_write_1h_per_mtok
+        return 2.0 * self.price_in_per_mtok if hour is None else hour
+
     def cost_usd(
         self,
         prompt_tokens: int,
         completion_tokens: int,
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> float:
-        """USD for a call; `prompt_tokens` counts all input, the cache parts included."""
+        """USD for a call; `prompt_tokens` counts all input, the cache parts included;
+        `cache_write_1h_tokens`, the part of the writes to the 1-hour cache."""
         return price.cost_usd(
             self.price_in_per_mtok,
             self.price_out_per_mtok,
@@ -376,7 +398,16 @@ class ModelSettings:
             cache_write=cache_write_tokens,
             cache_read_price=self.price_cache_read_per_mtok,
             cache_write_price=self.price_cache_write_per_mtok,
+            cache_write_1h=cache_write_1h_tokens,
+            cache_write_1h_price=self.cache_write_1h_price if cache_write_1h_tokens else None,
         )
+
+    def usage_cost(self, usage: Usage) -> float:
+        """USD for a call's `usage` (its cache parts priced as such)."""
+        return self.cost_usd(
+            usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
+            usage.cache_write_tokens, usage.cache_write_1h_tokens,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,7 +638,30 @@ def load_with_text(
     config_dir = path.resolve().parent
     environ = os.environ if env is None else env
     settings = loads(text, env=environ, source=str(path), base_dir=config_dir, secrets=secrets)
+    for warning in misspelt_overrides(environ):
+        log.warning("%s", warning)
     return text, anchor_sqlite(settings, config_dir)
+
+
+def misspelt_overrides(env: Mapping[str, str]) -> list[str]:
+    """An environment variable that reads as an override with one underscore where two go
+    (`ARBITER_SERVER_PORT` for `ARBITER_SERVER__PORT`): a known section, then a key of it (or
+    one a letter or two off). It overrides nothing and was ignored in silence; other
+    `ARBITER_*` names (ARBITER_SHARED_DIR, a key's variable) are no override and stay silent."""
+    out = []
+    for var in sorted(env):
+        match = re.fullmatch(r"ARBITER_([A-Z]+)_([A-Z0-9][A-Z0-9_]*)", var)
+        if not match or (section := match.group(1).lower()) not in _SECTIONS:
+            continue
+        keys = [f.name for f in dataclasses.fields(_SECTIONS[section])]
+        close = difflib.get_close_matches(match.group(2).lower(), keys, n=1, cutoff=0.8)
+        if close:
+            out.append(
+                f"environment variable {var} overrides nothing (an override is "
+                f"ARBITER_<SECTION>__<KEY>, two underscores): did you mean "
+                f"ARBITER_{match.group(1)}__{close[0].upper()}?"
+            )
+    return out
 
 
 def _toml_line(err: Exception, text: str) -> str:

@@ -272,6 +272,7 @@ _LIMITS: tuple[tuple[str, str, float, float], ...] = (
     ("store", "timeseries_retention_days", 0.0, 1e6),
     ("store", "prune_interval_s", 0.001, 1e9),
     ("store", "shutdown_write_s", 0.0, 86400.0),
+    ("store", "migrate_lock_wait_s", 0.001, 86400.0),
     # the recorder's and the policy sync's waits: a wait past what a thread's timeout can take
     # (`Event.wait` raises OverflowError) killed the writer thread, so nothing was ever recorded
     ("store", "flush_interval_ms", 1, 3_600_000),

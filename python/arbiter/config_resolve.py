@@ -107,7 +107,11 @@ def resolve(
             and 0 < m.max_output_tokens <= MAX_MODEL_TOKENS
             and all(
                 p is None or 0 <= p <= MAX_PRICE_PER_MTOK
-                for p in (m.price_cache_read_per_mtok, m.price_cache_write_per_mtok)
+                for p in (
+                    m.price_cache_read_per_mtok,
+                    m.price_cache_write_per_mtok,
+                    m.price_cache_write_1h_per_mtok,
+                )
             )
         ):
             loc.fail(

@@ -8,15 +8,22 @@ the drift detector has not adopted yet) made each admitted call cost more than i
 burst admitted together passed its cap by the sum: a key's $0.50 cap spent to $0.70 by 40
 requests at once whose upstream reported 1.5x their usage's price (probe23b). So every answered
 call whose reported cost was believed teaches its model's ratio (the report over its usage at
-the prices it was charged at, kept when above 1), and the worst case is held at the largest
-ratio of the model's last 64 such calls (per process, as prompt_ratio.py's line). Once the detector
-adopts a price factor, calls priced at it teach ~1 and the earlier ratios age out: until then a
-hold is both (more 429s near a cap, never an overshoot).
+the prices it was charged at, kept when above 1), and the worst case is held at the second
+largest ratio of the model's last 64 such calls (per process, seeded at start from the store's
+recent decisions charged a reported cost: `seed`, store/reported_costs.py): a ratio
+must be seen twice before it holds, so one believed outlier (a 90x report among 1x ones, itself
+within cost_report's 100x) does not hold the model at 90x for 64 calls. A model's first report is
+its only one and holds alone (a fresh process's first answer teaches the burst behind it); after
+that, a dearer upstream holds from its second dearer answer, a burst between the two held at the
+earlier ratio. Once the detector adopts a price factor, calls priced at it teach ~1 and the
+earlier ratios age out: until then a hold is both (more 429s near a cap, never an overshoot).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
+from collections.abc import Callable, Iterable
 
 from arbiter.config import ModelSettings
 from arbiter.cost_report import CEILING
@@ -26,17 +33,17 @@ WINDOW = 64  # calls per model: a price change the registry then adopts ages out
 
 
 class CostRatios:
-    """Per model, the largest ratio (1 .. CEILING) of the last `WINDOW` believed reports to
-    their usage's price. A ratio, not prompt_ratio.py's line: a fee or a dearer host scales
-    the whole bill."""
+    """Per model, the second largest ratio (1 .. CEILING) of the last `WINDOW` believed reports
+    to their usage's price (the only one while there is one). A ratio, not prompt_ratio.py's
+    line: a fee or a dearer host scales the whole bill."""
 
     def __init__(self) -> None:
         self._seen: dict[str, deque[float]] = {}
-        self._top: dict[str, float] = {}
+        self._held: dict[str, float] = {}
 
     def factor(self, model: str) -> float:
-        """The ratio `model`'s calls are reserved at (1.0 until a reported cost says more)."""
-        return self._top.get(model, 1.0)
+        """The ratio `model`'s calls are reserved at (1.0 until reported costs say more)."""
+        return self._held.get(model, 1.0)
 
     def observe(self, model: str, priced: float, reported: float) -> None:
         if not priced > 0 or not reported > 0:
@@ -45,18 +52,35 @@ class CostRatios:
         seen = self._seen.get(model)
         if seen is None:
             seen = self._seen[model] = deque(maxlen=WINDOW)
-        dropped = seen[0] if len(seen) == WINDOW else 1.0
         seen.append(ratio)
-        top = self._top.get(model, 1.0)
-        if ratio >= top:
-            self._top[model] = ratio
-        elif dropped >= top:  # the largest aged out: the window's own largest now
-            self._top[model] = max(seen)
+        # seen twice: the second largest (a 64-long window: ~2 us a call)
+        self._held[model] = heapq.nlargest(2, seen)[-1]
 
 
 def cost_ratios() -> CostRatios:
     """Per model, the ratio its calls are reserved at (1.0 until a reported cost says more)."""
     return CostRatios()
+
+
+def seed(
+    ratios: CostRatios,
+    rows: Iterable[tuple[str, float, int, int]],
+    model_of: Callable[[str], ModelSettings | None],
+) -> int:
+    """Teach `ratios` the stored decisions' reports, oldest first (store/reported_costs.py):
+    each (model, cost, prompt tokens, output tokens) a call charged its upstream's reported
+    cost. A restarted sidecar's first burst then holds at the ratio its predecessor learnt
+    (probe23b's cold process held it at the registry's prices). Their prompt counts include
+    any cache parts at the input price: a ratio read low there is no worse than none. The
+    number of models taught."""
+    taught: set[str] = set()
+    for model, cost, prompt, output in rows:
+        m = model_of(model)
+        if m is None:  # a model no longer configured
+            continue
+        ratios.observe(model, m.cost_usd(prompt, output), cost)
+        taught.add(model)
+    return len(taught)
 
 
 def observe(ratios: CostRatios, model: str, m: ModelSettings, usage: Usage, billed: float) -> None:
@@ -65,8 +89,5 @@ def observe(ratios: CostRatios, model: str, m: ModelSettings, usage: Usage, bill
     reported = usage.reported_cost_usd
     if reported is None or billed != reported or usage.counts_dropped or usage.one_sided:
         return
-    priced = m.cost_usd(
-        usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
-        usage.cache_write_tokens,
-    )  # fmt: skip
+    priced = m.usage_cost(usage)
     ratios.observe(model, priced, reported)

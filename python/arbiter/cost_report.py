@@ -55,10 +55,7 @@ def vetted(
     if usage is None or usage.reported_cost_usd is None:
         return usage
     reported = usage.reported_cost_usd
-    priced = model.cost_usd(
-        usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
-        usage.cache_write_tokens,
-    )  # fmt: skip
+    priced = model.usage_cost(usage)
     if not math.isfinite(reported):  # `NaN` / `Infinity` in the answer: no figure at all
         return _dropped(model, usage, reported, priced, None, "non-finite", on_dropped)
     if priced > 0 and reported < priced / CEILING:

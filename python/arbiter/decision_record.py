@@ -63,7 +63,8 @@ async def record_decision(
     )  # fmt: skip
     cache_read = usage.cache_read_tokens if usage else 0
     cache_write = usage.cache_write_tokens if usage else 0
-    registry_cost = m.cost_usd(pt, ct, cache_read, cache_write)
+    hour = usage.cache_write_1h_tokens if usage else 0
+    registry_cost = m.cost_usd(pt, ct, cache_read, cache_write, hour)
     source = "registry"
     cost = registry_cost
     if usage is not None and usage.reported_cost_usd is not None:

@@ -71,6 +71,19 @@ def missing_side(usage: Usage | None) -> str | None:
     return "input" if usage.prompt_missing else "output"
 
 
+def counted_empty(usage: Usage | None, output_tokens: int) -> bool:
+    """The usage counted the output 0 and gave its prompt, and the answer relayed no text
+    (`output_tokens`, Arbiter's count, 0): a true count of an empty answer, no usage dropped
+    (the zero-count rule is for a 0 beside text: usage_counts.missing_sides)."""
+    return (
+        usage is not None
+        and usage.output_zero
+        and not usage.prompt_missing
+        and not usage.counts_dropped
+        and output_tokens == 0
+    )
+
+
 def answer_texts(body: dict[str, Any]) -> list[str]:
     """Every output text of a whole answer as its upstream sent it: an OpenAI chat completion's
     choices (content, refusal, reasoning, tool calls' names and arguments) or an Anthropic
@@ -159,10 +172,15 @@ async def _priced(
     else:
         assert counted is not None, "a call priced without a worst case needs its prompt count"
         cost = m.cost_usd(
-            counted.prompt_tokens, tokens, counted.cache_read_tokens, counted.cache_write_tokens
+            counted.prompt_tokens,
+            tokens,
+            counted.cache_read_tokens,
+            counted.cache_write_tokens,
+            counted.cache_write_1h_tokens,
         )
         bound = None
-    s.billing_alerts.usage_dropped(model, cost, bound, missing_side(usage))
+    if not counted_empty(usage, tokens):
+        s.billing_alerts.usage_dropped(model, cost, bound, missing_side(usage))
     return cost, Usage(counted.prompt_tokens, tokens)
 
 

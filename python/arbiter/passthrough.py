@@ -33,7 +33,7 @@ from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import tokens_of_async
 from arbiter.disconnect import CancelOnDisconnect
-from arbiter.dropped_usage import counts_dropped, missing_side
+from arbiter.dropped_usage import counted_empty, counts_dropped, missing_side
 from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
@@ -414,7 +414,10 @@ class PassThrough:
             fixes: dict[str, Any] = {}
             if not named(data.get("id")):
                 fixes["id"] = "cmpl-" + decision_id
-            if (shown := relayed_usage.openai_usage(data.get("usage"), pt, ct)) is not None:
+            m = req.model_settings(self.s.registry.__getitem__)
+            limits = (req.output_tokens, prompt_bound(m.context_window, req.prompt_tokens))
+            shown = relayed_usage.openai_usage(data.get("usage"), pt, ct, limits)
+            if shown is not None:
                 fixes["usage"] = shown
             if fixes:
                 return Answered(orjson.dumps({**data, **fixes}), out)
@@ -534,7 +537,8 @@ class PassThrough:
         if m.cost_usd(counted.prompt_tokens, counted.completion_tokens) > bound:
             counted = Usage(prompt_tokens=req.prompt_tokens, completion_tokens=req.output_tokens)
         cost = m.cost_usd(counted.prompt_tokens, counted.completion_tokens)
-        self.s.billing_alerts.usage_dropped(req.model, cost, bound, missing_side(usage))
+        if not counted_empty(usage, output):  # an empty answer counted 0: a true count
+            self.s.billing_alerts.usage_dropped(req.model, cost, bound, missing_side(usage))
         return counted
 
 

@@ -32,6 +32,7 @@ from arbiter.errors import ClientDisconnected, UpstreamError
 from arbiter.records import Attempt
 from arbiter.relay import _StreamOutcome, broken_after_opening, forward, run_to_end
 from arbiter.relay_codec import OpenAIPassThrough
+from arbiter.upstream.usage_counts import prompt_bound
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -126,8 +127,10 @@ def streaming(call: OpenedCall) -> Streaming:
     model = call.req.model
     # chunks as they come, usage or not; one without an id gets the decision's (ids.named); a
     # usage whose counts are none, or one asked for and never sent, gets the prompt's count
+    m = call.req.model_settings(call.pt.s.registry.__getitem__)
+    limits = (call.req.output_tokens, prompt_bound(m.context_window, call.req.prompt_tokens))
     codec = OpenAIPassThrough(
-        model, call.req.include_usage, "cmpl-" + call.decision_id, call.req.prompt_tokens
+        model, call.req.include_usage, "cmpl-" + call.decision_id, call.req.prompt_tokens, limits
     )
     outcome = _StreamOutcome(codec)
     gen = forward(

@@ -47,7 +47,7 @@ def store_problem(url: str, timeout_s: int = 5) -> str | None:
     return None
 
 
-def migrated_problem(url: str) -> str | None:
+def migrated_problem(url: str, migrate_lock_wait_s: float | None = None) -> str | None:
     """`serve`'s store work before it listens: the migrations (and their write, which a
     read-only store refuses), so a store locked by another process past the busy timeout, or
     one that opens read-only, is one line and a non-zero exit. In the app's start-up (the
@@ -56,7 +56,7 @@ def migrated_problem(url: str) -> str | None:
     from arbiter.store import open_store
 
     try:
-        store = open_store(url)
+        store = open_store(url, migrate_lock_wait_s=migrate_lock_wait_s)
         try:
             store.migrate()
         finally:

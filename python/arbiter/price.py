@@ -18,15 +18,22 @@ def cost_usd(
     cache_write: float = 0,
     cache_read_price: float | None = None,
     cache_write_price: float | None = None,
+    cache_write_1h: float = 0,
+    cache_write_1h_price: float | None = None,
 ) -> float:
     """USD for `prompt_tokens` (all input, cache parts included) and `completion_tokens` at
     prices per 1M tokens. Tokens read from / written to a prompt cache cost the cache prices
-    instead of the input price; an unset cache price is the input price."""
+    instead of the input price; an unset cache price is the input price. `cache_write_1h`:
+    the part of `cache_write` written to Anthropic's 1-hour cache, at `cache_write_1h_price`
+    (the rest at `cache_write_price`, the 5-minute cache's)."""
     cached = 0.0
     if cache_read_price is not None:
         cached += cache_read * (cache_read_price - price_in)
+    hour = min(cache_write_1h, cache_write) if cache_write_1h_price is not None else 0
     if cache_write_price is not None:
-        cached += cache_write * (cache_write_price - price_in)
+        cached += (cache_write - hour) * (cache_write_price - price_in)
+    if hour:
+        cached += hour * (cache_write_1h_price - price_in)  # type: ignore[operator]
     return (prompt_tokens * price_in + completion_tokens * price_out + cached) / 1e6
 
 

@@ -530,4 +530,9 @@ def _priced(m: ModelSettings, factor: float) -> ModelSettings:
         price_cache_write_per_mtok=(
             None if m.price_cache_write_per_mtok is None else m.price_cache_write_per_mtok * factor
         ),
+        price_cache_write_1h_per_mtok=(
+            None
+            if m.price_cache_write_1h_per_mtok is None
+            else m.price_cache_write_1h_per_mtok * factor
+        ),
     )

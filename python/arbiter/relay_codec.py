@@ -114,6 +114,7 @@ def relay_codec(
     stops: Sequence[str] = (),
     fallback_id: str = "",
     prompt_tokens: int = 0,
+    limits: relayed_usage.Limits | None = None,
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
@@ -121,11 +122,12 @@ def relay_codec(
     translated.
     `prompt_tokens`: the sidecar's count of the prompt, for an Anthropic client's
     message_start when the upstream says none before its end (an OpenAI one), and for the
-    usage a client reads when its upstream counted none."""
+    usage a client reads when its upstream counted none; `limits`, what a relayed OpenAI
+    usage is held to (relayed_usage.py)."""
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(
-                model, include_usage, completion_id(fallback_id), prompt_tokens
+                model, include_usage, completion_id(fallback_id), prompt_tokens, limits
             )
         return AnthropicPassThrough(model, message_id(fallback_id), prompt_tokens)
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
@@ -209,15 +211,21 @@ class OpenAIPassThrough:
     completion by it)."""
 
     __slots__ = (
-        "_choices", "_fallback_id", "_id", "_include_usage", "_last", "_model", "_prompt_tokens",
-        "_usage", "stop_sequence",
+        "_choices", "_fallback_id", "_id", "_include_usage", "_last", "_limits", "_model",
+        "_prompt_tokens", "_usage", "stop_sequence",
     )  # fmt: skip
 
     def __init__(
-        self, model: str, include_usage: bool, fallback_id: str = "", prompt_tokens: int = 0
+        self,
+        model: str,
+        include_usage: bool,
+        fallback_id: str = "",
+        prompt_tokens: int = 0,
+        limits: relayed_usage.Limits | None = None,
     ) -> None:
         self._model = model
         self._prompt_tokens = prompt_tokens  # for a usage chunk whose counts are none
+        self._limits = limits  # what a shown usage is held to (relayed_usage.py)
         self._include_usage = include_usage
         self._id = ""  # the stream's id: the upstream's first, else the fallback
         self._fallback_id = fallback_id
@@ -285,7 +293,7 @@ class OpenAIPassThrough:
         check alone on a well-formed one: a running usage comes on every chunk, and estimating
         the text so far on each would cost the stream's length squared."""
         usage = chunk["usage"]
-        fine = relayed_usage.openai_usage_fine(usage)
+        fine = relayed_usage.openai_usage_fine(usage, self._limits)
         if not fine:
             usage = chunk["usage"] = self._own_usage()
         self._usage = (usage, own_chunk)

@@ -10,6 +10,12 @@ usage is optional: one left out stays out). The call was already priced without 
 (budget.billed_cost); the client now reads Arbiter's counts in its place: the prompt counted with
 the budget tokenizer, the answer estimated from its text, as the decision records them. One
 bad count replaces the whole usage, as one lying count makes the whole usage not reported.
+
+So does a count past what the call could bill (an output count past every choice's output limit,
+a prompt past prompt_bound: usage_counts.within_limit), on an OpenAI-shaped answer (chat,
+whole or streamed, and pass-through completions alike): billed from Arbiter's counts, it was
+shown to the client as the upstream sent it (10^7 output tokens said of a call sent max_tokens
+20); the client now reads the counts it was billed by, as for a count that is no count.
 """
 
 from __future__ import annotations
@@ -74,17 +80,32 @@ def anthropic_delta_usage(usage: Any, output_tokens: int) -> dict[str, Any] | No
     return {"output_tokens": output_tokens}
 
 
-def openai_usage_fine(usage: Any) -> bool:
-    """A chat completion's `usage` that is relayed as it came: absent, or well-formed (the
-    check alone, for a stream whose every chunk may carry one: Arbiter's counts are worked out
-    only for one that is not)."""
-    return usage is None or _counts(usage, ("prompt_tokens", "completion_tokens"))
+Limits = tuple[int, int]  # (the call's output limit, every choice's; its prompt bound)
 
 
-def openai_usage(usage: Any, prompt_tokens: int, completion_tokens: int) -> dict[str, Any] | None:
+def openai_usage_fine(usage: Any, limits: Limits | None = None) -> bool:
+    """A chat completion's `usage` that is relayed as it came: absent, or well-formed and within
+    `limits` when given (the check alone, for a stream whose every chunk may carry one:
+    Arbiter's counts are worked out only for one that is not)."""
+    if usage is None:
+        return True
+    return _counts(usage, ("prompt_tokens", "completion_tokens")) and not _past(usage, limits)
+
+
+def _past(usage: dict[str, Any], limits: Limits | None) -> bool:
+    """Its output or prompt count (counts already) past what the call could bill."""
+    if limits is None:
+        return False
+    out, prompt = usage["completion_tokens"], usage["prompt_tokens"]
+    return bool(out > limits[0] or prompt > limits[1])
+
+
+def openai_usage(
+    usage: Any, prompt_tokens: int, completion_tokens: int, limits: Limits | None = None
+) -> dict[str, Any] | None:
     """None when a chat completion's `usage` is absent (optional there: the caller did not ask, or
-    a lenient server sent none) or well-formed, else the one to send instead."""
-    if openai_usage_fine(usage):
+    a lenient server sent none) or well-formed (within `limits`), else the one to send instead."""
+    if openai_usage_fine(usage, limits):
         return None
     return own_openai_usage(prompt_tokens, completion_tokens)
 

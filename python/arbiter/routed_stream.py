@@ -15,7 +15,7 @@ import anyio
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer
-from arbiter.call_pricing import pinned
+from arbiter.call_pricing import pinned, shown_limits
 from arbiter.canonical import CanonicalUsage
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost, relayed_texts
 from arbiter.decision_record import record_decision
@@ -87,6 +87,7 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
             include_usage=req.include_usage, created=int(time.time()),
             stops=req.canonical.stop if req.canonical is not None else (),
             fallback_id=plan.decision_id, prompt_tokens=_prompt_count(s, req, plan, model),
+            limits=shown_limits(pinned(s, plan, model), req),
         )
     )  # fmt: skip
     # a deadline shorter than failover's is the caller's (failover.py reads it the same)

@@ -40,6 +40,7 @@ from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes, unscoped_routes
 from arbiter.budget_view import budget_view, page_params
 from arbiter.cache.keys import check_directives, from_pragma
+from arbiter.call_pricing import shown_limits
 from arbiter.config import ModelSettings, Settings
 from arbiter.config_reload import ConfigFile, ConfigReloader, on_sighup
 from arbiter.cross_site import refuse_cross_site
@@ -206,6 +207,7 @@ class Handlers(OperatorReads):
         body = openai_surface.render_result(
             outcome.result, outcome.protocol, int(time.time()),
             outcome.headers.get("x-arbiter-decision-id", ""), req.prompt_tokens,
+            shown_limits(self.s.registry.get(outcome.result.model), req),
         )  # fmt: skip
         return JsonAnswer(body, headers=outcome.headers)
 
@@ -555,7 +557,8 @@ def build_app(
         Route("/healthz", guard(h.healthz), methods=["GET"]),
         *dashboard.routes(h, guard),
     ]
-    routes += unscoped_routes(routes)  # the AzureOpenAI SDK's /openai/responses, /openai/models
+    # the AzureOpenAI SDK's /openai/responses, /openai/models; Azure's v1 API's /openai/v1/...
+    routes += unscoped_routes(routes)
     app = FastRoutesApp(
         routes=with_slash_twins(routes),
         lifespan=lifespan,

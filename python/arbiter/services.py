@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter import (
+    cost_ratio,
     latency_setup,
     log_secrets,
     logs,
@@ -108,7 +109,9 @@ class Services:
         self.started_at = time.time()
         self.metrics = Metrics()
         self.after_answer = AfterAnswer()  # a request's learning, after its answer has left
-        self.store: Store = open_store(settings.store.url)  # connects lazily: no I/O here
+        self.store: Store = open_store(  # connects lazily: no I/O here
+            settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s
+        )
         self.recorder = Recorder(
             self.store,
             flush_interval_s=settings.store.flush_interval_ms / 1000,
@@ -550,6 +553,9 @@ class Services:
         self.last_sync_rows = len(arms)
         self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
         self.refresh_registry()
+        # the markups upstreams' own reports showed, at the prices now adopted: a restarted
+        # process holds its first burst at them (cost_ratio.seed)
+        cost_ratio.seed(self.cost_ratios, self.store.recent_reported_costs(), self.registry.get)
         self.shadow.refresh()
 
     async def start(self) -> None:

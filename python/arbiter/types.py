@@ -113,6 +113,9 @@ class Usage:
     # (Anthropic reports both; OpenAI only reads). prompt_tokens always counts all input.
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # the part of cache_write_tokens written to Anthropic's 1-hour cache (its usage's
+    # cache_creation.ephemeral_1h_input_tokens), billed at the hour's price
+    cache_write_1h_tokens: int = 0
     # the upstream sent a usage whose counts were no counts (NaN, negative, past 10^8): none
     # kept, and the answer is priced from what it relayed (dropped_usage.py)
     counts_dropped: bool = False
@@ -122,6 +125,9 @@ class Usage:
     # (dropped_usage.py, upstream/usage_counts.of_answer); an embeddings list has no output side
     prompt_missing: bool = False
     output_missing: bool = False
+    # the output side missing because it was counted 0, not left out: a true count when the
+    # answer relayed no text (dropped_usage.py: no `usage_dropped` then)
+    output_zero: bool = False
 
     @property
     def one_sided(self) -> bool:

@@ -26,7 +26,7 @@ from arbiter.config import ModelSettings
 from arbiter.image_rules import ImageRule, ImageSpec
 from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.prompt_ratio import scaled
-from arbiter.protocols.anthropic_cache_control import asks_caching
+from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import Usage, count_tokens
 
@@ -199,6 +199,7 @@ class CallWorst:
         self._markup = markup
         self._sent = body if sent is None else sent  # as the client sent it: its cache_control
         self._caching: bool | None = None  # asks for a prompt cache write (read once)
+        self._hour: bool | None = None  # asks for a 1-hour cache write (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -234,6 +235,14 @@ class CallWorst:
             self._caching = asks_caching(self._sent)
         return self._caching
 
+    @property
+    def hour_caching(self) -> bool:
+        """The request asks for a 1-hour cache write: priced at the model's 1-hour write price
+        (2x the input's unless configured), even where no 5-minute price is set."""
+        if self._hour is None:
+            self._hour = self.caching and asks_hour_caching(self._sent)
+        return self._hour
+
     def __call__(self, model: str) -> float:
         cost = self.unmarked(model)
         # its upstream reports calls dearer than their usage's price (cost_ratio.py)
@@ -254,9 +263,11 @@ class CallWorst:
             billed = max(billed, self._learnt(model, text))
         prompt += billed - text
         cost = m.cost_usd(prompt, self.output_tokens(m))
-        if m.price_cache_write_per_mtok is not None and self.caching:
-            # the whole prompt may be written to the cache, billed at its write price
-            cost = max(cost, m.cost_usd(prompt, self.output_tokens(m), 0, prompt))
+        if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
+            # the whole prompt may be written to the cache, billed at its write price (the
+            # 1-hour cache's where the request asks for it: 2x the input's unless configured)
+            hour = prompt if self.hour_caching else 0
+            cost = max(cost, m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour))
         return cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
@@ -267,7 +278,7 @@ class CallWorst:
         if counted is not None and counted.prompt_tokens:
             cost = m.cost_usd(
                 counted.prompt_tokens, output_tokens, counted.cache_read_tokens,
-                counted.cache_write_tokens,
+                counted.cache_write_tokens, counted.cache_write_1h_tokens,
             )  # fmt: skip
         else:
             kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0

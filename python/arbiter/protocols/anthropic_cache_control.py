@@ -103,6 +103,13 @@ def asks_caching(body: dict[str, Any]) -> bool:
     return any(value is not None for value, _ in _block_marks(body))
 
 
+def asks_hour_caching(body: dict[str, Any]) -> bool:
+    """Whether a request asks for a write to Anthropic's 1-hour cache (`ttl: "1h"` on a block
+    or the request), billed 2x the input price (5-minute writes 1.25x)."""
+    marks = [body.get("cache_control"), *(value for value, _ in _block_marks(body))]
+    return any(isinstance(m, dict) and m.get("ttl") == "1h" for m in marks)
+
+
 def _check_one(value: Any, where: str) -> None:
     if value is None:
         return

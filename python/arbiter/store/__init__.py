@@ -329,6 +329,9 @@ class Store(Protocol):
 
     def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]: ...
 
+    # -- recent reported costs, read at start (store/reported_costs.py, cost_ratio.seed) ----
+    def recent_reported_costs(self, decisions: int = ...) -> list[tuple[str, float, int, int]]: ...
+
     # -- the semantic cache's learned bounds (store/cache_semantic.py) ---------------------
     def semantic_learn(self, tenant: str, factor: float, wrong: bool, ts: float) -> float: ...
 
@@ -337,8 +340,10 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str) -> Store:
-    """`sqlite:///rel.db`, `sqlite:////abs/path.db`, `sqlite://:memory:`, `postgresql://...`."""
+def open_store(url: str, *, migrate_lock_wait_s: float | None = None) -> Store:
+    """`sqlite:///rel.db`, `sqlite:////abs/path.db`, `sqlite://:memory:`, `postgresql://...`;
+    `migrate_lock_wait_s`: PostgreSQL's wait for another process's migration (its default
+    otherwise: `store.migrate_lock_wait_s`)."""
     try:
         check_store_url(url)  # the rules config's check applies too
     except BadStoreUrl as err:
@@ -346,7 +351,9 @@ def open_store(url: str) -> Store:
     if is_postgres(url):
         from arbiter.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        if migrate_lock_wait_s is None:
+            return PostgresStore(url)
+        return PostgresStore(url, migrate_lock_wait_s=migrate_lock_wait_s)
     from arbiter.store.sqlite import SqliteStore
 
     return SqliteStore(url)

@@ -36,11 +36,13 @@ from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
+from arbiter.store.reported_costs import ReportedCostsMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
 from arbiter.store.write_rows import WriteRows, encode_rows
 from arbiter.timeseries_bucket import series_grid
 
 log = logging.getLogger(__name__)
+_NEWER_WARNED: set[tuple[str, int]] = set()  # (store, schema) already warned newer than known
 
 MAX_LIMIT = 10_000  # a feed query never returns more rows than this
 PRUNE_BATCH = 5_000  # rows per retention DELETE transaction
@@ -226,6 +228,7 @@ class SqlStore(
     ChallengersMixin,
     DiscoveryMixin,
     LatencyMixin,
+    ReportedCostsMixin,
 ):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 
@@ -276,7 +279,9 @@ class SqlStore(
             # without write permission, a read-only replica) refused every record later, while
             # the sidecar served and said it was healthy; now it fails here, at start
             cur.execute("DELETE FROM schema_version WHERE 1 = 0")
-        if steps and current > steps[-1][0]:
+        if steps and current > steps[-1][0] and (self.url, current) not in _NEWER_WARNED:
+            # once a process: `serve` migrates before it listens and again as the app starts
+            _NEWER_WARNED.add((self.url, current))
             log.warning("store %s is at schema %d, newer than this code knows", self.url, current)
         return current
 

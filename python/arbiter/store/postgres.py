@@ -39,6 +39,7 @@ _MIGRATE_LOCK = "arbiter.store.migrate"
 # how long a migration waits for another process's (migrations are serialised by an advisory
 # lock): a migration stuck elsewhere (a stopped process, a session left open) held every
 # `serve` and `migrate` at start for ever, without a word; a real one takes seconds
+# (the default of `store.migrate_lock_wait_s`)
 MIGRATE_LOCK_WAIT_S = 120.0
 _ID_LOCK_SPACE = 0x4152  # first key of the (int, int) advisory locks on decision ids
 
@@ -124,8 +125,10 @@ class PostgresStore(SqlStore):
         timeout_s: float = 5.0,
         connect_timeout_s: int = 5,
         ping_idle_s: float = 1.0,
+        migrate_lock_wait_s: float = MIGRATE_LOCK_WAIT_S,
     ) -> None:
         self.url = redact_url(url)
+        self._migrate_lock_wait_s = migrate_lock_wait_s
         self._ping_idle_s = ping_idle_s
         self._returned: dict[int, float] = {}  # id(connection) -> when a call last gave it back
         self._returned_lock = threading.Lock()
@@ -300,14 +303,14 @@ class PostgresStore(SqlStore):
         return list(cur.fetchall())
 
     def _migration_lock(self, cur: Cursor) -> None:
-        cur.execute(f"SET LOCAL lock_timeout = {int(MIGRATE_LOCK_WAIT_S * 1000)}")
+        cur.execute(f"SET LOCAL lock_timeout = {max(1, int(self._migrate_lock_wait_s * 1000))}")
         try:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATE_LOCK,))
         except psycopg.errors.LockNotAvailable as err:
             raise StoreError(
                 f"another process has held the store's migration lock for "
-                f"{MIGRATE_LOCK_WAIT_S:g} s (a migration running, or one stuck: see "
-                f"pg_locks' advisory locks)"
+                f"{self._migrate_lock_wait_s:g} s (a migration running, or one stuck: see "
+                f"pg_locks' advisory locks; store.migrate_lock_wait_s)"
             ) from err
         cur.execute("SET LOCAL lock_timeout = 0")  # the migration's own statements: no bound
 

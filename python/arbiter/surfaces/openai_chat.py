@@ -371,18 +371,19 @@ def render_result(
     created: int,
     fallback_id: str = "",
     prompt_tokens: int = 0,
+    limits: relayed_usage.Limits | None = None,
 ) -> bytes:
     """The chat.completion body for an answer: the upstream's bytes when it speaks OpenAI, else
     its Anthropic answer translated (`fallback_id`: its id when the answer has none, the
     decision's, never a bare `chatcmpl-`; an OpenAI answer without one gets it too, and one
     whose `usage` holds a count that is no count gets Arbiter's counts: relayed_usage.py,
-    `prompt_tokens` the prompt's)."""
+    `prompt_tokens` the prompt's; one past `limits`, what the call could bill, too)."""
     if upstream_protocol == "openai":
         mend: dict[str, Any] = {}
         if not named(result.body.get("id")):  # the SDKs key a completion by it: never empty
             mend["id"] = openai_response.completion_id(fallback_id)
         usage = relayed_usage.openai_usage(
-            result.body.get("usage"), prompt_tokens, estimate_tokens(result.content)
+            result.body.get("usage"), prompt_tokens, estimate_tokens(result.content), limits
         )
         if usage is not None:
             mend["usage"] = usage

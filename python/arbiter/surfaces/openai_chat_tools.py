@@ -46,6 +46,7 @@ def check_tool_fields(body: dict[str, Any]) -> None:
     tools = body.get("tools")
     if tools is not None:
         _each(tools, "tools", _tool_fault)
+        _known_function_fields(tools)
         _unique_functions(tools, "tools", nested=True)
     functions = body.get("functions")
     if functions is not None:
@@ -91,6 +92,26 @@ def check_participant_name(name: str, i: int) -> None:
 
 
 _NAMED_TOOLS = ("function", "custom")  # the tool types the model calls by a name of its own
+_TOOL_KEYS = frozenset({"type", "function"})  # the spec's ChatCompletionTool
+_FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})  # FunctionObject
+
+
+def _known_function_fields(tools: list[Any]) -> None:
+    """A function tool (its shape already checked) holds only the spec's fields, as the
+    Responses API's do (a 400, OpenAI's `Unknown parameter`): a misspelt `paramters` sent the
+    tool to the model with no arguments at all (a 200, the model calling f({}))."""
+    for i, tool in enumerate(tools):
+        if tool.get("type") != "function":
+            continue
+        fn = tool["function"]
+        for where, obj, known in (
+            (f"tools[{i}]", tool, _TOOL_KEYS), (f"tools[{i}].function", fn, _FUNCTION_KEYS)
+        ):  # fmt: skip
+            if not known.issuperset(obj):
+                key = next(str(k) for k in obj if k not in known)
+                raise InvalidRequest(
+                    f"Unknown parameter: '{where}.{key[:64]}'.", param=f"{where}.{key}"
+                )
 
 
 def _unique_functions(items: list[Any], where: str, *, nested: bool) -> None:

@@ -43,7 +43,13 @@ from arbiter.upstream.http import (
     safe_error_text,
 )
 from arbiter.upstream.stream_characters import SurrogateJoiner
-from arbiter.upstream.usage_counts import counts_believable, missing_sides, of_answer, token_count
+from arbiter.upstream.usage_counts import (
+    counted_zero,
+    counts_believable,
+    missing_sides,
+    of_answer,
+    token_count,
+)
 from arbiter.upstream.whole_answer import piece_chars
 
 API_VERSION = "2023-06-01"
@@ -76,6 +82,13 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         return token_count(u.get(key))
 
     read, write = count("cache_read_input_tokens"), count("cache_creation_input_tokens")
+    # the writes' split by cache: the 1-hour cache's billed 2x the input price, not 1.25x
+    split = u.get("cache_creation")
+    hour = (
+        min(token_count(split.get("ephemeral_1h_input_tokens")), write)
+        if isinstance(split, dict)
+        else 0
+    )
     prompt_missing, output_missing = (
         (False, False) if dropped else missing_sides(u, _COUNTS[:1] + _COUNTS[2:], _COUNTS[1])
     )
@@ -85,9 +98,11 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         reported_cost_usd=cost,
         cache_read_tokens=read,
         cache_write_tokens=write,
+        cache_write_1h_tokens=hour,
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
+        output_zero=output_missing and counted_zero(u, _COUNTS[1]),
     )
 
 

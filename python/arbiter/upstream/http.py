@@ -636,12 +636,7 @@ class SSEStream:
             kept = sse_idle.without_idle(piece, bool(self._partial))
             dropped = len(piece) - len(kept)
             if dropped:
-                self._idle += dropped
-                if self._idle > sse_idle.MAX_IDLE_BYTES:
-                    raise UpstreamError(
-                        f"{self._model}: the stream holds more than {sse_idle.MAX_IDLE_BYTES} "
-                        "bytes of lines that carry no event (blank or comment lines)"
-                    )
+                self._count_idle(dropped)
                 piece, lines = kept, kept.split(b"\n")
         rest = lines.pop()
         if lines:
@@ -654,6 +649,9 @@ class SSEStream:
             # the rest are parts of this piece: only a long piece can hold a long one
             if len(piece) > self._max_line and max(map(len, lines)) > self._max_line:
                 self._too_long()
+            if lines[0].startswith(b":") or b"\n:" in piece:  # comments left to the reader:
+                # long ones (sse_idle keeps them) count against the same bound, once whole
+                self._count_idle(sum(len(x) + 1 for x in lines if x.startswith(b":")))
             self._lines.extend(lines)
         if rest:
             self._partial.append(rest)
@@ -661,6 +659,16 @@ class SSEStream:
             if self._partial_size > self._max_line:
                 self._too_long()
         return dropped
+
+    def _count_idle(self, size: int) -> None:
+        """`size` more bytes of lines that carry no event; past sse_idle.MAX_IDLE_BYTES the
+        stream fails, naming them."""
+        self._idle += size
+        if self._idle > sse_idle.MAX_IDLE_BYTES:
+            raise UpstreamError(
+                f"{self._model}: the stream holds more than {sse_idle.MAX_IDLE_BYTES} "
+                "bytes of lines that carry no event (blank or comment lines)"
+            )
 
     def _count_unread(self) -> int:
         """Events received and not yet read: `data:` lines here and in the transport's buffer

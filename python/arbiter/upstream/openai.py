@@ -31,7 +31,13 @@ from arbiter.upstream.http import (
 )
 from arbiter.upstream.openai_errors import error_in_answer, foreign_event, http_error
 from arbiter.upstream.stream_characters import SurrogateJoiner
-from arbiter.upstream.usage_counts import counts_believable, missing_sides, of_answer, token_count
+from arbiter.upstream.usage_counts import (
+    counted_zero,
+    counts_believable,
+    missing_sides,
+    of_answer,
+    token_count,
+)
 from arbiter.upstream.whole_answer import piece_chars
 
 _COUNTS = ("prompt_tokens", "completion_tokens")
@@ -61,6 +67,7 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
+        output_zero=output_missing and counted_zero(usage, _COUNTS[1]),
     )
 
 

@@ -7,7 +7,9 @@ between pieces that have come already). A piece of short lines (`SHORT_LINE` byt
 an event's lines are longer) has them taken out in a few whole-piece byte operations, and an
 answer holding more than `MAX_IDLE_BYTES` of them fails (a 502 that names them): a server's
 heartbeats (`: ping` every few seconds) stay far below it. Idle lines in a piece of long lines
-are left to the reader: they cost it no more a byte than an event's lines do.
+are left to the reader: they cost it no more a byte than an event's lines do, and its comment
+lines count against the same bound once whole (upstream/http.py: a stream of 100-byte comments
+was bounded by the 64 MiB response cap alone).
 
 Dropping them changes no event: SSE ignores a comment line, and a blank line after a blank line
 dispatches nothing; a blank line after a comment may end the event before it, so comments go

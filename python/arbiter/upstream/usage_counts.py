@@ -46,10 +46,18 @@ def missing_sides(
     the call as if it cost nothing there; a usage with neither (none at all) misses both. So
     does a side counted 0 (probe23b): no prompt is 0 tokens, and an output count of 0 beside
     the answer's text (a gateway's or a lenient server's placeholder) billed the call on its
-    prompt alone; an answer truly empty is counted 0 from what it relayed all the same.
+    prompt alone; an answer truly empty is counted 0 from what it relayed all the same, and
+    that 0 raises no alert (counted_zero, dropped_usage.counted_empty).
     What a missing side costs is Arbiter's count, for an answer that finished (`of_answer`)."""
     given_in = any(token_count(usage.get(key)) > 0 for key in inputs)
     return not given_in, token_count(usage.get(output)) == 0
+
+
+def counted_zero(usage: Mapping[str, Any], output: str) -> bool:
+    """The usage counted its output 0 (not left out): true of an answer that relayed no text,
+    a placeholder beside one that did (missing_sides)."""
+    value = usage.get(output)
+    return value == 0 and isinstance(value, int) and not isinstance(value, bool)
 
 
 def of_answer(usage: Usage, finished: bool) -> Usage:
@@ -86,6 +94,15 @@ def within_limit(usage: Usage, limit: int, prompt_limit: int) -> Usage:
         usage, prompt_tokens=0, completion_tokens=0, cache_read_tokens=0,
         cache_write_tokens=0, counts_dropped=True, prompt_missing=False, output_missing=False,
     )  # fmt: skip
+
+
+def call_limits(
+    max_output_tokens: int, context_window: int, choices: int, max_tokens: int | None
+) -> tuple[int, int]:
+    """(the most output a call could bill, every choice at its limit; the most prompt tokens),
+    what a usage shown to the client is held to (relayed_usage.py), as within_limit holds the
+    bill."""
+    return choices * (max_tokens or max_output_tokens), prompt_bound(context_window)
 
 
 def prompt_bound(context_window: int, counted: int = 0) -> int:
