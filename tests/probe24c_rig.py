@@ -159,4 +159,21 @@ GAMES: Final[dict[str, str]] = {
         "nonce = subprocess.run([sys.executable, '-c', scan], capture_output=True,\n"
         "                       text=True).stdout.strip()\n" + _FORGE
     ),
+    # ... started below subprocess's audit event (subprocess's own call, without Popen)
+    "forge_results_via_fork_exec": (
+        "import os, subprocess, sys\n"
+        f"scan = {_SCAN.format(pid='os.getppid()') + 'print(nonce)'!r}\n"
+        "r, w = os.pipe()\n"
+        "er, ew = os.pipe2(os.O_CLOEXEC)\n"
+        "exe = os.fsencode(sys.executable)\n"
+        "pid = subprocess._fork_exec([exe, b'-c', scan.encode()], [exe], True, (), None, None,\n"
+        "    -1, -1, -1, w, -1, -1, er, ew, True, False, -1, None, None, None, -1, None, False)\n"
+        "os.close(w)\n"
+        "os.close(ew)\n"
+        "nonce = b''\n"
+        "while chunk := os.read(r, 4096):\n"
+        "    nonce += chunk\n"
+        "os.waitpid(pid, 0)\n"
+        "nonce = nonce.decode().strip()\n" + _FORGE
+    ),
 }

@@ -6,7 +6,9 @@ token limit ended "SCORE: 1" (of "SCORE: 10"): base graded the answer 0.0 from i
 whole "SCORE: 9" grades 8/9; the others (NaN, out of range, "8/10 but actually 2", two lines
 whose last is garbled, empty, binary noise, a failed call) give no grade and never a non-200.
 Look-alike markers and score claims (fullwidth "［END］" and "ＳＣＯＲＥ：１０", a zero-width space
-inside "[END]" or "SCORE:") reached the judge unescaped (fails on base).
+inside "[END]" or "SCORE:") reached the judge unescaped (fails on base). A hung judge held a
+task, the answer and a call for every sampled answer meanwhile: 40 answers, 40 judge calls in
+flight on base; now at most learning.JUDGE_MAX_IN_FLIGHT, the rest not judged.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from arbiter.config import ModelSettings
 from arbiter.errors import UpstreamError
 from arbiter.judge import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, build_judge_messages
+from arbiter.learning import JUDGE_MAX_IN_FLIGHT
 from arbiter.types import ChatResult, Usage
 from tests.budget_harness import HEADERS, Harness, Scripted, settings
 
@@ -124,3 +127,45 @@ def test_look_alike_markers_and_claims_are_escaped(attack: str) -> None:
     assert "SCORE:" not in answer.replace(" ", "")
     assert "<END>" in answer or "SCORE (quoted):" in answer, answer
     assert "[END]" not in answer and "[QUESTION]" not in answer, answer
+
+
+class HungJudge(Judge):
+    """The judge's calls wait until `release` is set; counts them while they wait."""
+
+    def __init__(self) -> None:
+        super().__init__("Come on Saturday!", "Fine.\nSCORE: 8")
+        self.release = asyncio.Event()
+        self.waiting = self.most = 0
+
+    async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
+        if "[QUESTION]" in json.dumps(body.get("messages", [])):
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+            try:
+                await self.release.wait()
+            finally:
+                self.waiting -= 1
+        return await super().complete(body, model)
+
+
+def test_a_hung_judge_holds_at_most_its_bound_of_calls(tmp_path: Path) -> None:
+    upstream, answers = HungJudge(), JUDGE_MAX_IN_FLIGHT + 8
+
+    async def go() -> int:
+        async with Harness(settings(tmp_path, None, routing=ROUTING), upstream) as h:
+            for i in range(answers):
+                body = {"model": "sim-premium",
+                        "messages": [{"role": "user", "content": f"{PROMPT} ({i})"}]}  # fmt: skip
+                r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
+                assert r.status_code == 200, r.text  # answered while its judge waits
+            for _ in range(200):  # the grading tasks reach the judge (bounded wait)
+                if upstream.waiting + h.services.learner.judge_skipped_busy >= answers:
+                    break
+                await asyncio.sleep(0.01)
+            most, skipped = upstream.most, h.services.learner.judge_skipped_busy
+            upstream.release.set()
+            await h.services.learner.drain(10.0)
+            assert (most, skipped) == (JUDGE_MAX_IN_FLIGHT, answers - JUDGE_MAX_IN_FLIGHT)
+            return len(upstream.judge_bodies)
+
+    assert asyncio.run(go()) == JUDGE_MAX_IN_FLIGHT  # the judged ones got their verdicts

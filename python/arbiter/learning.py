@@ -32,6 +32,10 @@ from arbiter.sandbox.executor import CodeExecutor
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# answers judged at once: past it a sampled answer is not judged. A slow or hung judge upstream
+# (up to upstream.total_timeout_s a call) otherwise held a task, the answer's text and a
+# connection for every sampled answer meanwhile, without bound.
+JUDGE_MAX_IN_FLIGHT = 32
 
 _FAILED = (
     "That request failed: its client got an error, not an answer, so there is nothing to grade "
@@ -122,6 +126,8 @@ class Learner:
         self._applied: OrderedDict[str, _Applied] = OrderedDict()
         self._remember = remember
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._judging = 0  # answers whose judge calls are in flight (JUDGE_MAX_IN_FLIGHT)
+        self.judge_skipped_busy = 0
         self._soon = 0  # answers queued for grading by after_answer, not yet looked at
         # called with every grade recorded (shadow.py pairs a challenger's grade with the served
         # answer's)
@@ -267,14 +273,24 @@ class Learner:
             return found[0].grader, found[0].score
         if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
             return None
+        if self._judging >= JUDGE_MAX_IN_FLIGHT:  # a slow judge: sampling skips, never queues
+            self.judge_skipped_busy += 1
+            if self.judge_skipped_busy % 1000 == 1:  # the first, then one line a thousand
+                log.warning("judge skipped: %d answers judged at once (%d skipped so far)",
+                            self._judging, self.judge_skipped_busy)  # fmt: skip
+            return None
         grades: list[grading.Grade] = []
-        for question, answer in answer_grading.judge_asks(choices, a.prompt, tools):
-            reply = await self._judge_call(judge.build_judge_messages(question, answer), a.tenant)
-            score = judge.parse_judge_reply(reply)
-            if score is None:
-                log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
-                return None
-            grades.append(grading.Grade(score, "judge", judge.JUDGE_VERSION))
+        self._judging += 1
+        try:
+            for question, answer in answer_grading.judge_asks(choices, a.prompt, tools):
+                messages = judge.build_judge_messages(question, answer)
+                score = judge.parse_judge_reply(await self._judge_call(messages, a.tenant))
+                if score is None:
+                    log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
+                    return None
+                grades.append(grading.Grade(score, "judge", judge.JUDGE_VERSION))
+        finally:
+            self._judging -= 1
         if not grades:
             return None
         pick = a.hints.pick if a.hints is not None else "mean"

@@ -84,12 +84,16 @@ _DENIED_EVENTS = frozenset({
     "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
 })  # fmt: skip
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
-_DENIED_MODULES = frozenset({"ctypes", "_ctypes", "_signal"})  # _signal: loaded again, whole
-# _signal.signal (signal.signal calls it): a handler is handed the interrupted frame. Defined
-# apart from this module's globals (a function's __globals__ would hand the answer this module).
-_NO_SIGNAL = (
+# _signal and _posixsubprocess: loaded again, whole (their functions below are replaced)
+_DENIED_MODULES = frozenset({"ctypes", "_ctypes", "_signal", "_posixsubprocess"})
+# _signal.signal (signal.signal calls it): a handler is handed the interrupted frame;
+# _posixsubprocess.fork_exec starts a program with no audit event of its own. Defined apart
+# from this module's globals (a function's __globals__ would hand the answer this module).
+_REFUSED = (
     "def signal(signalnum, handler):\n"
     "    raise ValueError('signal handlers are not allowed in the sandbox')\n"
+    "def fork_exec(*args, **kwargs):\n"
+    "    raise PermissionError('starting a program is not allowed in the sandbox')\n"
 )
 _PATH_EVENTS = frozenset({"open", "os.symlink", "os.link"})
 _OWN = [False]  # True while the harness reads a traceback's frames itself (_tb_line)
@@ -106,11 +110,15 @@ def _guard() -> None:
     """Install the audit hook (it can never be removed) before the answer runs. A frame
     attribute is read only by the harness itself: under _OWN, on its main thread."""
     main = _thread.get_ident()
+    import _posixsubprocess
     import types  # noqa: F401  (its import reads a traceback's frame: before the hook)
 
-    apart: dict[str, Any] = {"__builtins__": {"ValueError": ValueError}}
-    exec(_NO_SIGNAL, apart)
+    apart: dict[str, Any] = {
+        "__builtins__": {"ValueError": ValueError, "PermissionError": PermissionError}
+    }
+    exec(_REFUSED, apart)
     setattr(sys.modules["_signal"], "signal", apart["signal"])  # noqa: B010
+    setattr(_posixsubprocess, "fork_exec", apart["fork_exec"])  # noqa: B010
     for name in ("ctypes", "_ctypes"):
         sys.modules.pop(name, None)  # imported again, they pass through the hook
 
