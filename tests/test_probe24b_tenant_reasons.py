@@ -38,6 +38,12 @@ def test_a_restricted_tenants_reason_counts_no_model_it_may_not_use(tmp_path: Pa
         assert [c["model"] for c in decision["candidates"]] == ["oa-1"]
         for text in (seen.text, s.get("/v1/models", restricted["key"]).text):
             assert "an-1" not in text and "hook-1" not in text
+        # held: naming another tenant, one that exists or one that never did, is the same 403
+        # (no tenant names to enumerate)
+        for path in ("/arbiter/stats", "/arbiter/decisions", "/arbiter/budgets"):
+            there, never = (s.get(f"{path}?tenant={t}", restricted["key"]) for t in ("t-w", "t-x"))
+            assert there.status_code == never.status_code == 403
+            assert there.json() == never.json()
         # a tenant that may use every model: its reason is as before (all three eligible)
         other = s.get(f"/arbiter/decisions/{ids['t-w']}", whole["key"]).json()
         assert "ineligible" not in other["reason"] and len(other["candidates"]) == 3
