@@ -117,6 +117,10 @@ def parse_key(raw: str) -> tuple[str, str] | None:
 
 
 KEY_CACHE_SIZE = 100_000  # key records remembered per process (oldest looked-up go first)
+# ids no key has, remembered apart (oldest first): one table for both let a caller sending
+# random key ids push every real key out of the cache, and while the store is down a key this
+# replica no longer remembers gets a 503; the misses now evict only each other
+MISS_CACHE_SIZE = 10_000
 
 
 class Authenticator:
@@ -127,6 +131,7 @@ class Authenticator:
         self._tenants = tenants
         self._store = store
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._misses: dict[str, float] = {}  # key id -> when the store said it has no key
         self._principals: dict[str, Principal] = {}
         self._stale_warned = -1e9
         self._store_down = False  # a lookup failed; background refreshes clear it
@@ -212,6 +217,8 @@ class Authenticator:
         probes the store, and a key this replica never saw gets a fast 503 until the store is
         back (the refresh started for it makes a retry succeed then)."""
         hit = self._cache.get(key_id)
+        if hit is None and (seen := self._misses.get(key_id)) is not None:
+            hit = (seen, None)  # an id the store has no key for
         now = time.monotonic()
         if hit is not None and now - hit[0] < self._s.key_cache_ttl_s:
             return hit[1]
@@ -237,6 +244,13 @@ class Authenticator:
     def _remember(self, key_id: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
         # re-inserted at the end: the dict's order is the order of last lookups, so the
         # bound drops the oldest entry in O(1) (sorting 100,000 entries stalled the event loop)
+        if row is None:  # in its own table: a flood of unknown ids evicts no real key
+            self._misses.pop(key_id, None)
+            self._misses[key_id] = time.monotonic()
+            while len(self._misses) > MISS_CACHE_SIZE:
+                del self._misses[next(iter(self._misses))]
+            return None
+        self._misses.pop(key_id, None)
         self._cache.pop(key_id, None)
         self._cache[key_id] = (time.monotonic(), row)
         while len(self._cache) > KEY_CACHE_SIZE:

@@ -20,6 +20,7 @@ def config_warnings(settings: Settings) -> list[str]:
     out += _cost_exponent_warnings(r)
     out += _embedding_warnings(settings)
     out += sampling.undeclared(settings.models.values())
+    out += _short_operator_keys(settings)
     if hosts := bind_warning(settings.server.host, settings.server.allowed_hosts):
         out.append(hosts)
     challengers = set(settings.shadow.challengers)
@@ -40,6 +41,24 @@ def config_warnings(settings: Settings) -> list[str]:
                 f"tenants.{name}.allowed_models: every model the tenant may use is a shadow "
                 f"challenger ({', '.join(sorted(allowed))}): its `auto` requests answer 503 "
                 "until one is promoted"
+            )
+    return out
+
+
+SHORT_KEY_CHARS = 20  # an operator key shorter than this is worth guessing over the network
+
+
+def _short_operator_keys(settings: Settings) -> list[str]:
+    """An admin, dashboard or metrics key short enough to guess: failed keys are not throttled
+    (every 401 is as fast as the first), and the admin key spends every upstream key."""
+    out = []
+    for kind in ("admin", "dashboard", "metrics"):
+        key = getattr(settings.auth, f"{kind}_key")
+        if key is not None and len(key) < SHORT_KEY_CHARS:
+            out.append(
+                f"auth.{kind}_key: the {kind} key is {len(key)} characters, short enough to "
+                "guess (failed keys are not throttled); use a long random one, such as "
+                "`openssl rand -hex 32`"
             )
     return out
 
