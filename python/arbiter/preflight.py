@@ -4,7 +4,8 @@ the store reachable, and does each upstream serve the models the config names on
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,6 +15,9 @@ from arbiter.config import ModelSettings, Settings, UpstreamSettings
 from arbiter.discovery import MAX_LISTING_BYTES
 from arbiter.upstream import content_coding
 from arbiter.url_redaction import redact_url
+
+if TYPE_CHECKING:
+    from arbiter.store import Store
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -28,23 +32,17 @@ def store_problem(url: str, timeout_s: int = 5) -> str | None:
         except psycopg.Error as err:
             return f"cannot reach PostgreSQL at {redact_url(url)}: {_first_line(str(err), url)}"
         return None
-    from arbiter.store import open_store
     from arbiter.store.sqlite import SqliteStore
 
-    try:
-        store = open_store(url)
-        try:
-            # SQLite opens its file lazily, on first use: a path that is a folder, or a file that
-            # is no database, passed here and failed `serve` with a start-up traceback. An
-            # existing file is read now; a new one is created by the migration (not here:
-            # `check-config --probe` must leave no file behind)
-            if isinstance(store, SqliteStore) and store.path is not None and store.path.exists():
-                store.schema_version()
-        finally:
-            store.close()
-    except Exception as err:  # any failure to open it: say so in one line
-        return f"cannot open the store at {redact_url(url)}: {_first_line(str(err), url)}"
-    return None
+    def read_if_there(store: Store) -> None:
+        # SQLite opens its file lazily, on first use: a path that is a folder, or a file that is
+        # no database, passed here and failed `serve` with a start-up traceback. An existing
+        # file is read now; a new one is created by the migration (not here: `check-config
+        # --probe` must leave no file behind)
+        if isinstance(store, SqliteStore) and store.path is not None and store.path.exists():
+            store.schema_version()
+
+    return _with_store(url, "open", read_if_there)
 
 
 def migrated_problem(url: str, migrate_lock_wait_s: float | None = None) -> str | None:
@@ -53,16 +51,21 @@ def migrated_problem(url: str, migrate_lock_wait_s: float | None = None) -> str 
     one that opens read-only, is one line and a non-zero exit. In the app's start-up (the
     lifespan) the same failure was uvicorn's traceback, or, read-only, a sidecar that served
     and reported itself healthy while every record it took was refused."""
+    return _with_store(url, "use", lambda store: store.migrate())
+
+
+def _with_store(url: str, verb: str, use: Callable[[Store], object]) -> str | None:
+    """None when `use` ran on the store at `url`; else one line saying why not."""
     from arbiter.store import open_store
 
     try:
         store = open_store(url, migrate_lock_wait_s=migrate_lock_wait_s)
         try:
-            store.migrate()
+            use(store)
         finally:
             store.close()
-    except Exception as err:  # any failure to migrate it: say so in one line
-        return f"cannot use the store at {redact_url(url)}: {_first_line(str(err), url)}"
+    except Exception as err:  # any failure to open or use it: say so in one line
+        return f"cannot {verb} the store at {redact_url(url)}: {_first_line(str(err), url)}"
     return None
 
 

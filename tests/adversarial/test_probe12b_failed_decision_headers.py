@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.adversarial.hostile_upstream import scripted_upstream
 from tests.inproc import raw_openai_upstream, recorded_decision, sidecar_in_process
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,53 +31,37 @@ ANSWER = b"HTTP/1.1 500 X\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
 def test_a_failed_billed_request_names_its_decision_and_cost(tmp_path: Path, path: str) -> None:
-    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            await reader.readexactly(length)
-            writer.write(ANSWER)
-            await writer.drain()
-        finally:
-            writer.close()
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(ANSWER)
 
     async def main() -> None:
-        server = await asyncio.start_server(upstream, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-
-        edit = raw_openai_upstream(port)
-
-        try:
-            async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
-                body = {
-                    "model": "oa-raw", "max_tokens": 100,
-                    "messages": [{"role": "user", "content": "Say hello."}],
-                }  # fmt: skip
-                headers = {**sc.auth, "anthropic-version": "2023-06-01"}
-                r = await sc.client.post(path, json=body, headers=headers)
-                assert r.status_code >= 500, r.text
-                assert "error" in r.json(), r.text
-                decision_id = r.headers.get("x-arbiter-decision-id")
-                assert decision_id, dict(r.headers)
-                await asyncio.sleep(0.3)  # the recorder's batch
-                record = await recorded_decision(sc, decision_id)
-                assert record["status"] == "failed", record
-                assert record["cost_usd"] > 0, record  # the failed calls' worst case
-                assert float(r.headers["x-arbiter-cost-usd"]) == pytest.approx(
-                    record["cost_usd"], abs=1e-8
-                )
-                assert r.headers["x-arbiter-model"] == "oa-raw"
-                assert r.headers["x-arbiter-task"] == record["task"]
-                assert "x-arbiter-baseline-cost-usd" in r.headers
-                # a refusal before any decision names none
-                bad = await sc.client.post(path, json={"model": "oa-raw"}, headers=headers)
-                assert bad.status_code == 400, bad.text
-                assert "x-arbiter-decision-id" not in bad.headers
-        finally:
-            server.close()
+        async with (
+            scripted_upstream(answer) as (port, _),
+            sidecar_in_process(tmp_path, edit_config=raw_openai_upstream(port)) as sc,
+        ):
+            body = {
+                "model": "oa-raw", "max_tokens": 100,
+                "messages": [{"role": "user", "content": "Say hello."}],
+            }  # fmt: skip
+            headers = {**sc.auth, "anthropic-version": "2023-06-01"}
+            r = await sc.client.post(path, json=body, headers=headers)
+            assert r.status_code >= 500, r.text
+            assert "error" in r.json(), r.text
+            decision_id = r.headers.get("x-arbiter-decision-id")
+            assert decision_id, dict(r.headers)
+            await asyncio.sleep(0.3)  # the recorder's batch
+            record = await recorded_decision(sc, decision_id)
+            assert record["status"] == "failed", record
+            assert record["cost_usd"] > 0, record  # the failed calls' worst case
+            assert float(r.headers["x-arbiter-cost-usd"]) == pytest.approx(
+                record["cost_usd"], abs=1e-8
+            )
+            assert r.headers["x-arbiter-model"] == "oa-raw"
+            assert r.headers["x-arbiter-task"] == record["task"]
+            assert "x-arbiter-baseline-cost-usd" in r.headers
+            # a refusal before any decision names none
+            bad = await sc.client.post(path, json={"model": "oa-raw"}, headers=headers)
+            assert bad.status_code == 400, bad.text
+            assert "x-arbiter-decision-id" not in bad.headers
 
     asyncio.run(main())

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.adversarial.hostile_upstream import scripted_upstream
 from tests.inproc import raw_openai_upstream, sidecar_in_process
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,46 +56,30 @@ ANSWERS = {
 
 @pytest.mark.parametrize("coding", list(ANSWERS))
 def test_a_compressed_sse_stream_is_decoded(tmp_path: Path, coding: str) -> None:
-    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            await reader.readexactly(length)
-            writer.write(ANSWERS[coding])
-            await writer.drain()
-        finally:
-            writer.close()
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(ANSWERS[coding])
 
     async def main() -> None:
-        server = await asyncio.start_server(upstream, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-
-        edit = raw_openai_upstream(port)
-
-        try:
-            async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
-                body = {
-                    "model": "oa-raw", "stream": True,
-                    "messages": [{"role": "user", "content": "Say hello."}],
-                }  # fmt: skip
-                async with sc.client.stream(
-                    "POST", "/v1/chat/completions", json=body, headers=sc.auth
-                ) as r:
-                    text = (await r.aread()).decode()
-                assert r.status_code == 200, text
-                content = "".join(
-                    c["delta"].get("content") or ""
-                    for line in text.split("\n\n")
-                    if line.startswith("data: {")
-                    for c in orjson.loads(line[6:]).get("choices", [])
-                )
-                assert content == "Hello", text
-                assert text.endswith("data: [DONE]\n\n"), text
-        finally:
-            server.close()
+        async with (
+            scripted_upstream(answer) as (port, _),
+            sidecar_in_process(tmp_path, edit_config=raw_openai_upstream(port)) as sc,
+        ):
+            body = {
+                "model": "oa-raw", "stream": True,
+                "messages": [{"role": "user", "content": "Say hello."}],
+            }  # fmt: skip
+            async with sc.client.stream(
+                "POST", "/v1/chat/completions", json=body, headers=sc.auth
+            ) as r:
+                text = (await r.aread()).decode()
+            assert r.status_code == 200, text
+            content = "".join(
+                c["delta"].get("content") or ""
+                for line in text.split("\n\n")
+                if line.startswith("data: {")
+                for c in orjson.loads(line[6:]).get("choices", [])
+            )
+            assert content == "Hello", text
+            assert text.endswith("data: [DONE]\n\n"), text
 
     asyncio.run(main())
