@@ -51,10 +51,12 @@ def migrated_problem(url: str, migrate_lock_wait_s: float | None = None) -> str 
     one that opens read-only, is one line and a non-zero exit. In the app's start-up (the
     lifespan) the same failure was uvicorn's traceback, or, read-only, a sidecar that served
     and reported itself healthy while every record it took was refused."""
-    return _with_store(url, "use", lambda store: store.migrate())
+    return _with_store(url, "use", lambda store: store.migrate(), migrate_lock_wait_s)
 
 
-def _with_store(url: str, verb: str, use: Callable[[Store], object]) -> str | None:
+def _with_store(
+    url: str, verb: str, use: Callable[[Store], object], migrate_lock_wait_s: float | None = None
+) -> str | None:
     """None when `use` ran on the store at `url`; else one line saying why not."""
     from arbiter.store import open_store
 
