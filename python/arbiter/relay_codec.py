@@ -115,6 +115,7 @@ def relay_codec(
     fallback_id: str = "",
     prompt_tokens: int = 0,
     limits: relayed_usage.Limits | None = None,
+    shown_model: str = "",
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
@@ -123,7 +124,9 @@ def relay_codec(
     `prompt_tokens`: the sidecar's count of the prompt, for an Anthropic client's
     message_start when the upstream says none before its end (an OpenAI one), and for the
     usage a client reads when its upstream counted none; `limits`, what a relayed OpenAI
-    usage is held to (relayed_usage.py)."""
+    usage is held to (relayed_usage.py); `shown_model`, the model's name a translated stream
+    shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`."""
+    shown = shown_model or model
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(
@@ -134,11 +137,11 @@ def relay_codec(
     encoder: CanonicalEncoder
     if upstream == "openai":
         decoder = openai_stream.StreamDecoder(model, stops)
-        encoder = anthropic_stream.StreamEncoder(model, fallback_id, prompt_tokens)
+        encoder = anthropic_stream.StreamEncoder(shown, fallback_id, prompt_tokens)
     else:
         decoder = anthropic_stream.StreamDecoder(model)
         encoder = openai_stream.StreamEncoder(
-            model, include_usage=include_usage, created=created, fallback_id=fallback_id
+            shown, include_usage=include_usage, created=created, fallback_id=fallback_id
         )
     return Translating(decoder, encoder, prompt_tokens)
 

@@ -176,7 +176,7 @@ def render_result(
     canonical = openai_response.decode_response(result.body, stops)
     if not canonical.id:
         canonical = dataclasses.replace(canonical, id=fallback_id)
-    body = anthropic_response.encode_response(canonical, result.model)
+    body = anthropic_response.encode_response(canonical, result.shown_model)
     # an upstream's `usage.cost`, as chat's body has it (a hit's says 0 here too)
     return orjson.dumps(with_reported_cost(body, result.body))
 
