@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +26,7 @@ import orjson
 import pytest
 
 from arbiter.types import count_tokens
+from tests.conftest import Sidecar
 from tests.probe19a_harness import PRICES
 from tests.probe22b_rig import ADMIN, outcome, serves, tables_loaded
 from tests.scripted_upstream import ScriptedHandler, ok_chat_answer, serving
@@ -96,6 +99,17 @@ async def _burst(urls: list[str], key: str, n: int = BURST) -> list[str]:
             await c.close()
 
 
+def _written(db: Path, timeout_s: float = 15.0) -> None:
+    """Until the store holds a prompt line (written at the policy sync; bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with sqlite3.connect(db) as conn:
+            if conn.execute("SELECT count(*) FROM prompt_fits").fetchone()[0]:
+                return
+        assert time.monotonic() < deadline, "no prompt line written"
+        time.sleep(0.1)
+
+
 def _o200k_worst_usd() -> float:
     """The call's worst case with the prompt as o200k counts it (+ framing), the output limit."""
     prompt = count_tokens([PROMPT]) + 4 + 3
@@ -112,6 +126,8 @@ def _o200k_worst_usd() -> float:
         pytest.param("sqlite", 1, 1, id="completions"),
         # no warm-up: each process's first calls, held at the model's configured ratio
         pytest.param("postgres", 3, 1, id="cold-configured", marks=pytest.mark.postgres),
+        # warmed, then restarted: the new process holds at the line the old one wrote
+        pytest.param("sqlite", 1, 1, id="restarted"),
     ],
 )
 def test_burst_stays_within_one_worst_case(
@@ -120,6 +136,7 @@ def test_burst_stays_within_one_worst_case(
     global LEGACY
     LEGACY = request.node.callspec.id == "completions"
     cold = request.node.callspec.id == "cold-configured"
+    restarted = request.node.callspec.id == "restarted"
 
     def configured(doc: dict[str, Any]) -> None:
         doc["models"]["oa-1"]["prompt_token_ratio"] = RATIO
@@ -136,7 +153,7 @@ def test_burst_stays_within_one_worst_case(
         kw: dict[str, Any] = {"replicas": replicas, "workers": workers}
         if cold:
             kw["edit"] = configured
-        with serves(tmp_path, port, backend, caps, **kw) as sc:
+        with serves(tmp_path, port, backend, caps, **kw) as sc, ExitStack() as stack:
             warm = str(sc[0].create_key("default")["key"])
             for s in (
                 [] if cold else sc
@@ -148,6 +165,12 @@ def test_burst_stays_within_one_worst_case(
                     # count_tokens waits for them
                     tables_loaded(s.root_url, warm, "oa-1")
                     assert asyncio.run(_burst([s.base_url], warm, 1)) == ["ok"]
+            if restarted:  # the line written at a sync, then a new process in its place
+                _written(tmp_path / "a.db")
+                sc[0].stop()
+                sc[0] = Sidecar(sc[0].config_path).start()
+                stack.callback(sc[0].stop)
+                _tables_loaded(sc[0].root_url, warm)  # o200k's count, not the bytes'
             key = str(sc[0].create_key("burst")["key"])
             Billing.bills = []
             outcomes = asyncio.run(_burst([s.base_url for s in sc], key))

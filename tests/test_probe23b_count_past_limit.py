@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -68,7 +69,8 @@ def test_the_client_reads_the_counts_it_was_billed_by(
     """Billed from Arbiter's counts, the answer still showed the client the upstream's (10^7
     output tokens said of a call sent max_tokens 20), on chat and pass-through completions,
     whole and streamed. Now each shows the counts it was billed by, as for a count that is no
-    count (relayed_usage.py); a usage within the limits is relayed as it came (the control)."""
+    count (relayed_usage.py), and so do Anthropic's Messages; a usage within the limits is
+    relayed as it came (the control)."""
     f, key = one_sidecar
     hi: Any = [{"role": "user", "content": "hi"}]
     with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
@@ -92,4 +94,16 @@ def test_the_client_reads_the_counts_it_was_billed_by(
                 else:
                     assert 0 < usage.completion_tokens <= MAX_TOKENS, usage
                     assert 0 < usage.prompt_tokens < 1000, usage
+    with anthropic.Anthropic(api_key=key, base_url=f.first.root_url, max_retries=0) as claude:
+        for told in (fault, "ok"):  # Anthropic's Messages, whole and streamed, the same
+            f.up.reset(an_1=told)
+            whole = claude.messages.create(model="an-1", max_tokens=MAX_TOKENS, messages=hi)
+            with claude.messages.stream(model="an-1", max_tokens=MAX_TOKENS, messages=hi) as s:
+                streamed = s.get_final_message()
+            for msg in (whole, streamed):
+                counts = (msg.usage.input_tokens, msg.usage.output_tokens)
+                if told == "ok":
+                    assert counts == (PROMPT_TOKENS, 7), counts
+                else:
+                    assert 0 < counts[1] <= MAX_TOKENS and 0 < counts[0] < 1000, counts
     f.up.reset()

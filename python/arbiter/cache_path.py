@@ -76,7 +76,9 @@ async def serve_hit(
     s.cache.served(decision_id, look, saved)
     created = int(time.time())
     if req.stream:
-        codec = req.stream_codec and req.stream_codec("openai", entry.model, decision_id, created)
+        codec = req.stream_codec and req.stream_codec(
+            "openai", entry.model, decision_id, created, cached.shown_model(entry)
+        )
         if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
             frames = cached.with_hit_cost_frames(
                 [codec.replay(list(cached.events(entry.answer, decision_id)))]

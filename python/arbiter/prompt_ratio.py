@@ -14,7 +14,10 @@ is the upper hull's edge over the window's mean count, at least 1 and at most CE
 fixed part the least that covers every call. A multiplicative ratio read a short prompt's fixed
 overhead as a ratio (50 tokens billed as 400: 8x, held at 4x) and reserved every longer prompt
 at it: over-cautious holds, extra 429s near caps. Per process: each replica and worker learns
-from its own calls, from its first answered one.
+from its own calls, from its first answered one; each writes its lines to the store at the policy
+sync and a process starting reads them (store/prompt_fits.py, the largest over replicas): a
+restarted sidecar's first burst holds at them, until its own first answer of the model refits
+the line from its own calls.
 """
 
 from __future__ import annotations
@@ -47,6 +50,25 @@ class PromptRatios:
         self._seen: dict[str, deque[tuple[int, int]]] = {}
         self._fit: dict[str, Fit] = {}
         self._since: dict[str, int] = {}  # calls since the last refit
+        self._changed: set[str] = set()  # models whose line changed since `take_changed`
+
+    def seed(self, fits: dict[str, tuple[float, float]]) -> None:
+        """Lines learnt by earlier processes (store/prompt_fits.py), held for the models this
+        one has no call of yet: its first answered call refits from its own."""
+        for model, (fixed, ratio) in fits.items():
+            if model in self._seen:
+                continue
+            fixed = min(max(fixed, 0.0), float(MAX_FIXED))
+            self._fit[model] = Fit(fixed, min(max(ratio, 1.0), CEILING))
+
+    def take_changed(self) -> list[tuple[str, float, float]]:
+        """(model, fixed, ratio) of every line refitted since the last call (to share)."""
+        changed, self._changed = self._changed, set()
+        return [(m, *self._fit[m]) for m in sorted(changed) if m in self._fit]
+
+    def unsent(self, fits: list[tuple[str, float, float]]) -> None:
+        """Lines `take_changed` gave whose write failed: sent at the next sync."""
+        self._changed.update(m for m, _, _ in fits)
 
     def fit(self, model: str) -> Fit:
         """`model`'s line (ONE until a call says more)."""
@@ -74,7 +96,10 @@ class PromptRatios:
             or since >= _REFIT_EVERY
             or len(seen) <= _FEW  # a few calls: each one reshapes the line
         ):
-            self._fit[model], since = fit_line(seen), 0
+            refit, since = fit_line(seen), 0
+            if refit != fit:
+                self._changed.add(model)
+            self._fit[model] = refit
         self._since[model] = since
 
 

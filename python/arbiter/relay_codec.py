@@ -23,6 +23,7 @@ from arbiter import relayed_usage
 from arbiter.answer_choices import StreamedCalls
 from arbiter.canonical import (
     BlockStart,
+    CanonicalUsage,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -115,6 +116,7 @@ def relay_codec(
     fallback_id: str = "",
     prompt_tokens: int = 0,
     limits: relayed_usage.Limits | None = None,
+    shown_model: str = "",
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
@@ -123,22 +125,24 @@ def relay_codec(
     `prompt_tokens`: the sidecar's count of the prompt, for an Anthropic client's
     message_start when the upstream says none before its end (an OpenAI one), and for the
     usage a client reads when its upstream counted none; `limits`, what a relayed OpenAI
-    usage is held to (relayed_usage.py)."""
+    usage is held to (relayed_usage.py); `shown_model`, the model's name a translated stream
+    shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`."""
+    shown = shown_model or model
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(
                 model, include_usage, completion_id(fallback_id), prompt_tokens, limits
             )
-        return AnthropicPassThrough(model, message_id(fallback_id), prompt_tokens)
+        return AnthropicPassThrough(model, message_id(fallback_id), prompt_tokens, limits)
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
     encoder: CanonicalEncoder
     if upstream == "openai":
         decoder = openai_stream.StreamDecoder(model, stops)
-        encoder = anthropic_stream.StreamEncoder(model, fallback_id, prompt_tokens)
+        encoder = anthropic_stream.StreamEncoder(shown, fallback_id, prompt_tokens)
     else:
         decoder = anthropic_stream.StreamDecoder(model)
         encoder = openai_stream.StreamEncoder(
-            model, include_usage=include_usage, created=created, fallback_id=fallback_id
+            shown, include_usage=include_usage, created=created, fallback_id=fallback_id
         )
     return Translating(decoder, encoder, prompt_tokens)
 
@@ -387,13 +391,20 @@ class AnthropicPassThrough(_Collecting):
     well-formed `usage` (which the SDK's types require) is sent with Arbiter's counts
     (relayed_usage.py; `prompt_tokens`: the sidecar's count of the prompt)."""
 
-    __slots__ = ("_decoder", "_fallback_id", "_held", "_prompt_tokens", "_stop")
+    __slots__ = ("_decoder", "_fallback_id", "_held", "_limits", "_prompt_tokens", "_stop")
 
-    def __init__(self, model: str, fallback_id: str = "", prompt_tokens: int = 0) -> None:
+    def __init__(
+        self,
+        model: str,
+        fallback_id: str = "",
+        prompt_tokens: int = 0,
+        limits: relayed_usage.Limits | None = None,
+    ) -> None:
         super().__init__()
         self._decoder = anthropic_stream.StreamDecoder(model)
         self._fallback_id = fallback_id
         self._prompt_tokens = prompt_tokens
+        self._limits = limits  # what a relayed usage is held to (relayed_usage.py)
         self._stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         self._held = b""
 
@@ -405,13 +416,16 @@ class AnthropicPassThrough(_Collecting):
             stop = stop or isinstance(event, MessageStop)
             held = held or isinstance(event, MessageDelta)
             if isinstance(event, MessageStart) and (
-                not event.id or not relayed_usage.surely_fine(event.usage.input_tokens)
+                not event.id
+                or not relayed_usage.surely_fine(event.usage.input_tokens)
+                or self._past(event.usage)
             ):
-                item = _mended_start(item, self._fallback_id, self._prompt_tokens)
-            elif isinstance(event, MessageDelta) and not relayed_usage.surely_fine(
-                event.usage.output_tokens
+                item = _mended_start(item, self._fallback_id, self._prompt_tokens, self._limits)
+            elif isinstance(event, MessageDelta) and (
+                not relayed_usage.surely_fine(event.usage.output_tokens) or self._past(event.usage)
             ):
-                item = _mended_delta(item, estimate_tokens("".join(self.parts)))
+                output = estimate_tokens("".join(self.parts))
+                item = _mended_delta(item, output, self._limits)
         if stop:
             self._stop = item
             return b""
@@ -419,6 +433,13 @@ class AnthropicPassThrough(_Collecting):
             self._held += item
             return b""
         return item
+
+    def _past(self, usage: CanonicalUsage) -> bool:
+        """A decoded usage past what the call could bill (relayed_usage.py)."""
+        limits = self._limits
+        if limits is None:
+            return False
+        return bool(usage.output_tokens > limits[0] or usage.prompt_tokens > limits[1])
 
     def end(self) -> bytes:
         held, self._held = self._held, b""
@@ -431,7 +452,9 @@ class AnthropicPassThrough(_Collecting):
         return anthropic_error_event(err)
 
 
-def _mended_start(frame: bytes, fallback_id: str, prompt_tokens: int) -> bytes:
+def _mended_start(
+    frame: bytes, fallback_id: str, prompt_tokens: int, limits: relayed_usage.Limits | None
+) -> bytes:
     """A message_start frame (the decoder read it: a JSON object with a `message` object) with
     `fallback_id` as its message's id where it has none, and Arbiter's counts as its usage
     where it has no well-formed one (relayed_usage.py)."""
@@ -440,17 +463,17 @@ def _mended_start(frame: bytes, fallback_id: str, prompt_tokens: int) -> bytes:
     given = message.get("id")
     if not (isinstance(given, str) and given):
         message["id"] = fallback_id
-    usage = relayed_usage.anthropic_usage(message.get("usage"), prompt_tokens, 0)
+    usage = relayed_usage.anthropic_usage(message.get("usage"), prompt_tokens, 0, limits)
     if usage is not None:
         message["usage"] = usage
     return b"event: message_start\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
-def _mended_delta(frame: bytes, output_tokens: int) -> bytes:
+def _mended_delta(frame: bytes, output_tokens: int, limits: relayed_usage.Limits | None) -> bytes:
     """A message_delta frame with Arbiter's count of the answer as its usage where it has no
     well-formed one; else the frame as it came."""
     event = lenient_json.loads(anthropic_stream.frame_payload(frame))
-    usage = relayed_usage.anthropic_delta_usage(event.get("usage"), output_tokens)
+    usage = relayed_usage.anthropic_delta_usage(event.get("usage"), output_tokens, limits)
     if usage is None:
         return frame
     event["usage"] = usage

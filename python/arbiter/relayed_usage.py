@@ -12,8 +12,8 @@ the budget tokenizer, the answer estimated from its text, as the decision record
 bad count replaces the whole usage, as one lying count makes the whole usage not reported.
 
 So does a count past what the call could bill (an output count past every choice's output limit,
-a prompt past prompt_bound: usage_counts.within_limit), on an OpenAI-shaped answer (chat,
-whole or streamed, and pass-through completions alike): billed from Arbiter's counts, it was
+a prompt past prompt_bound: usage_counts.within_limit), on chat, pass-through completions and
+Anthropic's Messages, whole or streamed: billed from Arbiter's counts, it was
 shown to the client as the upstream sent it (10^7 output tokens said of a call sent max_tokens
 20); the client now reads the counts it was billed by, as for a count that is no count.
 """
@@ -58,12 +58,29 @@ def _counts(usage: Any, keys: tuple[str, ...]) -> bool:
 _CACHE_COUNTS = ("cache_read_input_tokens", "cache_creation_input_tokens")
 
 
-def anthropic_usage(usage: Any, input_tokens: int, output_tokens: int) -> dict[str, Any] | None:
-    """None when a Message's `usage` is well-formed, else the one to send instead. One that
-    counted its input in cache counts alone (no `input_tokens`: none uncached) is sent with
-    `input_tokens: 0`, its cache counts kept, as it was billed (upstream/anthropic.py)."""
+Limits = tuple[int, int]  # (the call's output limit, every choice's; its prompt bound)
+
+
+def anthropic_past(usage: dict[str, Any], limits: Limits | None) -> bool:
+    """A Message's usage (its counts counts) past what the call could bill: its output, or its
+    input with the cache parts (its prompt, as billed)."""
+    if limits is None:
+        return False
+    prompt = sum(usage.get(k) or 0 for k in ("input_tokens", *_CACHE_COUNTS))
+    return bool((usage.get("output_tokens") or 0) > limits[0] or prompt > limits[1])
+
+
+def anthropic_usage(
+    usage: Any, input_tokens: int, output_tokens: int, limits: Limits | None = None
+) -> dict[str, Any] | None:
+    """None when a Message's `usage` is well-formed (within `limits`), else the one to send
+    instead. One that counted its input in cache counts alone (no `input_tokens`: none
+    uncached) is sent with `input_tokens: 0`, its cache counts kept, as it was billed
+    (upstream/anthropic.py)."""
     if _counts(usage, ("input_tokens", "output_tokens")):
-        return None
+        if not anthropic_past(usage, limits):
+            return None
+        return {"input_tokens": input_tokens, "output_tokens": output_tokens}
     if type(usage) is dict and usage.get("input_tokens") is None:
         cached = {**usage, "input_tokens": 0}
         if any(usage.get(k) is not None for k in _CACHE_COUNTS) and _counts(
@@ -73,14 +90,16 @@ def anthropic_usage(usage: Any, input_tokens: int, output_tokens: int) -> dict[s
     return {"input_tokens": input_tokens, "output_tokens": output_tokens}
 
 
-def anthropic_delta_usage(usage: Any, output_tokens: int) -> dict[str, Any] | None:
-    """None when a message_delta's `usage` is well-formed, else the one to send instead."""
-    if _counts(usage, ("output_tokens",)):
+def anthropic_delta_usage(
+    usage: Any, output_tokens: int, limits: Limits | None = None
+) -> dict[str, Any] | None:
+    """None when a message_delta's `usage` is well-formed (its output within `limits`), else
+    the one to send instead."""
+    if _counts(usage, ("output_tokens",)) and not (
+        limits is not None and usage["output_tokens"] > limits[0]
+    ):
         return None
     return {"output_tokens": output_tokens}
-
-
-Limits = tuple[int, int]  # (the call's output limit, every choice's; its prompt bound)
 
 
 def openai_usage_fine(usage: Any, limits: Limits | None = None) -> bool:

@@ -79,15 +79,18 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
     del headers["x-arbiter-baseline-cost-usd"]
     headers["x-arbiter-cost-final"] = "false"
     finish = functools.partial(_finish_stream, s, req, plan, model, upstream, attempts)
+    # a translated stream names the model as its upstream does (ChatResult.shown_model)
+    m = pinned(s, plan, model)
+    shown = m.upstream_model or m.name
     codec = (
-        req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()))
+        req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()), shown)
         if req.stream_codec is not None
         else relay_codec(
             s.protocol_of(model), req.protocol, model,
             include_usage=req.include_usage, created=int(time.time()),
             stops=req.canonical.stop if req.canonical is not None else (),
             fallback_id=plan.decision_id, prompt_tokens=_prompt_count(s, req, plan, model),
-            limits=shown_limits(pinned(s, plan, model), req),
+            limits=shown_limits(m, req), shown_model=shown,
         )
     )  # fmt: skip
     # a deadline shorter than failover's is the caller's (failover.py reads it the same)

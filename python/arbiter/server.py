@@ -297,6 +297,7 @@ class Handlers(OperatorReads):
         body = anthropic_surface.render_result(
             outcome.result, outcome.protocol, req.canonical,
             outcome.headers.get("x-arbiter-decision-id", ""), req.prompt_tokens,
+            shown_limits(self.s.registry.get(outcome.result.model), req),
         )  # fmt: skip
         return JsonAnswer(body, headers=outcome.headers)
 

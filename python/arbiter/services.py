@@ -89,6 +89,8 @@ from arbiter.upstream_alerts import UpstreamAlerts
 from arbiter.upstream_swap import make_provider, retire_providers, swap_providers
 
 log = logging.getLogger(__name__)
+# prompt lines written by processes this recent seed a starting one (store/prompt_fits.py)
+FITS_HORIZON_S = 7 * 86400.0
 CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
 
 
@@ -155,6 +157,7 @@ class Services:
         self.billing_alerts = BillingAlerts(self.alerts, self.metrics, self.registry.get)
         # how much longer each model's upstream counts a prompt than o200k: reservations follow
         self.prompt_ratios = PromptRatios()
+        self._fits_replica = uuid.uuid4().hex[:16]  # this process's rows of prompt_fits
         # how much more than its usage's price each model's upstream reports: reservations follow
         self.cost_ratios = cost_ratios()
         self.breaker = CircuitBreaker(
@@ -556,6 +559,8 @@ class Services:
         # the markups upstreams' own reports showed, at the prices now adopted: a restarted
         # process holds its first burst at them (cost_ratio.seed)
         cost_ratio.seed(self.cost_ratios, self.store.recent_reported_costs(), self.registry.get)
+        # and the prompt lines earlier processes learnt (prompt_ratio.py), a week's
+        self.prompt_ratios.seed(self.store.load_prompt_fits(time.time() - FITS_HORIZON_S))
         self.shadow.refresh()
 
     async def start(self) -> None:
@@ -716,6 +721,13 @@ class Services:
             self.latency.unsent(rows)
             raise
         self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
+        # the prompt lines: this replica's changed ones shared, the others' read at start only
+        fits = self.prompt_ratios.take_changed()
+        try:
+            self.store.write_prompt_fits(self._fits_replica, fits, time.time())
+        except Exception:
+            self.prompt_ratios.unsent(fits)
+            raise
         self.refresh_registry()
         self.shadow.refresh()
 

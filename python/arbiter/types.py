@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from arbiter.protocols.compat import Blocker
     from arbiter.relay_codec import RelayCodec
 
-# (upstream protocol, model, decision id, created) -> the codec that streams to this client
-StreamCodecFactory = Callable[[Protocol, str, str, int], "RelayCodec"]
+# (upstream protocol, model, decision id, created, the model's name shown: the upstream's) ->
+# the codec that streams to this client
+StreamCodecFactory = Callable[[Protocol, str, str, int, str], "RelayCodec"]
 
 
 @dataclass(slots=True)
@@ -148,6 +149,14 @@ class ChatResult:
     protocol: Protocol = "openai"  # the wire format of `body` and `raw`
     # the upstream's request id and rate-limit headers, for the client (http.forwarded_headers)
     upstream_headers: dict[str, str] | None = None
+
+    @property
+    def shown_model(self) -> str:
+        """The answer's `model` as a client reads it on every surface: the upstream's name for
+        the model that answered (its answer's own, as a relayed body shows it), else Arbiter's
+        (x-arbiter-model names Arbiter's always)."""
+        named = self.body.get("model")
+        return named if isinstance(named, str) and named else self.model
 
 
 def estimate_tokens(text: str) -> int:

@@ -145,9 +145,16 @@ def render(entry: Entry, protocol: Protocol, response_id: str, created: int) -> 
 
 def render_body(entry: Entry, protocol: Protocol, response_id: str, created: int) -> dict[str, Any]:
     answer = replace(entry.answer, id=response_id)
+    shown = shown_model(entry)
     if protocol == "openai":
-        return openai_response.encode_response(answer, entry.model, created)
-    return anthropic_response.encode_response(answer, entry.model)
+        return openai_response.encode_response(answer, shown, created)
+    return anthropic_response.encode_response(answer, shown)
+
+
+def shown_model(entry: Entry) -> str:
+    """The model's name a hit shows: the upstream's, as the live answer did
+    (ChatResult.shown_model), else Arbiter's."""
+    return entry.answer.model or entry.model
 
 
 def events(answer: CanonicalResponse, response_id: str) -> Iterator[StreamEvent]:
@@ -178,10 +185,10 @@ def replay(
     if protocol == "openai":
         # (a tool-call answer without text: the encoder's role chunk says content null)
         encoder = openai_stream.StreamEncoder(
-            entry.model, include_usage=include_usage, created=created
+            shown_model(entry), include_usage=include_usage, created=created
         )
     else:
-        encoder = anthropic_stream.StreamEncoder(entry.model)
+        encoder = anthropic_stream.StreamEncoder(shown_model(entry))
     frames = [encoder.encode(e) for e in events(entry.answer, response_id)]
     return [f for f in frames if f]
 

@@ -329,6 +329,13 @@ class Store(Protocol):
 
     def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]: ...
 
+    # -- the learnt prompt lines, shared (store/prompt_fits.py, prompt_ratio.py) ------------
+    def write_prompt_fits(
+        self, replica: str, fits: Sequence[tuple[str, float, float]], ts: float
+    ) -> None: ...
+
+    def load_prompt_fits(self, since_ts: float = 0.0) -> dict[str, tuple[float, float]]: ...
+
     # -- recent reported costs, read at start (store/reported_costs.py, cost_ratio.seed) ----
     def recent_reported_costs(self, decisions: int = ...) -> list[tuple[str, float, int, int]]: ...
 

@@ -36,6 +36,7 @@ from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
+from arbiter.store.prompt_fits import PromptFitsMixin
 from arbiter.store.reported_costs import ReportedCostsMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
 from arbiter.store.write_rows import WriteRows, encode_rows
@@ -228,6 +229,7 @@ class SqlStore(
     ChallengersMixin,
     DiscoveryMixin,
     LatencyMixin,
+    PromptFitsMixin,
     ReportedCostsMixin,
 ):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""

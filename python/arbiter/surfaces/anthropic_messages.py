@@ -153,6 +153,7 @@ def render_result(
     request: CanonicalRequest | None = None,
     fallback_id: str = "",
     prompt_tokens: int = 0,
+    limits: relayed_usage.Limits | None = None,
 ) -> bytes:
     """The Message body for an answer: the upstream's bytes when it speaks Anthropic, else its
     OpenAI answer translated (`request`: the caller's, whose stop sequences the answer may
@@ -165,7 +166,7 @@ def render_result(
         if not named(result.body.get("id")):  # the message's id: never empty (nor a bare msg_)
             mend["id"] = anthropic_response.message_id(fallback_id)
         usage = relayed_usage.anthropic_usage(
-            result.body.get("usage"), prompt_tokens, estimate_tokens(result.content)
+            result.body.get("usage"), prompt_tokens, estimate_tokens(result.content), limits
         )
         if usage is not None:
             mend["usage"] = usage
@@ -176,7 +177,7 @@ def render_result(
     canonical = openai_response.decode_response(result.body, stops)
     if not canonical.id:
         canonical = dataclasses.replace(canonical, id=fallback_id)
-    body = anthropic_response.encode_response(canonical, result.model)
+    body = anthropic_response.encode_response(canonical, result.shown_model)
     # an upstream's `usage.cost`, as chat's body has it (a hit's says 0 here too)
     return orjson.dumps(with_reported_cost(body, result.body))
 

@@ -393,7 +393,7 @@ def render_result(
     canonical = anthropic_response.decode_response(result.body)
     if not canonical.id:
         canonical = dataclasses.replace(canonical, id=fallback_id)
-    return orjson.dumps(openai_response.encode_response(canonical, result.model, created))
+    return orjson.dumps(openai_response.encode_response(canonical, result.shown_model, created))
 
 
 def render_error(err: ArbiterError) -> tuple[bytes, int]:

@@ -126,10 +126,17 @@ def parse_input_tokens_request(raw: bytes) -> dict[str, Any]:
 
 
 def _stream_codec(
-    echo: Echo, prompt_tokens: int, upstream: Protocol, model: str, decision_id: str, created: int
+    echo: Echo,
+    prompt_tokens: int,
+    upstream: Protocol,
+    model: str,
+    decision_id: str,
+    created: int,
+    shown: str,
 ) -> RelayCodec:
-    """`prompt_tokens`: the request's count, shown where an Anthropic upstream counted none."""
-    encoder = StreamEncoder(response_id(decision_id), model, echo, created)
+    """`prompt_tokens`: the request's count, shown where an Anthropic upstream counted none;
+    `shown`: the model's name in the Response (the upstream's)."""
+    encoder = StreamEncoder(response_id(decision_id), shown, echo, created)
     # an Anthropic upstream's thinking streams as a reasoning item (openai_responses_stream.py)
     return Translating(stream_decoder(upstream, model, thinking=True), encoder, prompt_tokens)
 
@@ -148,7 +155,7 @@ def render_result(
     canonical = decode_answer(result.body, upstream_protocol, thinking=True)
     echo = req.surface_data
     assert isinstance(echo, Echo)
-    body = encode_response(canonical, response_id(decision_id), result.model, echo, created)
+    body = encode_response(canonical, response_id(decision_id), result.shown_model, echo, created)
     with_reported_cost(body, result.body)  # an upstream's `usage.cost`, as chat's body has it
     return orjson.dumps(with_hit_cost_body(body) if hit else body)
 
