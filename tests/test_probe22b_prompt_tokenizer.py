@@ -170,7 +170,7 @@ def test_burst_stays_within_one_worst_case(
                 sc[0].stop()
                 sc[0] = Sidecar(sc[0].config_path).start()
                 stack.callback(sc[0].stop)
-                _tables_loaded(sc[0].root_url, warm)  # o200k's count, not the bytes'
+                tables_loaded(sc[0].root_url, warm, "oa-1")  # o200k's count, not the bytes'
             key = str(sc[0].create_key("burst")["key"])
             Billing.bills = []
             outcomes = asyncio.run(_burst([s.base_url for s in sc], key))

@@ -1,6 +1,6 @@
 """Each replica's learnt prompt lines (prompt_ratio.py), shared through the store: written at
 the policy sync (only the lines that changed), read at start, so a restarted sidecar reserves
-its first burst's prompts at the line its predecessors learnt (migration 0076)."""
+its first burst's prompts at the line its predecessors learnt (migration 0066)."""
 
 from __future__ import annotations
 
