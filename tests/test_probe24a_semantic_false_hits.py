@@ -46,6 +46,7 @@ from arbiter.cache.pair_guard import differ
 from arbiter.cache.semantic import default_matcher
 from arbiter.embedding import MAX_TOKENS, Embedder
 from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
+from tests.probe24a_rig import cache_status
 
 MEMO = (
     "The following is an internal memo about our quarterly planning. Our team met on several "
@@ -84,39 +85,16 @@ def loose(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Si
     yield from open_sidecar(tmp_path_factory.mktemp("probe24a-window"), sim_url, edit)
 
 
-def _status(sc: Sidecar, ask: str | dict[str, Any], limit: int, sdk: str = "openai") -> str:
-    """The x-arbiter-cache header of one request through an official SDK: `ask` the last user
-    turn's text, or (openai) the body's fields; max_tokens `limit` (a partition of its own)."""
-    body: dict[str, Any] = {"messages": _ask(ask)} if isinstance(ask, str) else ask
-    if sdk == "openai":
-        with openai.OpenAI(
-            base_url=sc.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-        ) as gpt:
-            raw = gpt.chat.completions.with_raw_response.create(
-                **{"model": "sim-small", "max_tokens": limit, **body}
-            )
-            raw.parse()
-            return str(raw.headers["x-arbiter-cache"])
-    with anthropic.Anthropic(
-        base_url=sc.root_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-    ) as claude:
-        an = claude.messages.with_raw_response.create(
-            model="sim-small", max_tokens=limit, messages=body["messages"]
-        )
-        an.parse()
-        return str(an.headers["x-arbiter-cache"])
-
-
 def _trap_then_control(
     sc: Sidecar, trap: tuple[str, str], control: tuple[str, str], limit: int, sdk: str = "openai"
 ) -> list[str]:
     """Store trap[0] and control[0], each alone in its partition (max_tokens `limit`, `limit` +
     1: no neighbour's crowding decides for it), then ask trap[1] and control[1]."""
     return [
-        _status(sc, trap[0], limit, sdk),
-        _status(sc, control[0], limit + 1, sdk),
-        _status(sc, trap[1], limit, sdk),
-        _status(sc, control[1], limit + 1, sdk),
+        cache_status(sc, trap[0], limit, sdk),
+        cache_status(sc, control[0], limit + 1, sdk),
+        cache_status(sc, trap[1], limit, sdk),
+        cache_status(sc, control[1], limit + 1, sdk),
     ]
 
 
@@ -169,8 +147,8 @@ def test_window_end_is_where_the_whole_texts_window_ends() -> None:
 
 def test_a_question_is_not_served_its_opposites_answer(loose: Sidecar) -> None:
     assert _trap_then_control(loose, OPPOSITES[0], SAME, 400) == HELD
-    assert _status(loose, OPPOSITES[1][0], 402) == "miss"
-    assert _status(loose, OPPOSITES[1][1], 402) == "miss"  # before the fix: semantic-hit
+    assert cache_status(loose, OPPOSITES[1][0], 402) == "miss"
+    assert cache_status(loose, OPPOSITES[1][1], 402) == "miss"  # before the fix: semantic-hit
 
 
 def test_what_the_opposites_rule_calls_opposite() -> None:
@@ -267,12 +245,12 @@ def test_a_paraphrase_is_served_only_in_the_same_context(loose: Sidecar) -> None
     served; each pair has a max_tokens of its own (its own partition)."""
     served = []
     for i, (name, (stored, asked)) in enumerate(CONTEXTS.items()):
-        assert _status(loose, stored, 600 + i) == "miss", name
-        if _status(loose, asked, 600 + i) != "miss":
+        assert cache_status(loose, stored, 600 + i) == "miss", name
+        if cache_status(loose, asked, 600 + i) != "miss":
             served.append(name)
     assert served == []
     controls = {
-        name: _status(loose, _reworded(stored), 600 + i)
+        name: cache_status(loose, _reworded(stored), 600 + i)
         for i, (name, (stored, _)) in enumerate(CONTEXTS.items())
     }
     assert controls == dict.fromkeys(CONTEXTS, "semantic-hit")

@@ -17,6 +17,7 @@ import pytest
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
+from tests.probe24a_rig import cache_status
 
 SAME = ("Write a haiku about the sea", "Write a haiku about the ocean")
 
@@ -34,31 +35,19 @@ def keyed(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Si
     s.stop()
 
 
-def _status(sidecar: Sidecar, key: str, text: str, **headers: str) -> str:
-    with openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=60) as gpt:
-        raw = gpt.chat.completions.with_raw_response.create(
-            model="sim-small",
-            messages=[{"role": "user", "content": text}],
-            max_tokens=300,
-            extra_headers=headers or None,
-        )
-        raw.parse()
-        return raw.headers["x-arbiter-cache"]
-
-
 def test_a_paraphrase_is_served_within_a_tenant_and_never_across(keyed: Sidecar) -> None:
     a1, a2, b, quiet = (
         str(keyed.create_key(t)["key"]) for t in ("tenant-a", "tenant-a", "tenant-b", "quiet")
     )
-    assert _status(keyed, a1, SAME[0]) == "miss"
-    assert _status(keyed, b, SAME[1]) == "miss"  # tenant A's answer is not B's
-    assert _status(keyed, quiet, SAME[1]) == "bypass"  # its cache is off
+    assert cache_status(keyed, SAME[0], key=a1) == "miss"
+    assert cache_status(keyed, SAME[1], key=b) == "miss"  # tenant A's answer is not B's
+    assert cache_status(keyed, SAME[1], key=quiet) == "bypass"  # its cache is off
     # no-store: neither read nor written, though the same request without it is served
-    assert _status(keyed, a2, SAME[1], **{"cache-control": "no-store"}) == "bypass"
-    assert _status(keyed, a2, SAME[1]) == "semantic-hit", "the control: served within A"
+    assert cache_status(keyed, SAME[1], key=a2, headers={"cache-control": "no-store"}) == "bypass"
+    assert cache_status(keyed, SAME[1], key=a2) == "semantic-hit", "the control: served within A"
     # B stored its own answer to the paraphrase: its exact hit, not A's entry
-    assert _status(keyed, b, SAME[1]) == "hit"
+    assert cache_status(keyed, SAME[1], key=b) == "hit"
     revoked = keyed.create_key("tenant-a")
     assert keyed.admin("DELETE", f"/arbiter/admin/keys/{revoked['id']}").status_code == 200
     with pytest.raises(openai.AuthenticationError):
-        _status(keyed, str(revoked["key"]), SAME[1])
+        cache_status(keyed, SAME[1], key=str(revoked["key"]))
