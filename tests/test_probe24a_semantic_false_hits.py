@@ -161,6 +161,10 @@ def test_what_the_opposites_rule_calls_opposite() -> None:
         differ("Is the Moon bigger than Pluto?", "Is the Moon smaller than Pluto?") == "opposites"
     )
     assert differ(*SAME) is None
+    # two words of one end of a scale are synonyms, not opposites
+    assert differ("How do I delete a branch?", "How do I remove a branch?") is None
+    assert differ("Is it dangerous?", "Is it harmful?") is None
+    assert differ("Is it big?", "Is it large?") is None
     assert differ("What is an index?", "What is a dex?") is None  # a stem under 4 letters
     assert differ("Is it safe and fast?", "Is it fast and safe here?") is None  # both words each
 
