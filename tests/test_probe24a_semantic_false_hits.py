@@ -46,6 +46,7 @@ from arbiter.cache.pair_guard import differ
 from arbiter.cache.semantic import default_matcher
 from arbiter.embedding import MAX_TOKENS, Embedder
 from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
+from tests.probe24a_rig import cache_status
 
 MEMO = (
     "The following is an internal memo about our quarterly planning. Our team met on several "
@@ -84,45 +85,34 @@ def loose(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Si
     yield from open_sidecar(tmp_path_factory.mktemp("probe24a-window"), sim_url, edit)
 
 
+def _trap_then_control(
+    sc: Sidecar, trap: tuple[str, str], control: tuple[str, str], limit: int, sdk: str = "openai"
+) -> list[str]:
+    """Store trap[0] and control[0], each alone in its partition (max_tokens `limit`, `limit` +
+    1: no neighbour's crowding decides for it), then ask trap[1] and control[1]."""
+    return [
+        cache_status(sc, trap[0], limit, sdk),
+        cache_status(sc, control[0], limit + 1, sdk),
+        cache_status(sc, trap[1], limit, sdk),
+        cache_status(sc, control[1], limit + 1, sdk),
+    ]
+
+
+# stored, stored, the trap asked (before the fixes: semantic-hit), the control asked
+HELD = ["miss", "miss", "miss", "semantic-hit"]
+
+
 def test_a_question_after_a_long_memo_is_not_served_another_questions_answer(
     loose: Sidecar,
 ) -> None:
-    with openai.OpenAI(
-        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-    ) as gpt:
-
-        def status(text: str, limit: int) -> str:
-            raw = gpt.chat.completions.with_raw_response.create(
-                model="sim-small", messages=[{"role": "user", "content": text}], max_tokens=limit
-            )
-            raw.parse()
-            return raw.headers["x-arbiter-cache"]
-
-        # each pair alone in its partition (another max_tokens: another context key), so no
-        # neighbour's crowding decides for it
-        assert [status(TAIL[0], 300), status(HEAD[0], 301)] == ["miss", "miss"]
-        assert status(TAIL[1], 300) == "miss"  # before the fix: semantic-hit (hiring's answer)
-        assert status(HEAD[1], 301) == "semantic-hit", "the control: a paraphrase is served"
+    assert _trap_then_control(loose, TAIL, HEAD, 300) == HELD
 
 
 def test_the_same_through_the_anthropic_sdk(loose: Sidecar) -> None:
     memo = MEMO.replace("quarterly", "yearly")  # entries of its own, whatever the first test left
-    with anthropic.Anthropic(
-        base_url=loose.root_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-    ) as claude:
-
-        def status(text: str, limit: int) -> str:
-            raw = claude.messages.with_raw_response.create(
-                model="sim-small", max_tokens=limit, messages=[{"role": "user", "content": text}]
-            )
-            raw.parse()
-            return raw.headers["x-arbiter-cache"]
-
-        tail = [t.replace(MEMO, memo) for t in TAIL]
-        head = [t.replace(MEMO, memo) for t in HEAD]
-        assert [status(tail[0], 300), status(head[0], 301)] == ["miss", "miss"]
-        assert status(tail[1], 300) == "miss"  # before the fix: semantic-hit
-        assert status(head[1], 301) == "semantic-hit"
+    tail = (TAIL[0].replace(MEMO, memo), TAIL[1].replace(MEMO, memo))
+    head = (HEAD[0].replace(MEMO, memo), HEAD[1].replace(MEMO, memo))
+    assert _trap_then_control(loose, tail, head, 300, "anthropic") == HELD
 
 
 def test_what_differ_unread_calls_unread() -> None:
@@ -156,22 +146,9 @@ def test_window_end_is_where_the_whole_texts_window_ends() -> None:
 
 
 def test_a_question_is_not_served_its_opposites_answer(loose: Sidecar) -> None:
-    with openai.OpenAI(
-        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-    ) as gpt:
-
-        def status(text: str, limit: int) -> str:
-            raw = gpt.chat.completions.with_raw_response.create(
-                model="sim-small", messages=[{"role": "user", "content": text}], max_tokens=limit
-            )
-            raw.parse()
-            return raw.headers["x-arbiter-cache"]
-
-        pairs = [*OPPOSITES, SAME]  # each alone in its partition (its own max_tokens)
-        assert [status(a, 400 + i) for i, (a, _) in enumerate(pairs)] == ["miss"] * 3
-        served = [b for i, (_, b) in enumerate(OPPOSITES) if status(b, 400 + i) != "miss"]
-        assert served == []  # before the fix: both were semantic hits
-        assert status(SAME[1], 402) == "semantic-hit", "the control: a paraphrase is served"
+    assert _trap_then_control(loose, OPPOSITES[0], SAME, 400) == HELD
+    assert cache_status(loose, OPPOSITES[1][0], 402) == "miss"
+    assert cache_status(loose, OPPOSITES[1][1], 402) == "miss"  # before the fix: semantic-hit
 
 
 def test_what_the_opposites_rule_calls_opposite() -> None:
@@ -184,25 +161,16 @@ def test_what_the_opposites_rule_calls_opposite() -> None:
         differ("Is the Moon bigger than Pluto?", "Is the Moon smaller than Pluto?") == "opposites"
     )
     assert differ(*SAME) is None
+    # two words of one end of a scale are synonyms, not opposites
+    assert differ("How do I delete a branch?", "How do I remove a branch?") is None
+    assert differ("Is it dangerous?", "Is it harmful?") is None
+    assert differ("Is it big?", "Is it large?") is None
     assert differ("What is an index?", "What is a dex?") is None  # a stem under 4 letters
     assert differ("Is it safe and fast?", "Is it fast and safe here?") is None  # both words each
 
 
 def test_a_question_is_not_served_the_answer_for_another_literal(loose: Sidecar) -> None:
-    with anthropic.Anthropic(
-        base_url=loose.root_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-    ) as claude:
-
-        def status(text: str, limit: int) -> str:
-            raw = claude.messages.with_raw_response.create(
-                model="sim-small", max_tokens=limit, messages=[{"role": "user", "content": text}]
-            )
-            raw.parse()
-            return raw.headers["x-arbiter-cache"]
-
-        assert [status(LITERALS[0], 500), status(SAME_LITERALS[0], 501)] == ["miss", "miss"]
-        assert status(LITERALS[1], 500) == "miss"  # before the fix: semantic-hit
-        assert status(SAME_LITERALS[1], 501) == "semantic-hit", "the control"
+    assert _trap_then_control(loose, LITERALS, SAME_LITERALS, 500, "anthropic") == HELD
 
 
 def test_what_the_literals_rule_calls_another_literal() -> None:
@@ -216,20 +184,7 @@ def test_what_the_literals_rule_calls_another_literal() -> None:
 
 
 def test_a_question_is_not_served_the_answer_for_another_accent(loose: Sidecar) -> None:
-    with openai.OpenAI(
-        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-    ) as gpt:
-
-        def status(text: str, limit: int) -> str:
-            raw = gpt.chat.completions.with_raw_response.create(
-                model="sim-small", messages=[{"role": "user", "content": text}], max_tokens=limit
-            )
-            raw.parse()
-            return raw.headers["x-arbiter-cache"]
-
-        assert [status(ACCENTS[0], 700), status(SAME_ACCENTS[0], 701)] == ["miss", "miss"]
-        assert status(ACCENTS[1], 700) == "miss"  # before the fix: semantic-hit
-        assert status(SAME_ACCENTS[1], 701) == "semantic-hit", "the control"
+    assert _trap_then_control(loose, ACCENTS, SAME_ACCENTS, 700) == HELD
 
 
 def test_what_the_accents_rule_calls_another_word() -> None:
@@ -292,28 +247,17 @@ def test_a_paraphrase_is_served_only_in_the_same_context(loose: Sidecar) -> None
     """Held on base24: the context key (every field but the last user turn's text, its images
     kept) partitions the semantic side. The control is the same paraphrase in the same context,
     served; each pair has a max_tokens of its own (its own partition)."""
-    with openai.OpenAI(
-        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
-    ) as gpt:
-
-        def status(body: dict[str, Any], limit: int) -> str:
-            raw = gpt.chat.completions.with_raw_response.create(
-                **{"model": "sim-small", "max_tokens": limit, **body}
-            )
-            raw.parse()
-            return raw.headers["x-arbiter-cache"]
-
-        served = []
-        for i, (name, (stored, asked)) in enumerate(CONTEXTS.items()):
-            assert status(stored, 600 + i) == "miss", name
-            if status(asked, 600 + i) != "miss":
-                served.append(name)
-        assert served == []
-        controls = {
-            name: status(_reworded(stored), 600 + i)
-            for i, (name, (stored, _)) in enumerate(CONTEXTS.items())
-        }
-        assert controls == dict.fromkeys(CONTEXTS, "semantic-hit")
+    served = []
+    for i, (name, (stored, asked)) in enumerate(CONTEXTS.items()):
+        assert cache_status(loose, stored, 600 + i) == "miss", name
+        if cache_status(loose, asked, 600 + i) != "miss":
+            served.append(name)
+    assert served == []
+    controls = {
+        name: cache_status(loose, _reworded(stored), 600 + i)
+        for i, (name, (stored, _)) in enumerate(CONTEXTS.items())
+    }
+    assert controls == dict.fromkeys(CONTEXTS, "semantic-hit")
 
 
 def test_a_semantic_hit_streams_the_stored_answer_through_both_sdks(loose: Sidecar) -> None:
