@@ -41,12 +41,16 @@ class AlertRules:
         false_alarms_per_100k: float = 1.0,
         on_change: Callable[[ChangeEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
+        price_factor: Callable[[str], float] = lambda _: 1.0,
     ) -> None:
         self._emit = emit
         self._h = changepoint.threshold_for(false_alarms_per_100k)
         self._false_alarms_per_100k = false_alarms_per_100k
         self._on_change = on_change
         self._clock = clock
+        # the ratio a model is priced at now: a new price stream expects it (a factor adopted
+        # before a restart, or by another replica, is no change to alert again)
+        self._price_factor = price_factor
         # one stream per grade kind: a judge's 0.7s and feedback's 0/1s are different scales,
         # and one answer graded by two kinds must not count as two observations of one stream
         self._grades: dict[tuple[str, str, str, str], GradeDetector] = {}
@@ -102,7 +106,8 @@ class AlertRules:
             return
         det = self._prices.get(model)
         if det is None:
-            det = self._prices[model] = changepoint.price_detector(self._h)
+            expected = self._price_factor(model)
+            det = self._prices[model] = changepoint.price_detector(self._h, expected)
         change = det.observe(reported / expected, self._clock())
         if change is not None:
             self._changed(tenant, model, None, change)

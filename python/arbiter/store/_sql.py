@@ -36,6 +36,7 @@ from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
+from arbiter.store.price_factors import PriceFactorsMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
 from arbiter.store.write_rows import WriteRows, encode_rows
 from arbiter.timeseries_bucket import series_grid
@@ -226,6 +227,7 @@ class SqlStore(
     ChallengersMixin,
     DiscoveryMixin,
     LatencyMixin,
+    PriceFactorsMixin,
 ):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 

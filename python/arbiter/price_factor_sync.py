@@ -1,0 +1,62 @@
+"""The price factors the change detector adopted, shared through the store (store/
+price_factors.py): a factor is learned state like an arm's evidence. Kept only in a process's
+registry, a restart priced the model at its configured price again and its next calls alerted
+the same change a second time; another replica went on at the old price until its own detector
+found the change, and alerted it again.
+
+This replica's adoptions wait here (taken on the loop) for the sync thread, which writes them
+and adopts the other replicas' newer ones, under the registry's lock (services.refresh_registry).
+A stored factor applies only over the prices it was learned against: one a reload repriced is
+the operator's news, not the old factor's."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from arbiter.registry import Registry
+from arbiter.store import Store
+from arbiter.store.price_factors import PriceFactorRow
+
+
+class SharedPriceFactors:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the loop queues, the sync thread takes
+        self._unsent: dict[str, PriceFactorRow] = {}
+        self._ts: dict[str, float] = {}  # model -> when the factor this replica holds was adopted
+
+    def adopted(self, registry: Registry, model: str, factor: float) -> None:
+        """This replica's detector adopted `factor` for `model`: to be written on the next sync."""
+        base = registry.base_price(model)
+        if base is None:
+            return
+        now = time.time()
+        with self._lock:
+            self._unsent[model] = (model, factor, base[0], base[1], now)
+            self._ts[model] = now
+
+    def sync(self, store: Store, registry: Registry, forget: Callable[[str], None]) -> bool:
+        """Write this replica's unsent factors, adopt the store's newer ones (the caller holds
+        the registry's lock); `forget(model)` for each adopted (its detector re-learns the new
+        level as expected). Whether the registry's prices changed."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, {}
+        try:
+            if unsent:
+                store.write_price_factors(unsent.values())
+        except Exception:
+            with self._lock:  # sent again next time, unless a newer one came meanwhile
+                self._unsent = {**unsent, **self._unsent}
+            raise
+        changed = False
+        for model, factor, price_in, price_out, ts in store.price_factors().values():
+            if ts <= self._ts.get(model, 0.0) or registry.base_price(model) != (
+                price_in,
+                price_out,
+            ):
+                continue
+            self._ts[model] = ts
+            forget(model)
+            changed = registry.adopt_price_factor(model, factor) or changed
+        return changed

@@ -1,0 +1,36 @@
+"""The price factors the change detector adopted, per model, in the store (both backends; SQL
+with %s placeholders): one row a model, the newest adoption wins, whichever replica made it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from arbiter.store._hooks import StoreHooks
+
+# (model, factor, price_in, price_out, ts): the factor and the configured prices it multiplies
+PriceFactorRow = tuple[str, float, float, float, float]
+
+
+class PriceFactorsMixin(StoreHooks):
+    """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
+
+    def write_price_factors(self, rows: Iterable[PriceFactorRow]) -> None:
+        """Upsert each row unless the stored one is newer (another replica's later adoption)."""
+        with self._tx() as cur:
+            for row in sorted(rows):  # one lock order for every writer
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO price_factors (model, factor, price_in, price_out, ts) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (model) DO UPDATE SET "
+                        "factor = EXCLUDED.factor, price_in = EXCLUDED.price_in, "
+                        "price_out = EXCLUDED.price_out, ts = EXCLUDED.ts "
+                        "WHERE price_factors.ts <= EXCLUDED.ts"
+                    ),
+                    row,
+                )
+
+    def price_factors(self) -> dict[str, PriceFactorRow]:
+        with self._ro() as cur:
+            cur.execute("SELECT model, factor, price_in, price_out, ts FROM price_factors")
+            rows = cur.fetchall()
+        return {r[0]: (r[0], float(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows}

@@ -1,0 +1,56 @@
+"""probe24d: a price change the detector adopted is learned state, and kept as such. oa-1's
+upstream reports usage.cost at 4x its configured price; within 5 calls a price_change alert is
+raised and the registry prices oa-1 at x4 (routing, reservations, /arbiter/admin/models).
+
+- Restart: the sidecar stopped (SIGTERM) and started again on its store still prices oa-1 at
+  x4, and its next x4 calls raise no second price_change (before: the factor lived in memory
+  only: the restarted sidecar priced oa-1 at x1 and alerted the same change again).
+- Replicas: on one PostgreSQL database, replica B, which made no call of oa-1, prices it at x4
+  within a few sync intervals of A's adoption, and B's own x4 calls raise no alert of their
+  own (before: B kept x1 until its own detector found the change, and alerted it again)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fault_upstream import fault_upstream
+from tests.pg import empty_store_url
+from tests.probe24d_rig import adopt_x4, config_text, serve, until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_an_adopted_price_is_kept_across_a_restart_and_not_alerted_again(tmp_path: Path) -> None:
+    with fault_upstream() as up:
+        cfg = tmp_path / "arbiter.toml"
+        cfg.write_text(config_text(up.port, tmp_path))
+        with serve(cfg) as a:
+            adopt_x4(a)
+            assert a.price_in() == pytest.approx(4000.0)
+            until(lambda: a.alerts("price_change"), "the price_change alert stored")
+            key = a.gpt.api_key
+        with serve(cfg, key) as b:
+            assert b.price_in() == pytest.approx(4000.0), "the adopted price lost by a restart"
+            for _ in range(6):  # past the detector's warm-up (5 calls)
+                b.priced(4.0)
+            assert b.counted("price_change") == 0
+            changes = b.alerts("price_change")
+            assert len(changes) == 1, changes
+
+
+@pytest.mark.postgres
+def test_a_replicas_adopted_price_reaches_the_others_and_is_alerted_once(tmp_path: Path) -> None:
+    with fault_upstream() as up, empty_store_url("postgres", tmp_path / "unused.db") as url:
+        cfg = tmp_path / "arbiter.toml"
+        cfg.write_text(config_text(up.port, tmp_path, url))
+        with serve(cfg) as a, serve(cfg, a.gpt.api_key) as b:
+            b.priced(1.0, "oa-2")  # B is warm, and has priced no call of oa-1
+            adopt_x4(a)
+            until(lambda: b.price_in() == pytest.approx(4000.0), "B prices oa-1 at x4", 3.0)
+            for _ in range(6):
+                b.priced(4.0)
+            assert b.counted("price_change") == 0
+            changes = until(lambda: a.alerts("price_change"), "A's alert stored")
+            assert len(changes) == 1, changes
