@@ -40,7 +40,7 @@ from arbiter import sampling
 from arbiter.budget import BoundCap, window_bounds
 from arbiter.config import CapSettings, ShadowSettings
 from arbiter.dropped_usage import own_call_cost
-from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
+from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel, UpstreamError
 from arbiter.failed_calls import record_failed_call
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
@@ -220,6 +220,12 @@ class Shadow:
         if not candidates:
             self._skip("no_eligible_challenger")
             return
+        # a model its upstream asked to pause (Retry-After) or whose circuit is open is not
+        # called for Arbiter's own learning: its limit is the clients' too
+        candidates = [m for m in candidates if self._callable(m)]
+        if not candidates:
+            self._skip("upstream_paused")
+            return
         if self._in_flight >= self.cfg.max_in_flight:
             self._skip("too_many_in_flight")
             return
@@ -238,6 +244,9 @@ class Shadow:
             return  # one at a time: its answer is the evidence the next decision lacks
         if self._in_flight >= self.cfg.max_in_flight or not self._fits(req, model):
             self._skip("latency_probe_skipped")
+            return
+        if not self._callable(model):
+            self._skip("upstream_paused")
             return
         self._probing.add(model)
         self._in_flight += 1
@@ -282,6 +291,10 @@ class Shadow:
 
     def _skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
+
+    def _callable(self, model: str) -> bool:
+        breaker = self.s.breaker
+        return not breaker.held(model) and breaker.available(model)
 
     # -- one shadow call (background) -------------------------------------------------------
     async def _run(
@@ -350,6 +363,8 @@ class Shadow:
             )
         except BaseException as err:
             tally.failed += 1
+            if isinstance(err, UpstreamError) and err.retry_after_s:
+                s.breaker.hold(challenger, err.retry_after_s)  # as a served call's 429 does
             await s.budgets.settle(decision_id, charge.committed)
             # what it may have cost is settled against its caps: a decision says so
             await record_failed_call(
