@@ -1,4 +1,6 @@
-"""probe24d: a price change the detector adopted is learned state, and kept as such. oa-1's
+"""probe24d: a detected change is learned state, kept and alerted once per deployment.
+
+A price change the detector adopted is learned state, and kept as such. oa-1's
 upstream reports usage.cost at 4x its configured price; within 5 calls a price_change alert is
 raised and the registry prices oa-1 at x4 (routing, reservations, /arbiter/admin/models).
 
@@ -7,17 +9,19 @@ raised and the registry prices oa-1 at x4 (routing, reservations, /arbiter/admin
   only: the restarted sidecar priced oa-1 at x1 and alerted the same change again).
 - Replicas: on one PostgreSQL database, replica B, which made no call of oa-1, prices it at x4
   within a few sync intervals of A's adoption, and B's own x4 calls raise no alert of their
-  own (before: B kept x1 until its own detector found the change, and alerted it again)."""
+  own (before: B kept x1 until its own detector found the change, and alerted it again).
+- A latency change two replicas both detect in their own calls is alerted once."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.fault_upstream import fault_upstream
 from tests.pg import empty_store_url
-from tests.probe24d_rig import adopt_x4, config_text, serve, until
+from tests.probe24d_rig import Serve, adopt_x4, config_text, serve, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,3 +58,32 @@ def test_a_replicas_adopted_price_reaches_the_others_and_is_alerted_once(tmp_pat
             assert b.counted("price_change") == 0
             changes = until(lambda: a.alerts("price_change"), "A's alert stored")
             assert len(changes) == 1, changes
+
+
+def _delayed(s: Serve, delay: float) -> None:
+    text = f"Say hello. [[fault:oa-1=delay@{delay:.3f}]]"
+    s.gpt.chat.completions.create(model="oa-1", messages=[{"role": "user", "content": text}])
+
+
+@pytest.mark.postgres
+def test_a_latency_change_both_replicas_detect_is_alerted_once(tmp_path: Path) -> None:
+    """oa-1's calls alternate between two replicas, 60 ms then 180 ms: each replica's detector
+    finds the change in its own calls (each counts it in its /metrics) and the deployment's
+    /arbiter/alerts holds one latency_change (before: one per replica)."""
+    with fault_upstream() as up, empty_store_url("postgres", tmp_path / "unused.db") as url:
+        cfg = tmp_path / "arbiter.toml"
+        cfg.write_text(config_text(up.port, tmp_path, url))
+        with serve(cfg) as a, serve(cfg, a.gpt.api_key) as b:
+            for i in range(30):
+                _delayed((a, b)[i % 2], 0.06)
+            for i in range(60):
+                _delayed((a, b)[i % 2], 0.18)
+                if i % 2 and a.counted("latency_change") and b.counted("latency_change"):
+                    break
+            else:
+                raise AssertionError("not detected by both replicas in 30 calls each")
+            until(lambda: a.alerts("latency_change"), "the alert stored")
+            time.sleep(0.5)  # the other replica's write behind (flush_interval_ms 20)
+            changes = a.alerts("latency_change")
+            assert len(changes) == 1, changes
+            assert changes[0]["data"]["direction"] == "up", changes

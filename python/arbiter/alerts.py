@@ -19,6 +19,12 @@ from arbiter.changepoint import Change, GradeDetector, LogLevelDetector
 from arbiter.records import AlertRecord
 
 Emit = Callable[[AlertRecord], None]
+# One detected change per deployment: every replica (and worker) watches its own calls and
+# grades, so a change they all see is detected by each, seconds or calls apart. The store keeps
+# the first of a window by model, tenant, task and direction (AlertRecord.once_every_s); each
+# replica still acts on its own detection. A second change the same way within the window is
+# acted on but not listed again.
+CHANGE_ONCE_S = 600.0
 # how many (tenant, model, task) grade streams are watched at once: past it the least recently
 # graded stream is forgotten (its detector starts again if it comes back)
 MAX_STREAMS = 50_000
@@ -154,7 +160,10 @@ class AlertRules:
                 "after": round(change.after, 6),
                 "magnitude": round(change.magnitude, 6),
                 **({"grader": grader} if grader else {}),
+                "change_key": f"{task or ''}:{change.direction}",
             },
+            once_every_s=CHANGE_ONCE_S,
+            once_by="change_key",
         )
         if self._on_change is not None:
             self._on_change(ChangeEvent(tenant, model, task, change, since))
