@@ -10,7 +10,9 @@ raised and the registry prices oa-1 at x4 (routing, reservations, /arbiter/admin
 - Replicas: on one PostgreSQL database, replica B, which made no call of oa-1, prices it at x4
   within a few sync intervals of A's adoption, and B's own x4 calls raise no alert of their
   own (before: B kept x1 until its own detector found the change, and alerted it again).
-- A latency change two replicas both detect in their own calls is alerted once."""
+- A latency change two replicas both detect in their own calls is alerted once.
+- The stored factor is the last adopted in commit order, whatever the adopting replicas' clocks
+  say (one 5 minutes ahead does not outrank a later adoption)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from arbiter.config import ModelSettings
+from arbiter.price_factor_sync import SharedPriceFactors
+from arbiter.registry import Registry
+from arbiter.store import open_store
 from tests.fault_upstream import fault_upstream
 from tests.pg import empty_store_url
 from tests.probe24d_rig import Serve, adopt_x4, config_text, serve, until
@@ -87,3 +93,35 @@ def test_a_latency_change_both_replicas_detect_is_alerted_once(tmp_path: Path) -
             changes = a.alerts("latency_change")
             assert len(changes) == 1, changes
             assert changes[0]["data"]["direction"] == "up", changes
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_the_newest_adoption_wins_whatever_a_replicas_clock_says(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica A (its clock 5 minutes ahead) adopts x4; then B (on time) adopts x1 again: C,
+    reading the store after both, prices the model at x1. A reads B's too."""
+    with empty_store_url(backend, tmp_path / "a.db") as url:
+        store = open_store(url)
+        store.migrate()
+        models = {"m": ModelSettings("m", "u", 1.0, 2.0)}
+        regs = [Registry(models) for _ in range(3)]
+        shared = [SharedPriceFactors() for _ in range(3)]
+        forgot: list[str] = []
+        now = time.time()
+        monkeypatch.setattr(time, "time", lambda: now + 300.0)
+        regs[0].adopt_price_factor("m", 4.0)
+        shared[0].adopted(regs[0], "m", 4.0)
+        assert shared[0].sync(store, regs[0], forgot.append) is False  # its own: no change
+        assert shared[1].sync(store, regs[1], forgot.append) is True
+        assert regs[1].price_factor("m") == 4.0 and forgot == ["m"]
+        monkeypatch.setattr(time, "time", lambda: now)
+        regs[1].adopt_price_factor("m", 1.0)
+        shared[1].adopted(regs[1], "m", 1.0)
+        shared[1].sync(store, regs[1], forgot.append)
+        for i in (2, 0):
+            shared[i].sync(store, regs[i], forgot.append)
+            assert regs[i].price_factor("m") == 1.0, i
+        store.close()

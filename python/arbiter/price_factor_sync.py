@@ -24,22 +24,21 @@ class SharedPriceFactors:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # the loop queues, the sync thread takes
         self._unsent: dict[str, PriceFactorRow] = {}
-        self._ts: dict[str, float] = {}  # model -> when the factor this replica holds was adopted
+        self._seen: dict[str, int] = {}  # model -> the stored row's seq last read
 
     def adopted(self, registry: Registry, model: str, factor: float) -> None:
         """This replica's detector adopted `factor` for `model`: to be written on the next sync."""
         base = registry.base_price(model)
         if base is None:
             return
-        now = time.time()
         with self._lock:
-            self._unsent[model] = (model, factor, base[0], base[1], now)
-            self._ts[model] = now
+            self._unsent[model] = (model, factor, base[0], base[1], time.time())
 
     def sync(self, store: Store, registry: Registry, forget: Callable[[str], None]) -> bool:
-        """Write this replica's unsent factors, adopt the store's newer ones (the caller holds
-        the registry's lock); `forget(model)` for each adopted (its detector re-learns the new
-        level as expected). Whether the registry's prices changed."""
+        """Write this replica's unsent factors, adopt the store's rows written since the last
+        read (the caller holds the registry's lock); `forget(model)` for each that moved the
+        registry's factor (its detector re-learns, expecting the new level). Whether the
+        registry's prices changed."""
         with self._lock:
             unsent, self._unsent = self._unsent, {}
         try:
@@ -50,13 +49,13 @@ class SharedPriceFactors:
                 self._unsent = {**unsent, **self._unsent}
             raise
         changed = False
-        for model, factor, price_in, price_out, ts in store.price_factors().values():
-            if ts <= self._ts.get(model, 0.0) or registry.base_price(model) != (
-                price_in,
-                price_out,
-            ):
+        for (model, factor, price_in, price_out, _ts), seq in store.price_factors().values():
+            if seq <= self._seen.get(model, 0):
                 continue
-            self._ts[model] = ts
-            forget(model)
-            changed = registry.adopt_price_factor(model, factor) or changed
+            self._seen[model] = seq
+            if registry.base_price(model) != (price_in, price_out):
+                continue  # learned against prices the operator has changed since
+            if registry.adopt_price_factor(model, factor):  # this replica's own: unchanged
+                forget(model)
+                changed = True
         return changed
