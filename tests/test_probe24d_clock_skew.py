@@ -1,4 +1,5 @@
-"""probe24d: a PostgreSQL replica whose clock is 5 minutes off. Budget leases were written and
+"""probe24d: a PostgreSQL replica whose clock is 5 minutes off. Budget leases (and discovery's
+one-poller lease, the same way) were written and
 swept on each replica's own clock: a replica 5 minutes ahead found every other replica's lease
 (budgets.lease_s, seconds) long expired and charged the holds of their calls in flight as spent
 (each then billed its worst case, and a budget_hold_charged alert); a replica 5 minutes behind
@@ -56,5 +57,29 @@ def test_a_replica_with_its_clock_off_neither_sweeps_nor_loses_live_leases(
             assert store.reserve_budget(CAP, 0.1, "c") is None
             now_b = _skewed(monkeypatch, skew_s)
             assert [r[0] for r in store.sweep_budget_holds(now_b)] == ["c"]
+        finally:
+            store.close()
+
+
+@pytest.mark.parametrize("skew_s", [300.0, -300.0])
+def test_a_replica_with_its_clock_off_does_not_take_a_live_discovery_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, skew_s: float
+) -> None:
+    """Discovery's lease (one poller per upstream) the same way: A polls under a 180 s lease
+    (3 intervals of 60 s); B, its clock off, may not take it while A renews, nor A B's."""
+    with empty_store_url("postgres", tmp_path / "unused.db") as url:
+        store = open_store(url)
+        try:
+            store.migrate()
+            assert store.claim_discovery("up", "a", time.time(), 180.0)
+            now_b = _skewed(monkeypatch, skew_s)
+            assert not store.claim_discovery("up", "b", now_b, 180.0)
+            monkeypatch.undo()
+            assert store.claim_discovery("up", "a", time.time(), 180.0)  # renewed
+            store.release_discovery("up", "a")
+            now_b = _skewed(monkeypatch, skew_s)
+            assert store.claim_discovery("up", "b", now_b, 180.0)
+            monkeypatch.undo()
+            assert not store.claim_discovery("up", "a", time.time(), 180.0)
         finally:
             store.close()

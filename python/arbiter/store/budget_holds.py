@@ -33,7 +33,8 @@ def on_store_clock(store_now: str | None, ts: float) -> tuple[str, list[object]]
     """A time of the caller's clock as SQL on the store's clock (`store_now`: its expression;
     None: the caller's own, SQLite's processes sharing one host): the caller's reading says
     only how far from its now `ts` lies. Leases written and swept on each replica's own clock
-    let one 5 minutes ahead charge every live replica's holds in flight as spent."""
+    let one 5 minutes ahead charge every live replica's holds in flight as spent (discovery's
+    lease too: store/discovered.py)."""
     if store_now is None:
         return "%s", [ts]
     return f"({store_now} + %s)", [ts - time.time()]
