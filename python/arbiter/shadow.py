@@ -42,6 +42,7 @@ from arbiter.config import CapSettings, ShadowSettings
 from arbiter.dropped_usage import own_call_cost
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel, UpstreamError
 from arbiter.failed_calls import record_failed_call
+from arbiter.failover import CircuitBreaker, is_retryable, misconfiguration
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
 from arbiter.routing import SHADOW_ONLY
@@ -363,8 +364,7 @@ class Shadow:
             )
         except BaseException as err:
             tally.failed += 1
-            if isinstance(err, UpstreamError) and err.retry_after_s:
-                s.breaker.hold(challenger, err.retry_after_s)  # as a served call's 429 does
+            _tell_breaker(s.breaker, challenger, err)
             await s.budgets.settle(decision_id, charge.committed)
             # what it may have cost is settled against its caps: a decision says so
             await record_failed_call(
@@ -375,6 +375,7 @@ class Shadow:
             )  # fmt: skip
             raise
         elapsed = time.perf_counter() - started
+        s.breaker.success(challenger)
         # a whole (non-streamed) call's time, as a served one teaches it (latency_slo.py)
         s.latency.observe_call(
             challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
@@ -595,6 +596,20 @@ class Shadow:
 
 
 Observer = Callable[[GradeRecord], None]
+
+
+def _tell_breaker(breaker: CircuitBreaker, model: str, err: BaseException) -> None:
+    """A failed shadow call or probe is evidence about its model, as a served call's failure
+    is (failover.run_with_failover): an upstream's Retry-After pauses it, a 401/403/404 or a
+    redirect is a misconfiguration, an outage counts against its circuit; the copy's own
+    4xx says nothing about the model. A challenger failing every call was called on every
+    routed request."""
+    if isinstance(err, UpstreamError) and err.retry_after_s:
+        breaker.hold(model, err.retry_after_s)
+    if (config := misconfiguration(err)) is not None:
+        breaker.misconfigured(model, *config)
+    elif is_retryable(err):
+        breaker.failure(model)
 
 
 def _provider_side(body: dict[str, Any]) -> str | None:
