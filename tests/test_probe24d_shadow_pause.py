@@ -1,6 +1,6 @@
 """probe24d: shadow traffic obeys an upstream's Retry-After and a model's circuit. oa-2 is a
-challenger (shadow
-traffic only, every routed answer copied to it); its upstream answers 429 with Retry-After: 30.
+challenger (shadow traffic only, every routed answer copied to it); its upstream answers 429 with
+Retry-After: 30.
 Clients' routed requests go to oa-1 and get their answers (nothing of the shadow call reaches
 them). The first shadow call's 429 pauses oa-2, as a served call's does: the next requests make
 no shadow call to it while the pause holds (skipped as `upstream_paused`, counted on
