@@ -28,6 +28,7 @@ from arbiter.store import open_store
 from tests.fault_upstream import fault_upstream
 from tests.pg import empty_store_url
 from tests.probe24d_rig import Serve, adopt_x4, config_text, serve, until
+from tests.probe_rig import recorded_decision
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -59,6 +60,10 @@ def test_a_replicas_adopted_price_reaches_the_others_and_is_alerted_once(tmp_pat
             b.priced(1.0, "oa-2")  # B is warm, and has priced no call of oa-1
             adopt_x4(a)
             until(lambda: b.price_in() == pytest.approx(4000.0), "B prices oa-1 at x4", 3.0)
+            routed = b.priced(4.0, "auto")  # dearer than oa-2 now: B routes there, saying why
+            assert routed.headers["x-arbiter-model"] == "oa-2"
+            reason = recorded_decision(b.sidecar, routed.headers["x-arbiter-decision-id"])["reason"]
+            assert "change: oa-1: price now x4.00" in reason, reason
             for _ in range(6):
                 b.priced(4.0)
             assert b.counted("price_change") == 0
@@ -114,8 +119,8 @@ def test_the_newest_adoption_wins_whatever_a_replicas_clock_says(
         monkeypatch.setattr(time, "time", lambda: now + 300.0)
         regs[0].adopt_price_factor("m", 4.0)
         shared[0].adopted(regs[0], "m", 4.0)
-        assert shared[0].sync(store, regs[0], forgot.append) is False  # its own: no change
-        assert shared[1].sync(store, regs[1], forgot.append) is True
+        assert shared[0].sync(store, regs[0], forgot.append) == []  # its own: no change
+        assert shared[1].sync(store, regs[1], forgot.append) == [("m", 4.0)]
         assert regs[1].price_factor("m") == 4.0 and forgot == ["m"]
         monkeypatch.setattr(time, "time", lambda: now)
         regs[1].adopt_price_factor("m", 1.0)

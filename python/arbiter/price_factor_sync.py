@@ -34,11 +34,13 @@ class SharedPriceFactors:
         with self._lock:
             self._unsent[model] = (model, factor, base[0], base[1], time.time())
 
-    def sync(self, store: Store, registry: Registry, forget: Callable[[str], None]) -> bool:
+    def sync(
+        self, store: Store, registry: Registry, forget: Callable[[str], None]
+    ) -> list[tuple[str, float]]:
         """Write this replica's unsent factors, adopt the store's rows written since the last
         read (the caller holds the registry's lock); `forget(model)` for each that moved the
-        registry's factor (its detector re-learns, expecting the new level). Whether the
-        registry's prices changed."""
+        registry's factor (its detector re-learns, expecting the new level). The (model,
+        factor) pairs that moved it."""
         with self._lock:
             unsent, self._unsent = self._unsent, {}
         try:
@@ -48,7 +50,7 @@ class SharedPriceFactors:
             with self._lock:  # sent again next time, unless a newer one came meanwhile
                 self._unsent = {**unsent, **self._unsent}
             raise
-        changed = False
+        moved = []
         for (model, factor, price_in, price_out, _ts), seq in store.price_factors().values():
             if seq <= self._seen.get(model, 0):
                 continue
@@ -57,5 +59,5 @@ class SharedPriceFactors:
                 continue  # learned against prices the operator has changed since
             if registry.adopt_price_factor(model, factor):  # this replica's own: unchanged
                 forget(model)
-                changed = True
-        return changed
+                moved.append((model, registry.price_factor(model)))
+        return moved

@@ -275,6 +275,11 @@ class Services:
                 _valid_overrides(self.store.model_overrides()), discovered
             )
             factors = self.shared_factors.sync(self.store, self.registry, self.alerts.forget_price)
+            for model, factor in factors:  # another replica's detection: named here too
+                self.recent_changes[model] = (
+                    time.time() + CHANGE_NOTE_S,
+                    _price_note(model, factor),
+                )
             if changed or factors:
                 self._pool_changed()
                 log.info("registry overrides applied: %d routable models", len(self.pool))
@@ -456,7 +461,7 @@ class Services:
         elif c.signal == "price":
             self._adopt_price_factor(event.model, c.after)
             self.shared_factors.adopted(self.registry, event.model, c.after)
-            note = f"{event.model}: price now x{c.after:.2f} of the configured price, adopted"
+            note = _price_note(event.model, c.after)
         else:
             # the level moved by c.magnitude: the latency model restarts there at once (every
             # replica), and the detector re-learns its reference from the new level
@@ -526,7 +531,7 @@ class Services:
             hit = self.recent_changes.get(m)
             if hit is not None:
                 if hit[0] < now:
-                    del self.recent_changes[m]
+                    self.recent_changes.pop(m, None)  # (the sync thread may set it meanwhile)
                 else:
                     notes.append(hit[1])
         return "".join(f"; change: {n}" for n in notes)
@@ -715,6 +720,10 @@ class Services:
     def _latency_horizon(self) -> float:
         """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""
         return time.time() - 20 * self.settings.latency.half_life_s
+
+
+def _price_note(model: str, factor: float) -> str:
+    return f"{model}: price now x{factor:.2f} of the configured price, adopted"
 
 
 def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
