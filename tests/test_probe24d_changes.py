@@ -23,6 +23,7 @@ import pytest
 
 from arbiter.config import ModelSettings
 from arbiter.price_factor_sync import SharedPriceFactors
+from arbiter.records import AlertRecord
 from arbiter.registry import Registry
 from arbiter.store import open_store
 from tests.fault_upstream import fault_upstream
@@ -130,3 +131,25 @@ def test_the_newest_adoption_wins_whatever_a_replicas_clock_says(
             shared[i].sync(store, regs[i], forgot.append)
             assert regs[i].price_factor("m") == 1.0, i
         store.close()
+
+
+def test_a_change_the_previous_release_alerted_is_not_alerted_again(tmp_path: Path) -> None:
+    """The previous release stored no price factor: after an upgrade, oa-1's x4 is learned
+    again (within 5 calls) and must not be alerted a second time. Its alert, written before
+    the upgrade, carries no `change_key` (this release's key for quality changes): price and
+    latency alerts are told apart by their `direction`, which both carry."""
+    with fault_upstream() as up:
+        cfg = tmp_path / "arbiter.toml"
+        cfg.write_text(config_text(up.port, tmp_path))
+        store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+        store.migrate()
+        data = {"signal": "price", "direction": "up", "before": 1.0, "after": 4.0}
+        old = AlertRecord("alr_old", time.time() - 60, "_system", "price_change", "x4", "oa-1",
+                          data=data)  # fmt: skip
+        store.write([old])
+        store.close()
+        with serve(cfg) as b:
+            adopt_x4(b)  # learnt again (x1 for 8 calls, then x4)
+            time.sleep(0.5)  # its alert's write behind (flush_interval_ms 20)
+            changes = b.alerts("price_change")
+            assert [c["id"] for c in changes] == ["alr_old"], changes

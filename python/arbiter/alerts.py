@@ -160,10 +160,11 @@ class AlertRules:
                 "after": round(change.after, 6),
                 "magnitude": round(change.magnitude, 6),
                 **({"grader": grader} if grader else {}),
-                "change_key": f"{task or ''}:{change.direction}",
+                **({"change_key": f"{task}:{change.direction}"} if task else {}),
             },
             once_every_s=CHANGE_ONCE_S,
-            once_by="change_key",
+            # price and latency: by `direction`, which alerts before this version carry too
+            once_by="change_key" if task else "direction",
         )
         if self._on_change is not None:
             self._on_change(ChangeEvent(tenant, model, task, change, since))
