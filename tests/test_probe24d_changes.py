@@ -1,6 +1,4 @@
-"""probe24d: a detected change is learned state, kept and alerted once per deployment.
-
-A price change the detector adopted is learned state, and kept as such. oa-1's
+"""probe24d: a price change the detector adopted is learned state, and kept as such. oa-1's
 upstream reports usage.cost at 4x its configured price; within 5 calls a price_change alert is
 raised and the registry prices oa-1 at x4 (routing, reservations, /arbiter/admin/models).
 
@@ -10,7 +8,6 @@ raised and the registry prices oa-1 at x4 (routing, reservations, /arbiter/admin
 - Replicas: on one PostgreSQL database, replica B, which made no call of oa-1, prices it at x4
   within a few sync intervals of A's adoption, and B's own x4 calls raise no alert of their
   own (before: B kept x1 until its own detector found the change, and alerted it again).
-- A latency change two replicas both detect in their own calls is alerted once.
 - The stored factor is the last adopted in commit order, whatever the adopting replicas' clocks
   say (one 5 minutes ahead does not outrank a later adoption)."""
 
@@ -23,12 +20,11 @@ import pytest
 
 from arbiter.config import ModelSettings
 from arbiter.price_factor_sync import SharedPriceFactors
-from arbiter.records import AlertRecord
 from arbiter.registry import Registry
 from arbiter.store import open_store
 from tests.fault_upstream import fault_upstream
 from tests.pg import empty_store_url
-from tests.probe24d_rig import Serve, adopt_x4, config_text, serve, until
+from tests.probe24d_rig import adopt_x4, config_text, serve, until
 from tests.probe_rig import recorded_decision
 
 pytestmark = pytest.mark.timeout(120)
@@ -72,35 +68,6 @@ def test_a_replicas_adopted_price_reaches_the_others_and_is_alerted_once(tmp_pat
             assert len(changes) == 1, changes
 
 
-def _delayed(s: Serve, delay: float) -> None:
-    text = f"Say hello. [[fault:oa-1=delay@{delay:.3f}]]"
-    s.gpt.chat.completions.create(model="oa-1", messages=[{"role": "user", "content": text}])
-
-
-@pytest.mark.postgres
-def test_a_latency_change_both_replicas_detect_is_alerted_once(tmp_path: Path) -> None:
-    """oa-1's calls alternate between two replicas, 60 ms then 180 ms: each replica's detector
-    finds the change in its own calls (each counts it in its /metrics) and the deployment's
-    /arbiter/alerts holds one latency_change (before: one per replica)."""
-    with fault_upstream() as up, empty_store_url("postgres", tmp_path / "unused.db") as url:
-        cfg = tmp_path / "arbiter.toml"
-        cfg.write_text(config_text(up.port, tmp_path, url))
-        with serve(cfg) as a, serve(cfg, a.gpt.api_key) as b:
-            for i in range(30):
-                _delayed((a, b)[i % 2], 0.06)
-            for i in range(60):
-                _delayed((a, b)[i % 2], 0.18)
-                if i % 2 and a.counted("latency_change") and b.counted("latency_change"):
-                    break
-            else:
-                raise AssertionError("not detected by both replicas in 30 calls each")
-            until(lambda: a.alerts("latency_change"), "the alert stored")
-            time.sleep(0.5)  # the other replica's write behind (flush_interval_ms 20)
-            changes = a.alerts("latency_change")
-            assert len(changes) == 1, changes
-            assert changes[0]["data"]["direction"] == "up", changes
-
-
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -131,25 +98,3 @@ def test_the_newest_adoption_wins_whatever_a_replicas_clock_says(
             shared[i].sync(store, regs[i], forgot.append)
             assert regs[i].price_factor("m") == 1.0, i
         store.close()
-
-
-def test_a_change_the_previous_release_alerted_is_not_alerted_again(tmp_path: Path) -> None:
-    """The previous release stored no price factor: after an upgrade, oa-1's x4 is learned
-    again (within 5 calls) and must not be alerted a second time. Its alert, written before
-    the upgrade, carries no `change_key` (this release's key for quality changes): price and
-    latency alerts are told apart by their `direction`, which both carry."""
-    with fault_upstream() as up:
-        cfg = tmp_path / "arbiter.toml"
-        cfg.write_text(config_text(up.port, tmp_path))
-        store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
-        store.migrate()
-        data = {"signal": "price", "direction": "up", "before": 1.0, "after": 4.0}
-        old = AlertRecord("alr_old", time.time() - 60, "_system", "price_change", "x4", "oa-1",
-                          data=data)  # fmt: skip
-        store.write([old])
-        store.close()
-        with serve(cfg) as b:
-            adopt_x4(b)  # learnt again (x1 for 8 calls, then x4)
-            time.sleep(0.5)  # its alert's write behind (flush_interval_ms 20)
-            changes = b.alerts("price_change")
-            assert [c["id"] for c in changes] == ["alr_old"], changes
