@@ -19,6 +19,12 @@ from arbiter.changepoint import Change, GradeDetector, LogLevelDetector
 from arbiter.records import AlertRecord
 
 Emit = Callable[[AlertRecord], None]
+# One detected change per deployment: every replica (and worker) watches its own calls and
+# grades, so a change they all see is detected by each, seconds or calls apart. The store keeps
+# the first of a window by model, tenant, task and direction (AlertRecord.once_every_s); each
+# replica still acts on its own detection. A second change the same way within the window is
+# acted on but not listed again.
+CHANGE_ONCE_S = 600.0
 # how many (tenant, model, task) grade streams are watched at once: past it the least recently
 # graded stream is forgotten (its detector starts again if it comes back)
 MAX_STREAMS = 50_000
@@ -41,12 +47,16 @@ class AlertRules:
         false_alarms_per_100k: float = 1.0,
         on_change: Callable[[ChangeEvent], None] | None = None,
         clock: Callable[[], float] = time.time,
+        price_factor: Callable[[str], float] = lambda _: 1.0,
     ) -> None:
         self._emit = emit
         self._h = changepoint.threshold_for(false_alarms_per_100k)
         self._false_alarms_per_100k = false_alarms_per_100k
         self._on_change = on_change
         self._clock = clock
+        # the ratio a model is priced at now: a new price stream expects it (a factor adopted
+        # before a restart, or by another replica, is no change to alert again)
+        self._price_factor = price_factor
         # one stream per grade kind: a judge's 0.7s and feedback's 0/1s are different scales,
         # and one answer graded by two kinds must not count as two observations of one stream
         self._grades: dict[tuple[str, str, str, str], GradeDetector] = {}
@@ -102,7 +112,8 @@ class AlertRules:
             return
         det = self._prices.get(model)
         if det is None:
-            det = self._prices[model] = changepoint.price_detector(self._h)
+            expected = self._price_factor(model)
+            det = self._prices[model] = changepoint.price_detector(self._h, expected)
         change = det.observe(reported / expected, self._clock())
         if change is not None:
             self._changed(tenant, model, None, change)
@@ -149,7 +160,11 @@ class AlertRules:
                 "after": round(change.after, 6),
                 "magnitude": round(change.magnitude, 6),
                 **({"grader": grader} if grader else {}),
+                **({"change_key": f"{task}:{change.direction}"} if task else {}),
             },
+            once_every_s=CHANGE_ONCE_S,
+            # price and latency: by `direction`, which alerts before this version carry too
+            once_by="change_key" if task else "direction",
         )
         if self._on_change is not None:
             self._on_change(ChangeEvent(tenant, model, task, change, since))

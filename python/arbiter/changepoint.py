@@ -491,16 +491,17 @@ def grade_threshold(false_alarms_per_100k: float) -> float:
     return threshold_for(false_alarms_per_100k) - _GRADE_WALD_SLACK
 
 
-def price_detector(h: float) -> LogLevelDetector:
+def price_detector(h: float, expected: float = 1.0) -> LogLevelDetector:
     """+-20% or more within 5 priced calls: each call may add at most h/3.2, so four agreeing
     calls are needed (three reach 0.94 h) and no single odd bill (a prompt-cache discount) is
     enough; and each may take back at most h/4.5, so one such bill among the five does not
     restart the count (4 x h/3.2 - h/4.5 >= h), while two ordinary calls clear an odd bill's
     step. Before (h/4.5 up, no floor), one cached bill in a rise's first five calls - 10% of
-    streams at 2% cached calls - put the detection at 6-10 calls."""
+    streams at 2% cached calls - put the detection at 6-10 calls. `expected`: the ratio the
+    registry prices at now (a factor adopted before, here or by another replica)."""
     return LogLevelDetector(
         h, "price", shift=1.2, warmup=5, min_sigma=0.02, max_step=h / 3.2, min_step=-h / 4.5,
-        expected=1.0, guard=10,
+        expected=expected, guard=10,
     )  # fmt: skip
 
 

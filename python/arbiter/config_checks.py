@@ -68,6 +68,13 @@ def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
             f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
             'not a file ("builtin" = the shipped priors, "" = none)'
         )
+    if r.priors_file not in ("", "builtin"):
+        from arbiter import priors  # the file serve reads at start: its refusal, here too
+
+        try:
+            priors.load(r.priors_file)
+        except ConfigError as err:
+            raise ConfigError(f"{loc.where(['routing', 'priors_file'])}: {err}") from err
     check_difficulty_model(loc, r)
     check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)

@@ -248,11 +248,13 @@ class Metrics:
             out,
             "arbiter_alerts_total",
             "counter",
-            # per process, as every counter here; the store keeps usage_dropped and
-            # cost_report_dropped once per deployment (AlertRecord.once_every_s), so N workers
+            # per process, as every counter here; the store keeps usage_dropped,
+            # cost_report_dropped and the change alerts once per deployment
+            # (AlertRecord.once_every_s), so N workers
             # count N for one stored alert: /arbiter/alerts is the deployment's list
-            "Alerts this process raised, by kind (usage_dropped and cost_report_dropped: each "
-            "worker or replica its own, the store keeping one per deployment each 10 minutes; "
+            "Alerts this process raised, by kind (usage_dropped, cost_report_dropped and the "
+            "*_change kinds: each worker or replica its own, the store keeping one per "
+            "deployment each 10 minutes; "
             "/arbiter/alerts lists what the store kept).",
             ((_labels(kind=k), n) for k, n in alerts),
         )

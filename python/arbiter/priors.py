@@ -96,7 +96,10 @@ def parse(raw: bytes, where: str) -> PriorBook:
         str(m): _quality(per, f"{where}: quality.{m}") for m, per in _obj(quality, where).items()
     }
     families = []
-    for i, fam in enumerate(doc.get("families", []) if shaped else []):
+    listed = doc.get("families", []) if shaped else []
+    if not isinstance(listed, list):  # a number or null crashed serve (TypeError)
+        raise ConfigError(f"routing.priors_file: {where}: families must be a list of rules")
+    for i, fam in enumerate(listed):
         at = f"{where}: families[{i}]"
         if not isinstance(fam, dict) or not isinstance(fam.get("match"), list):
             raise ConfigError(f"routing.priors_file: {at} needs a `match` list of globs")

@@ -303,6 +303,14 @@ class Registry:
     def price_factor(self, name: str) -> float:
         return self._price_factors.get(name, 1.0)
 
+    def base_price(self, name: str) -> tuple[float, float] | None:
+        """The (in, out) prices per 1M tokens a price factor multiplies, None if unknown."""
+        base = self._base_prices.get(name)
+        m = self._models.get(name)
+        if base is None and m is not None and name not in self._price_factors:
+            base = (m.price_in_per_mtok, m.price_out_per_mtok)  # no factor yet: as priced
+        return base
+
     def adopt_price_factor(self, name: str, factor: float) -> bool:
         """Price `name` at `factor` x its configured price from now on; whether it changed."""
         if name not in self._models or not 0.0 < factor < 1e3:

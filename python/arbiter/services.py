@@ -61,6 +61,7 @@ from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
 from arbiter.output_limit import OutputLimits
 from arbiter.policy import Policy
+from arbiter.price_factor_sync import SharedPriceFactors
 from arbiter.principal import Principal
 from arbiter.priors import load as load_priors
 from arbiter.prompt_ratio import PromptRatios
@@ -130,6 +131,7 @@ class Services:
             self._submit,
             false_alarms_per_100k=settings.routing.change_false_alarms_per_100k,
             on_change=self._changed,
+            price_factor=lambda model: self.registry.price_factor(model),
         )
         # model -> (until, note): recent detected changes, named in the reasons of decisions
         # that weigh that model (empty almost always: one dict check per request)
@@ -150,6 +152,7 @@ class Services:
         # price factors the change detector adopted while the lock was taken (_adopt_price_factor)
         self._factors_pending: dict[str, float] = {}
         self._factors_task: asyncio.Task[None] | None = None
+        self.shared_factors = SharedPriceFactors()  # adopted factors, through the store
         self.pool = self.registry.pool()
         # circuit_open and upstream_config (upstream_alerts.py)
         self.upstream_alerts = UpstreamAlerts(self.alerts, self.registry, lambda: self.settings)
@@ -277,12 +280,22 @@ class Services:
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
     def refresh_registry(self) -> None:
-        """Adopt registry overrides from the store (any replica's admin API may have made them).
+        """Adopt registry overrides and adopted price factors from the store (any replica may
+        have made them; this one's adopted factors are written first).
         Read and apply under one lock: the sync thread and a discovery poll both refresh, and a
         snapshot read before the other's write must never be applied after it."""
         with self._registry_lock:
             discovered = self.store.discovered_models() if self.discovery.upstreams else None
-            if self.registry.apply(_valid_overrides(self.store.model_overrides()), discovered):
+            changed = self.registry.apply(
+                _valid_overrides(self.store.model_overrides()), discovered
+            )
+            factors = self.shared_factors.sync(self.store, self.registry, self.alerts.forget_price)
+            for model, factor in factors:  # another replica's detection: named here too
+                self.recent_changes[model] = (
+                    time.time() + CHANGE_NOTE_S,
+                    _price_note(model, factor),
+                )
+            if changed or factors:
                 self._pool_changed()
                 log.info("registry overrides applied: %d routable models", len(self.pool))
 
@@ -463,7 +476,8 @@ class Services:
             )
         elif c.signal == "price":
             self._adopt_price_factor(event.model, c.after)
-            note = f"{event.model}: price now x{c.after:.2f} of the configured price, adopted"
+            self.shared_factors.adopted(self.registry, event.model, c.after)
+            note = _price_note(event.model, c.after)
         else:
             # the level moved by c.magnitude: the latency model restarts there at once (every
             # replica), and the detector re-learns its reference from the new level
@@ -533,7 +547,7 @@ class Services:
             hit = self.recent_changes.get(m)
             if hit is not None:
                 if hit[0] < now:
-                    del self.recent_changes[m]
+                    self.recent_changes.pop(m, None)  # (the sync thread may set it meanwhile)
                 else:
                     notes.append(hit[1])
         return "".join(f"; change: {n}" for n in notes)
@@ -734,6 +748,10 @@ class Services:
     def _latency_horizon(self) -> float:
         """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""
         return time.time() - 20 * self.settings.latency.half_life_s
+
+
+def _price_note(model: str, factor: float) -> str:
+    return f"{model}: price now x{factor:.2f} of the configured price, adopted"
 
 
 def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

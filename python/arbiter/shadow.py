@@ -40,8 +40,9 @@ from arbiter import sampling
 from arbiter.budget import BoundCap, window_bounds
 from arbiter.config import CapSettings, ShadowSettings
 from arbiter.dropped_usage import own_call_cost
-from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
+from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel, UpstreamError
 from arbiter.failed_calls import record_failed_call
+from arbiter.failover import CircuitBreaker, is_retryable, misconfiguration
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
 from arbiter.routing import SHADOW_ONLY
@@ -220,6 +221,12 @@ class Shadow:
         if not candidates:
             self._skip("no_eligible_challenger")
             return
+        # a model its upstream asked to pause (Retry-After) or whose circuit is open is not
+        # called for Arbiter's own learning: its limit is the clients' too
+        candidates = [m for m in candidates if self._callable(m)]
+        if not candidates:
+            self._skip("upstream_paused")
+            return
         if self._in_flight >= self.cfg.max_in_flight:
             self._skip("too_many_in_flight")
             return
@@ -238,6 +245,9 @@ class Shadow:
             return  # one at a time: its answer is the evidence the next decision lacks
         if self._in_flight >= self.cfg.max_in_flight or not self._fits(req, model):
             self._skip("latency_probe_skipped")
+            return
+        if not self._callable(model):
+            self._skip("upstream_paused")
             return
         self._probing.add(model)
         self._in_flight += 1
@@ -282,6 +292,10 @@ class Shadow:
 
     def _skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
+
+    def _callable(self, model: str) -> bool:
+        breaker = self.s.breaker
+        return not breaker.held(model) and breaker.available(model)
 
     # -- one shadow call (background) -------------------------------------------------------
     async def _run(
@@ -350,6 +364,7 @@ class Shadow:
             )
         except BaseException as err:
             tally.failed += 1
+            _tell_breaker(s.breaker, challenger, err)
             await s.budgets.settle(decision_id, charge.committed)
             # what it may have cost is settled against its caps: a decision says so
             await record_failed_call(
@@ -360,6 +375,7 @@ class Shadow:
             )  # fmt: skip
             raise
         elapsed = time.perf_counter() - started
+        s.breaker.success(challenger)
         # a whole (non-streamed) call's time, as a served one teaches it (latency_slo.py)
         s.latency.observe_call(
             challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
@@ -580,6 +596,20 @@ class Shadow:
 
 
 Observer = Callable[[GradeRecord], None]
+
+
+def _tell_breaker(breaker: CircuitBreaker, model: str, err: BaseException) -> None:
+    """A failed shadow call or probe is evidence about its model, as a served call's failure
+    is (failover.run_with_failover): an upstream's Retry-After pauses it, a 401/403/404 or a
+    redirect is a misconfiguration, an outage counts against its circuit; the copy's own
+    4xx says nothing about the model. A challenger failing every call was called on every
+    routed request."""
+    if isinstance(err, UpstreamError) and err.retry_after_s:
+        breaker.hold(model, err.retry_after_s)
+    if (config := misconfiguration(err)) is not None:
+        breaker.misconfigured(model, *config)
+    elif is_retryable(err):
+        breaker.failure(model)
 
 
 def _provider_side(body: dict[str, Any]) -> str | None:

@@ -17,13 +17,14 @@ Write idempotence (`Store.write(records, batch_id=...)`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.errors import ArbiterError, ConfigError
 from arbiter.latency_sums import LatencyRow
 from arbiter.records import ArmStats, Record
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
+from arbiter.store.price_factors import PriceFactorRow
 from arbiter.store_url import BadStoreUrl, check_store_url, is_postgres
 
 __all__ = [
@@ -286,6 +287,11 @@ class Store(Protocol):
     ) -> None: ...
 
     def challengers(self) -> dict[str, dict[str, Any]]: ...
+
+    # -- price factors the change detector adopted (store/price_factors.py) ------------------
+    def write_price_factors(self, rows: Iterable[PriceFactorRow]) -> None: ...
+
+    def price_factors(self) -> dict[str, tuple[PriceFactorRow, int]]: ...
     # -- response cache entries (store/cache_entries.py) -----------------------------------
     def cache_put(self, row: Sequence[Any], *, keep: int | None = None) -> None: ...
 

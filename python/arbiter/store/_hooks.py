@@ -19,6 +19,9 @@ class StoreHooks:
     # A capped request's reserve and settle as one statement each (budget_one_statement.py):
     # PostgreSQL, where each statement is a round trip; SQLite runs in-process and keeps its own.
     _BUDGET_ONE_STATEMENT: ClassVar[bool] = False
+    # the store's clock in epoch seconds, as SQL, for times several hosts compare (budget
+    # leases: budget_holds.on_store_clock); None: the caller's (SQLite: one host, one clock)
+    _STORE_NOW: ClassVar[str | None] = None
 
     def _tx(self) -> AbstractContextManager[Cursor]:
         """A write transaction (SqlStore's backends supply it)."""

@@ -36,6 +36,7 @@ from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
+from arbiter.store.price_factors import PriceFactorsMixin
 from arbiter.store.prompt_fits import PromptFitsMixin
 from arbiter.store.reported_costs import ReportedCostsMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
@@ -229,6 +230,7 @@ class SqlStore(
     ChallengersMixin,
     DiscoveryMixin,
     LatencyMixin,
+    PriceFactorsMixin,
     PromptFitsMixin,
     ReportedCostsMixin,
 ):

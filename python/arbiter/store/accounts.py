@@ -135,7 +135,7 @@ class AccountsMixin(StoreHooks):
             ):
                 statements = [budget_one_statement.reserve(caps, amount, owner)]
                 if owner is not None and lease_until is not None:
-                    statements.insert(0, lease_statement(owner, lease_until))
+                    statements.insert(0, lease_statement(owner, lease_until, self._STORE_NOW))
                 with self._budget_statements(statements, commit=False) as cur:
                     over = budget_one_statement.first_over(cur, caps)
                     if over is not None:

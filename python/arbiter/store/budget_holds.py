@@ -15,6 +15,7 @@ what its request cost beyond the hold the sweep charged (`SETTLE_HELD`).
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
 
 # A ledger row this close to 0 holds nothing (float rounding of + and - the same amounts).
 _EMPTY_USD = 1e-12
+
+
+def on_store_clock(store_now: str | None, ts: float) -> tuple[str, list[object]]:
+    """A time of the caller's clock as SQL on the store's clock (`store_now`: its expression;
+    None: the caller's own, SQLite's processes sharing one host): the caller's reading says
+    only how far from its now `ts` lies. Leases written and swept on each replica's own clock
+    let one 5 minutes ahead charge every live replica's holds in flight as spent (discovery's
+    lease too: store/discovered.py)."""
+    if store_now is None:
+        return "%s", [ts]
+    return f"({store_now} + %s)", [ts - time.time()]
 
 
 def release_when(column: str) -> str:
@@ -68,18 +80,21 @@ _SWEEP_WINDOW = (
 )
 
 
-def lease_statement(owner: str, expires_ts: float) -> tuple[str, list[object]]:
-    """Take (or extend) `owner`'s lease (%s placeholders)."""
+def lease_statement(
+    owner: str, expires_ts: float, store_now: str | None
+) -> tuple[str, list[object]]:
+    """Take (or extend) `owner`'s lease (%s placeholders), `expires_ts` on the caller's clock."""
+    at, params = on_store_clock(store_now, expires_ts)
     return (
-        "INSERT INTO budget_owners (owner, expires_ts) VALUES (%s, %s) "
+        f"INSERT INTO budget_owners (owner, expires_ts) VALUES (%s, {at}) "
         "ON CONFLICT (owner) DO UPDATE SET expires_ts = EXCLUDED.expires_ts",
-        [owner, expires_ts],
+        [owner, *params],
     )
 
 
 def lease_owner(hooks: StoreHooks, cur: Cursor, owner: str, expires_ts: float) -> None:
     """Take (or extend) `owner`'s lease inside the current transaction."""
-    sql, params = lease_statement(owner, expires_ts)
+    sql, params = lease_statement(owner, expires_ts, hooks._STORE_NOW)
     cur.execute(hooks._sql(sql), params)
 
 
@@ -141,10 +156,11 @@ class BudgetHoldsMixin(StoreHooks):
     def renew_budget_lease(self, owner: str, expires_ts: float) -> bool:
         """Extend `owner`'s lease; False when it is gone (a sweep found it expired and charged
         its holds: the owner must not go on under that name). Also drops its emptied rows."""
+        at, params = on_store_clock(self._STORE_NOW, expires_ts)
         with self._tx() as cur:
             cur.execute(
-                self._sql("UPDATE budget_owners SET expires_ts = %s WHERE owner = %s"),
-                (expires_ts, owner),
+                self._sql(f"UPDATE budget_owners SET expires_ts = {at} WHERE owner = %s"),
+                (*params, owner),
             )
             if cur.rowcount == 0:
                 return False
@@ -168,7 +184,8 @@ class BudgetHoldsMixin(StoreHooks):
         them); others' lease-less rows are still charged."""
         with self._budget_tx() as cur:
             if owner is None:
-                cur.execute(self._sql("DELETE FROM budget_owners WHERE expires_ts < %s"), (now,))
+                at, params = on_store_clock(self._STORE_NOW, now)
+                cur.execute(self._sql(f"DELETE FROM budget_owners WHERE expires_ts < {at}"), params)
             else:
                 cur.execute(self._sql("DELETE FROM budget_owners WHERE owner = %s"), (owner,))
             cur.execute(
@@ -188,15 +205,16 @@ class BudgetHoldsMixin(StoreHooks):
     def expired_budget_holds(self, now: float) -> dict[tuple[str, float], float]:
         """What owners whose lease expired (or who have none) still hold, per (scope, window):
         reserved in budget_usage until the next sweep charges it as spent."""
+        at, params = on_store_clock(self._STORE_NOW, now)
         with self._ro() as cur:
             cur.execute(
                 self._sql(
                     "SELECT h.scope, h.window_start, SUM(h.reserved_usd) FROM budget_holds h "
                     "LEFT JOIN budget_owners o ON o.owner = h.owner "
-                    "WHERE o.owner IS NULL OR o.expires_ts < %s "
+                    f"WHERE o.owner IS NULL OR o.expires_ts < {at} "
                     "GROUP BY h.scope, h.window_start"
                 ),
-                (now,),
+                params,
             )
             rows = cur.fetchall()
         return {(str(s), float(w)): float(r) for s, w, r in rows if float(r) > _EMPTY_USD}

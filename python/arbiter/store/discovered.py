@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from arbiter.store._hooks import StoreHooks
+from arbiter.store.budget_holds import on_store_clock
 
 # Models gone from an upstream's listing kept per upstream (the most recently gone): a listing
 # that names fresh ids on every poll must not grow the table, and every registry, without bound.
@@ -51,18 +52,21 @@ class DiscoveryMixin(StoreHooks):
     backend: str
 
     def claim_discovery(self, upstream: str, holder: str, now: float, ttl_s: float) -> bool:
-        """Take (or renew) the lease to poll `upstream`; False while another holder has it."""
+        """Take (or renew) the lease to poll `upstream`; False while another holder has it.
+        On the store's clock, as budget leases (a replica whose clock is off took live ones)."""
+        until, until_args = on_store_clock(self._STORE_NOW, now + ttl_s)
+        at, at_args = on_store_clock(self._STORE_NOW, now)
         with self._tx() as cur:
             cur.execute(
                 self._sql(
                     "INSERT INTO discovery_leases (upstream, holder, expires_ts) "
-                    "VALUES (%s, %s, %s) "
+                    f"VALUES (%s, %s, {until}) "
                     "ON CONFLICT (upstream) DO UPDATE SET holder = EXCLUDED.holder, "
                     "expires_ts = EXCLUDED.expires_ts "
                     "WHERE discovery_leases.holder = EXCLUDED.holder "
-                    "OR discovery_leases.expires_ts < %s"
+                    f"OR discovery_leases.expires_ts < {at}"
                 ),
-                (upstream, holder, now + ttl_s, now),
+                (upstream, holder, *until_args, *at_args),
             )
             return bool(cur.rowcount)
 

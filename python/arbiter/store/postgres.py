@@ -178,6 +178,9 @@ class PostgresStore(SqlStore):
         cur.execute(f"SET LOCAL lock_timeout = {BUDGET_LOCK_WAIT_MS}")
 
     _BUDGET_ONE_STATEMENT: ClassVar[bool] = True
+    _STORE_NOW: ClassVar[str | None] = (
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+    )
 
     @contextmanager
     def _budget_statements(
