@@ -59,7 +59,9 @@ async def try_cascade(
     # loop; a short one costs less than the hand-off to a thread.
     off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
     calls = answer_calls(result)
-    if calls:  # a tool call has no prose for the rules to read: its calls are the answer
+    if (cut := cascade_steps.cut_at_clients_limit(req, result)) is not None:
+        verdict = cut  # the escalation would be cut at the same limit
+    elif calls:  # a tool call has no prose for the rules to read: its calls are the answer
         check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
         off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
         verdict = await asyncio.to_thread(check) if off_loop else check()
@@ -80,7 +82,8 @@ async def try_cascade(
     latency = (time.perf_counter() - started) * 1000
     if not escalate:
         attempts.append(Attempt(cheap, True, latency))
-        plan.reason += f"; cascade: {cheap} answered first and its answer passed"
+        kept = f"kept: {why}" if cut is not None else "passed"
+        plan.reason += f"; cascade: {cheap} answered first and its answer {kept}"
         plan.cascade = "passed"
         return result, 0.0, None
     attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
