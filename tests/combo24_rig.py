@@ -235,6 +235,23 @@ class Rig:
         rows = self.admin_get("/arbiter/budgets")["data"]
         return sum(r["spent_usd"] for r in rows if r["scope"] == f"tenant:{tenant}")
 
+    def newest_decision(self) -> dict[str, Any] | None:
+        rows = self.admin_get("/arbiter/decisions?limit=1")["data"]
+        return dict(rows[0]) if rows else None
+
+    def failed_calls_maybe(self) -> float:
+        """/metrics' failed upstream calls that may have been billed."""
+        r = httpx.get(
+            self.sidecar.root_url + "/metrics",
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=10,
+        )
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in r.text.splitlines()
+            if line.startswith("arbiter_failed_upstream_calls_total{") and 'billed="maybe"' in line
+        )
+
     def billed_usd(self, cell: Cell) -> float:
         bills = self.up.cell_bills.get(f"{cell.n}.0", [])
         return sum((p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in bills)

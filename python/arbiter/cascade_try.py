@@ -52,6 +52,11 @@ async def try_cascade(
         attempts.append(Attempt(cheap, False, ms, "upstream_timeout", billed=True))
         plan.cascade = "escalated"
         return None, 0.0, None
+    except asyncio.CancelledError:
+        # the client left: the abandoned call is on record (it may be billed), as failover's
+        ms = (time.perf_counter() - started) * 1000
+        attempts.append(Attempt(cheap, False, ms, "cancelled", billed=True))
+        raise
     # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
     fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
     rule = answer_rule(plan.routing, plan.task, s.math_verifier, fix)
