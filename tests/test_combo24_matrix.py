@@ -91,6 +91,10 @@ def test_cell(the_rig: Rig, cell: Cell) -> None:
         assert [d["id"] for d in feed].count(record["id"]) == 1
         bill_matches(r, cell, record, out)
         books_settle(r, spent, float(record["cost_usd"] or 0.0))
+        assert record["mode"] == ("routed" if cell.model == "auto" else "passthrough"), record
+        answered = [a["model"] for a in record["attempts"] if a["ok"]]
+        if out.error is None:  # the model that answered is the one named, twice
+            assert record["chosen_model"] == answered[-1] == out.headers["x-arbiter-model"]
     if cell.feature == "budget":
         assert r.tenant_spent("tight") <= TIGHT_CAP_USD + 1e-9, "past the cap"
         if out.error is not None and record is None:
