@@ -451,9 +451,10 @@ async def _send(
 
 
 @contextmanager
-def fault_upstream() -> Iterator[FaultUpstream]:
-    """The upstream on its own loop in a daemon thread, on a free loopback port."""
-    up = FaultUpstream()
+def fault_upstream(up: FaultUpstream | None = None) -> Iterator[FaultUpstream]:
+    """The upstream (`up`, else a FaultUpstream) on its own loop in a daemon thread, on a free
+    loopback port."""
+    up = FaultUpstream() if up is None else up
     ready = threading.Event()
     loop = asyncio.new_event_loop()
 

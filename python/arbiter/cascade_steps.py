@@ -98,6 +98,20 @@ def judge_ms(
     return 0.0 if ms is None else ms
 
 
+def cut_at_clients_limit(req: ChatRequest, result: ChatResult) -> tuple[bool, str] | None:
+    """A first answer whose every choice stopped at the output limit the client set: kept
+    (False, why). The escalated call is sent that same limit, so its answer is cut there too:
+    escalating paid both calls for the same truncated answer (a classifier's max_tokens 1 on
+    every request). None otherwise: a limit Arbiter set (`limit_injected`) is no choice of the
+    client's, and there the rules decide as before."""
+    if req.max_tokens is None or req.limit_injected:
+        return None
+    choices = choices_of(result.body, result.protocol)
+    if not choices or any(c.finish_reason != "length" for c in choices):
+        return None
+    return False, f"cut at the request's own max_tokens {req.max_tokens}, as an escalation would be"
+
+
 async def later_choices(
     s: Services, req: ChatRequest, plan: Plan, result: ChatResult, rule: Escalate
 ) -> tuple[bool, str] | None:

@@ -52,6 +52,11 @@ async def try_cascade(
         attempts.append(Attempt(cheap, False, ms, "upstream_timeout", billed=True))
         plan.cascade = "escalated"
         return None, 0.0, None
+    except asyncio.CancelledError:
+        # the client left: the abandoned call is on record (it may be billed), as failover's
+        ms = (time.perf_counter() - started) * 1000
+        attempts.append(Attempt(cheap, False, ms, "cancelled", billed=True))
+        raise
     # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
     fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
     rule = answer_rule(plan.routing, plan.task, s.math_verifier, fix)
@@ -59,7 +64,9 @@ async def try_cascade(
     # loop; a short one costs less than the hand-off to a thread.
     off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
     calls = answer_calls(result)
-    if calls:  # a tool call has no prose for the rules to read: its calls are the answer
+    if (cut := cascade_steps.cut_at_clients_limit(req, result)) is not None:
+        verdict = cut  # the escalation would be cut at the same limit
+    elif calls:  # a tool call has no prose for the rules to read: its calls are the answer
         check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
         off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
         verdict = await asyncio.to_thread(check) if off_loop else check()
@@ -80,7 +87,8 @@ async def try_cascade(
     latency = (time.perf_counter() - started) * 1000
     if not escalate:
         attempts.append(Attempt(cheap, True, latency))
-        plan.reason += f"; cascade: {cheap} answered first and its answer passed"
+        kept = f"kept: {why}" if cut is not None else "passed"
+        plan.reason += f"; cascade: {cheap} answered first and its answer {kept}"
         plan.cascade = "passed"
         return result, 0.0, None
     attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))

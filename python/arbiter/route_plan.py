@@ -75,16 +75,25 @@ def plan_request(
             raise named from err
         chosen = route.chosen
         r = routing
-        if r.cascade_all and task in r.cascade_tasks and not req.stream:
-            # a cascade for every request of the task: the first model, then the baseline
-            base = router.params.baseline
-            if any(c.model == base and c.eligible for c in route.candidates):
-                chosen = base
-        models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
-        reason = route.reason
         judge_ms = functools.partial(  # of the first model: the self-judge's own
             cascade_steps.judge_ms, r, router, principal.tenant, task, slo
         )
+        first = functools.partial(
+            cascade_steps.cascade_first, r, req, task, candidates=route.candidates,
+            route=route, easiness=easiness, judge_ms=judge_ms,
+        )  # fmt: skip
+        cheap = first(chosen, slo=slo)
+        if r.cascade_all and task in r.cascade_tasks and not req.stream:
+            # a cascade for every request of the task: the first model, then the baseline;
+            # one the SLO leaves no room for keeps the router's choice, which fits it (the
+            # baseline alone was called, slower and dearer than what the reason named)
+            base = router.params.baseline
+            if base != chosen and any(c.model == base and c.eligible for c in route.candidates):
+                to_base = first(base, slo=slo)
+                if to_base is not None or first(base, slo=NO_SLO) is None:
+                    chosen, cheap = base, to_base
+        models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
+        reason = route.reason
         if s.recent_changes:  # a detected change the router is acting on: say so
             reason += s.change_notes(c.model for c in route.candidates)
         return Plan(
@@ -98,9 +107,7 @@ def plan_request(
             easiness,
             started,
             principal,
-            cascade_steps.cascade_first(
-                r, req, task, chosen, route.candidates, slo, route, easiness, judge_ms
-            ),
+            cheap,
             stats,
             shape=shape,
             slo=slo,
