@@ -85,7 +85,9 @@ _AUDITED_RE_USES: dict[str, dict[str, int]] = {
     # Escapes a template's literal text for linear.compile; matches nothing itself.
     "offline/workload/__init__.py": {"re.escape": 1},
     # The operator's config file and environment, read once at startup: trusted text.
-    "config.py": {"re.fullmatch": 2},  # ARBITER_* env override names (and lower-case ones)
+    # ARBITER_* env override names (lower-case ones, one underscore): the environment, not client
+    # text; in each pattern [A-Z]+ cannot take the "_" that follows it
+    "config.py": {"re.fullmatch": 3},
     "config_resolve.py": {"re.match": 1},  # (split from config.py: an upstream's base_url scheme)
     # An age like "15m" (export/timeseries `since`): fullmatch of `\d+(\.\d+)?[smhd]`, anchored
     # with no adjacent or nested quantifiers over the same characters: linear.

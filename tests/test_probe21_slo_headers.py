@@ -42,6 +42,10 @@ TIMEOUTS = Timeouts(first_byte_s=4.0, total_s=5.0, deadline_s=6.0)
 # was gone. Under an SLO a default request's failover order holds every model: one whose oa-1
 # and oa-2 failed in time (a 500, a stall cut short) was answered by slow-1, and the failover
 # test then saw slow-1 tried (it flaked once in a full run under load; reproduced so)
+# Tenant "failing" has its own fast model, fast-1, which nothing else calls: oa-1's belief is
+# whatever earlier cells taught it (an extraction cell keeps the router's oa-1 under an SLO with
+# no room for the cascade, and its delay faults teach oa-1 slow), so the failover premise, that
+# the fast model is routed first, rests on a model only that test calls
 OTHERS = '["oa-1", "oa-2", "an-1", "em-1"]'
 EXTRA = f"""
 [latency.priors.oa-1]
@@ -58,7 +62,18 @@ allowed_models = {OTHERS}
 max_latency_ms = 400
 allowed_models = {OTHERS}
 [tenants.failing]
-allowed_models = ["oa-1", "slow-1"]
+allowed_models = ["fast-1", "slow-1"]
+[models.fast-1]
+upstream = "fo"
+price_in_per_mtok = 0.1
+price_out_per_mtok = 0.2
+context_window = 32000
+capabilities = ["chat", "tools"]
+[models.fast-1.priors]
+chat = 0.9
+[latency.priors.fast-1]
+ttft_ms = 40
+tokens_per_s = 2000
 [models.slow-1]
 upstream = "fo"
 price_in_per_mtok = 100000.0
@@ -337,11 +352,11 @@ def test_n_and_tools_keep_the_deadline(rig: Rig, shape: str) -> None:
 
 
 def test_failover_skips_a_fallback_that_cannot_finish_in_time(rig: Rig) -> None:
-    """Tenant "failing" (oa-1, slow-1): oa-1 fails (500) twice; slow-1, told 1.5 s to its first
+    """Tenant "failing" (fast-1, slow-1): fast-1 fails (500) twice; slow-1, told 1.5 s to its first
     token, cannot finish in the second left: not tried, on record as `cannot_finish_in_time`.
     With 5 s it is tried and answers."""
     key = str(rig.sidecar.create_key("failing")["key"])
-    text = "Say hello. [[fault:oa-1=status@500]]"
+    text = "Say hello. [[fault:fast-1=status@500]]"
     msgs = [{"role": "user", "content": text}]
     rig.up.reset()
     with openai.OpenAI(api_key=key, base_url=rig.sidecar.base_url, max_retries=0) as gpt:
@@ -350,7 +365,7 @@ def test_failover_skips_a_fallback_that_cannot_finish_in_time(rig: Rig) -> None:
         record = rig.decision(err.value.response.headers["x-arbiter-decision-id"])
         tried = [(a["model"], a["error"]) for a in record["attempts"]]
         assert tried[-1] == ("slow-1", "cannot_finish_in_time"), tried
-        assert {m for _, m, _f in rig.up.calls} == {"oa-1"}, rig.up.calls  # slow-1 never called
+        assert {m for _, m, _f in rig.up.calls} == {"fast-1"}, rig.up.calls  # slow-1 never called
         raw = gpt.chat.completions.with_raw_response.create(
             model="auto", messages=msgs, extra_headers={TOTAL: "5000"},  # type: ignore[arg-type]
         )  # fmt: skip
