@@ -32,7 +32,7 @@ from arbiter import (
     writer_process,
 )
 from arbiter.after_answer import AfterAnswer
-from arbiter.alerts import AlertRules, ChangeEvent
+from arbiter.alerts import CHANGE_ONCE_S, AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.billing_alerts import BillingAlerts
 from arbiter.budget import Budgets
@@ -82,6 +82,7 @@ from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
 from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
+from arbiter.store.arm_resets import ArmResetRow
 from arbiter.store.sqlite import parse_sqlite_url
 from arbiter.store_url import is_postgres
 from arbiter.strict_commit import StrictCommits
@@ -254,7 +255,7 @@ class Services:
         )  # fmt: skip
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
-        self._unsent: tuple[str, list[PolicyDelta]] | None = None
+        self._unsent: tuple[str, list[ArmResetRow], list[PolicyDelta]] | None = None
         self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
         self.last_sync_rows = 0  # arms rows the last policy sync fetched
 
@@ -464,12 +465,11 @@ class Services:
         """Act on a detected change at once, rather than letting old evidence outvote it."""
         c = event.change
         if c.signal == "quality" and event.task is not None:
-            # the arm's evidence becomes the grades since the change alone (an additive delta,
-            # so replicas that merge it stay consistent)
+            # the arm's evidence becomes the grades since the change alone: set, not added to,
+            # once per change in the store (two replicas' deltas subtracted the past twice)
             key = (event.tenant, event.task, event.model)
-            a, b, n = self.policy.evidence(key)
             count, total = event.since
-            self.policy.add(key, total - a, (count - total) - b, count - n)
+            self.policy.reset(key, c.direction, total, count - total, count)
             note = (
                 f"{event.model} on {event.task}: grades changed {c.before:.2f} -> {c.after:.2f}, "
                 "evidence from before the change dropped"
@@ -713,11 +713,14 @@ class Services:
         A batch that failed is retried with the same batch id, so a write whose commit landed
         but whose reply was lost is never counted twice."""
         if self._unsent is None:
-            deltas = self.policy.take_deltas()
-            if deltas:
-                self._unsent = (uuid.uuid4().hex, deltas)
+            resets, deltas = self.policy.take_batch()
+            if resets or deltas:
+                self._unsent = (uuid.uuid4().hex, resets, deltas)
         if self._unsent is not None:
-            batch_id, deltas = self._unsent
+            batch_id, resets, deltas = self._unsent
+            if resets:  # before the deltas taken with them; a retry finds its own and skips
+                self.store.reset_arms(resets, CHANGE_ONCE_S)
+                self._unsent = (batch_id, [], deltas)
             self.store.write(deltas, batch_id=batch_id)
             self._unsent = None
         if self._arms_mark is None:

@@ -30,6 +30,7 @@ from arbiter.records import (
 from arbiter.store import BATCH_ID_TTL_S, NoSuchCursor, learning_series, rollup
 from arbiter.store.accounts import AccountsMixin
 from arbiter.store.arm_pages import ArmPagesMixin
+from arbiter.store.arm_resets import ArmResetsMixin
 from arbiter.store.budget_holds import BudgetHoldsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
 from arbiter.store.cache_semantic import CacheSemanticMixin
@@ -224,6 +225,7 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
 class SqlStore(
     AccountsMixin,
     ArmPagesMixin,
+    ArmResetsMixin,
     BudgetHoldsMixin,
     CacheEntriesMixin,
     CacheSemanticMixin,
