@@ -575,6 +575,10 @@ class Services:
         cost_ratio.seed(self.cost_ratios, self.store.recent_reported_costs(), self.registry.get)
         # and the prompt lines earlier processes learnt (prompt_ratio.py), a week's
         self.prompt_ratios.seed(self.store.load_prompt_fits(time.time() - FITS_HORIZON_S))
+        # and the answer-length regressions (output_length.py): an SLO's first predictions
+        refused = self.lengths.seed(self.store.load_length_fits(time.time() - FITS_HORIZON_S))
+        if refused:
+            log.warning("output length: stored regressions not read: %s", ", ".join(refused))
         self.shadow.refresh()
 
     async def start(self) -> None:
@@ -744,6 +748,13 @@ class Services:
             self.store.write_prompt_fits(self._fits_replica, fits, time.time())
         except Exception:
             self.prompt_ratios.unsent(fits)
+            raise
+        # the answer-length regressions observed since (this replica's rows: idempotent)
+        parts = self.lengths.states(changed_only=True)
+        try:
+            self.store.write_length_fits(self._fits_replica, parts, time.time())
+        except Exception:
+            self.lengths.unsent([p for p, _ in parts])
             raise
         self.refresh_registry()
         self.shadow.refresh()

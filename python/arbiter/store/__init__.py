@@ -294,6 +294,13 @@ class Store(Protocol):
 
     def price_factors(self) -> dict[str, tuple[PriceFactorRow, int]]: ...
 
+    # -- each replica's answer-length regressions (store/length_fits.py) ---------------------
+    def write_length_fits(
+        self, replica: str, parts: Sequence[tuple[str, dict[str, Any]]], ts: float
+    ) -> None: ...
+
+    def load_length_fits(self, since_ts: float = 0.0) -> dict[str, dict[str, Any]]: ...
+
     # -- a detected quality change's evidence reset, once per change (store/arm_resets.py) ---
     def reset_arms(self, rows: Iterable[ArmResetRow], window_s: float) -> int: ...
 

@@ -37,6 +37,7 @@ from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
+from arbiter.store.length_fits import LengthFitsMixin
 from arbiter.store.price_factors import PriceFactorsMixin
 from arbiter.store.prompt_fits import PromptFitsMixin
 from arbiter.store.reported_costs import ReportedCostsMixin
@@ -232,6 +233,7 @@ class SqlStore(
     ChallengersMixin,
     DiscoveryMixin,
     LatencyMixin,
+    LengthFitsMixin,
     PriceFactorsMixin,
     PromptFitsMixin,
     ReportedCostsMixin,
