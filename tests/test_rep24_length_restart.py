@@ -16,7 +16,9 @@ import pytest
 
 from arbiter.difficulty import prompt_stats
 from arbiter.output_length import OutputLength
+from arbiter.store import open_store
 from tests.inproc import InProcess, recorded_decision, sidecar_in_process
+from tests.pg import empty_store_url
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -79,3 +81,23 @@ def test_the_seeded_regressions_predict_as_the_learnt_ones() -> None:
     # n's refused offset left none: n reads as the pool, as a model never answered does
     assert fresh.expected("n", prompts[0]) == fresh.expected("unseen", prompts[0])
     assert fresh.expected("n", prompts[0]) != pytest.approx(learnt.expected("n", prompts[0]))
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_start_reads_each_parts_newest_row(backend: str, tmp_path: Path) -> None:
+    """Two replicas' rows of the pool: the newer wins; rows older than the horizon are not
+    read; a replica's second write replaces its row."""
+    with empty_store_url(backend, tmp_path / "fits.db") as url:
+        store = open_store(url)
+        try:
+            store.migrate()
+            store.write_length_fits("r1", [("pool", {"v": 1}), ("offset:m", {"v": 1})], 100.0)
+            store.write_length_fits("r2", [("pool", {"v": 2})], 200.0)
+            assert store.load_length_fits() == {"pool": {"v": 2}, "offset:m": {"v": 1}}
+            assert store.load_length_fits(150.0) == {"pool": {"v": 2}}
+            store.write_length_fits("r1", [("pool", {"v": 3})], 300.0)
+            assert store.load_length_fits(150.0) == {"pool": {"v": 3}}
+        finally:
+            store.close()
