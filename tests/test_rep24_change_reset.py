@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from arbiter.learning import Answered
+from arbiter.records import PolicyDelta
 from arbiter.services import Services
+from arbiter.store import open_store
 from tests.pg import empty_store_url
 from tests.test_shared_slopes import _services
 
@@ -85,3 +87,31 @@ def test_a_change_both_replicas_detect_is_reset_once(backend: str, tmp_path: Pat
         finally:
             a.store.close()
             b.store.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_reset_is_applied_once_per_arm_and_direction_in_its_window(
+    backend: str, tmp_path: Path
+) -> None:
+    """The second reset of the same change (another replica's, or a retry of a write whose
+    reply was lost) leaves the arm as the first set it, deltas since included; the other
+    direction, or the same after the window, is a new change."""
+    with empty_store_url(backend, tmp_path / "resets.db") as url:
+        store = open_store(url)
+        try:
+            store.migrate()
+            key = ("default", TASK, "m")
+            store.write([PolicyDelta(*key, 100.0, 20.0, 120.0)])
+            assert store.reset_arms([(*key, "down", 2.0, 8.0, 10.0)], 600.0) == 1
+            store.write([PolicyDelta(*key, 1.0, 0.0, 1.0)])
+            assert store.reset_arms([(*key, "down", 3.0, 9.0, 12.0)], 600.0) == 0
+            arm = store.load_arms("default")[0]
+            assert (arm.alpha, arm.beta, arm.n) == (3.0, 8.0, 11.0)
+            assert store.reset_arms([(*key, "up", 5.0, 1.0, 6.0)], 600.0) == 1
+            assert store.reset_arms([(*key, "down", 0.0, 4.0, 4.0)], 0.0) == 1  # window passed
+            arm = store.load_arms("default")[0]
+            assert (arm.alpha, arm.beta, arm.n) == (0.0, 4.0, 4.0)
+        finally:
+            store.close()
