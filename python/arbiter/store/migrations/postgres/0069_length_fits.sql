@@ -3,7 +3,7 @@
 -- variance (store/length_fits.py): written at the policy sync, read at start, so a restarted
 -- sidecar predicts answer lengths (and latency under an SLO) from what it had learnt.
 -- A new table only: replicas on the code before it neither read nor write it.
-CREATE TABLE length_fits (
+CREATE TABLE IF NOT EXISTS length_fits (
     replica TEXT NOT NULL,
     part TEXT NOT NULL,
     state TEXT NOT NULL,

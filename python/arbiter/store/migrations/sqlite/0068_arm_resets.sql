@@ -3,7 +3,7 @@
 -- change apply its reset once: the second finds the first's row in the window and leaves the
 -- arm as the first set it. A new table only: replicas on the code before it neither read nor
 -- write it (they reset by an additive delta, as before).
-CREATE TABLE arm_resets (
+CREATE TABLE IF NOT EXISTS arm_resets (
     tenant TEXT NOT NULL,
     task TEXT NOT NULL,
     model TEXT NOT NULL,
