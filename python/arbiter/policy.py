@@ -2,7 +2,8 @@
 per-prompt slope.
 
 Owns the in-memory arm statistics the router reads on every request (no I/O there) and the
-additive deltas exchanged with the store, so several replicas merge by summing (never overwrite).
+additive deltas exchanged with the store, so several replicas merge by summing (never overwrite;
+the one exception, a detected quality change's reset, is set once per change: store/arm_resets.py).
 Every router of a sidecar (one per quality target and baseline) reads and teaches this one
 object, so a tenant with its own target learns from the same grades, on every replica.
 """
