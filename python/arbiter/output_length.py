@@ -15,6 +15,7 @@ recorded outcomes (`fit_prior`, e.g. a table's train split in `arbiter replay --
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,12 +146,24 @@ class OutputLength:
         near: int = 0,
         pool_tasks: bool = False,
     ) -> None:
-        self._pool = _regression(LengthPrior.weak(default_tokens))
+        weak = LengthPrior.weak(default_tokens)
+        self._pool = _regression(weak)
         self._fitted: dict[str, _native.LogLinear] = {
             m: _regression(p) for m, p in (priors or {}).items()
         }
         self._offsets: dict[str, _native.LogLinear] = {}
         self._upside = _Upside(1.0)  # the residual spread above the prediction (latency)
+        # each regression's posterior precision (its prior's plus sum w x x'), by part name
+        # ("pool", "offset:<model>", "fitted:<model>"): the native one keeps its covariance
+        # only, and a restart seeds from these (`states`, `seed`; store/length_fits.py)
+        self._precision: dict[str, np.ndarray] = {"pool": np.array(weak.precision)}
+        for m, p in (priors or {}).items():
+            self._precision[f"fitted:{m}"] = np.array(p.precision)
+        # the (stats, weight) each part observed, folded into the precisions by `states` (off
+        # the loop, at the sync): an outer product per answer cost 10 us of the loop's time
+        self._unfolded: dict[str, list[tuple[bytes, float]]] = {}
+        self._resend: set[str] = set()  # parts whose write failed (`unsent`)
+        self._lock = threading.Lock()  # the loop appends, the sync thread takes
         # per task: how far the prediction misses (latency); `near` > 0: per prompt too, from
         # that many of the task's answered prompts nearest in words (length_task.near)
         # `pool_tasks`: a task's upper spread is shrunk toward the other tasks' (prior_var), not
@@ -231,11 +244,19 @@ class OutputLength:
         fitted = self._fitted.get(model)
         if fitted is not None:
             fitted.observe(stats, y, weight)
+            part = f"fitted:{model}"
         else:
             off = self._offsets.get(model)
+            part = f"offset:{model}"
             if off is None:
                 off = self._offsets[model] = _regression(_OFFSET_PRIOR)
+                self._precision[part] = np.array(_OFFSET_PRIOR.precision)
             off.observe(stats, y - self._pool.mean(stats), weight)
+        with self._lock:
+            rows = self._unfolded.setdefault(part, [])
+            rows.append((stats, weight))
+            if len(rows) >= _FOLD_AT:  # no sync for a while (the store down): bounded
+                self._fold({part: self._unfolded.pop(part)})
         for table, index in {id(t[2]): (t[2], t[1]) for t in self._tables.values()}.values():
             at = index.get(model)
             if at is not None:
@@ -243,6 +264,88 @@ class OutputLength:
         self._pool.observe(stats, y, weight)  # every answer teaches the pool
         if fitted is None:  # after the update, as the regression's own residual variance
             self._upside.observe(y - sum(p.mean(stats) for p in self._parts(model)), weight)
+
+    def states(self, changed_only: bool = True) -> list[tuple[str, dict[str, Any]]]:
+        """(part, its posterior as `LengthPrior.to_json`) of every regression observed since
+        the last call (all: `changed_only` False); the pool's carries the upside's sums."""
+        with self._lock:
+            taken, self._unfolded = self._unfolded, {}
+            resend, self._resend = self._resend, set()
+            self._fold(taken)
+            parts = set(taken) | resend | ({"pool"} if taken else set())
+            if not changed_only:
+                parts = set(self._precision)
+        out = []
+        for part in sorted(parts):
+            reg = self._part(part)
+            if reg is None:
+                continue
+            precision = tuple(map(tuple, self._precision[part].tolist()))
+            doc = LengthPrior(tuple(reg.weights), precision, reg.noise_var).to_json()
+            if part == "pool":
+                doc["upside"] = [self._upside.n, self._upside.s]
+            out.append((part, doc))
+        return out
+
+    def unsent(self, parts: Sequence[str]) -> None:
+        """Parts `states` gave whose write failed: given again next time."""
+        with self._lock:
+            self._resend.update(parts)
+
+    def _fold(self, taken: Mapping[str, list[tuple[bytes, float]]]) -> None:
+        """Add each part's observed rows (sum w x x') to its precision and the pool's (every
+        answer teaches the pool); the caller holds the lock."""
+        for part, rows in taken.items():
+            x = np.frombuffer(b"".join(r[0] for r in rows), dtype="<f4").reshape(-1, N_FEATURES)
+            x = x.astype(np.float64)
+            w = np.array([r[1] for r in rows])
+            xx = (x.T * w) @ x
+            self._precision[part] += xx
+            self._precision["pool"] += xx
+
+    def seed(self, docs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Start from posteriors an earlier process learnt (`states`' documents by part): a
+        restarted sidecar predicts each model's answer length, and so its latency under an
+        SLO, from what it had learnt, not from the configured default (probe24d: 2,126 ms
+        against 112 ms learnt, until the model's first answer). A fitted part only over a
+        model still fitted; returns the parts refused (malformed), which are left as they are."""
+        refused = []
+        for part, doc in sorted(docs.items()):
+            kind, _, model = part.partition(":")
+            if kind not in ("pool", "offset", "fitted") or (
+                kind == "fitted" and model not in self._fitted
+            ):
+                continue
+            try:
+                prior = LengthPrior.from_json(doc)
+                reg = _regression(prior)
+                up = doc.get("upside") if kind == "pool" else None
+                upside = None
+                if up is not None:
+                    n, s = float(up[0]), float(up[1])
+                    if not (math.isfinite(n) and math.isfinite(s) and n > 0 and s >= 0):
+                        raise ValueError("upside sums out of range")
+                    upside = (n, s)
+            except (ValueError, TypeError, IndexError, _native.NativeError):
+                refused.append(part)
+                continue
+            self._precision[part] = np.array(prior.precision)
+            if kind == "pool":
+                self._pool = reg
+                if upside is not None:
+                    self._upside.n, self._upside.s = upside
+            elif kind == "offset":
+                self._offsets[model] = reg
+            else:
+                self._fitted[model] = reg
+        self._tables.clear()  # the native copies are of the regressions replaced
+        return refused
+
+    def _part(self, part: str) -> _native.LogLinear | None:
+        kind, _, model = part.partition(":")
+        if kind == "pool":
+            return self._pool
+        return (self._offsets if kind == "offset" else self._fitted).get(model)
 
     def pool_moments(self, stats: bytes) -> tuple[float, float]:
         """The pool regression's mean at the prompt and its residual variance: with `table`,
@@ -281,6 +384,7 @@ class OutputLength:
 
 
 _MAX_TABLES = 64  # pool-ordered tables per OutputLength: one per pool, named by each router
+_FOLD_AT = 4096  # a part's unfolded rows past which `observe` folds them itself (256 KB)
 
 
 class _Upside:

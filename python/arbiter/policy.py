@@ -2,7 +2,8 @@
 per-prompt slope.
 
 Owns the in-memory arm statistics the router reads on every request (no I/O there) and the
-additive deltas exchanged with the store, so several replicas merge by summing (never overwrite).
+additive deltas exchanged with the store, so several replicas merge by summing (never overwrite;
+the one exception, a detected quality change's reset, is set once per change: store/arm_resets.py).
 Every router of a sidecar (one per quality target and baseline) reads and teaches this one
 object, so a tenant with its own target learns from the same grades, on every replica.
 """
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from arbiter.records import ArmStats, PolicyDelta
+from arbiter.store.arm_resets import ArmResetRow
 
 ArmKey = tuple[str, str, str]  # (tenant, task, model)
 _MAX_CHANGES = 4096  # per (tenant, task) change log length before readers rebuild instead
@@ -60,6 +62,9 @@ class Policy:
     def __init__(self) -> None:
         self._synced: dict[ArmKey, _Evidence] = {}
         self._pending: dict[ArmKey, _Evidence] = {}
+        # quality-change resets not yet written: arm -> (direction, alpha, beta, n) it had
+        # written since the change (store/arm_resets.py applies one per change)
+        self._resets: dict[ArmKey, tuple[str, float, float, float]] = {}
         self._lock = threading.Lock()  # the sync thread swaps maps; request path only reads/adds
         # change tracking for routers' per-(tenant, task) arrays (routing.ArmTable): `epoch`
         # moves when every arm may have changed (a full adopt), `changes[(tenant, task)]` lists
@@ -72,8 +77,7 @@ class Policy:
         a = (s.alpha if s else 0.0) + (p.alpha if p else 0.0)
         b = (s.beta if s else 0.0) + (p.beta if p else 0.0)
         n = (s.n if s else 0.0) + (p.n if p else 0.0)
-        # a change detected by two replicas is discounted twice (services._changed): never below
-        # no evidence at all
+        # never below no evidence at all (a reset of an older release was an additive delta)
         return max(a, 0.0), max(b, 0.0), max(n, 0.0)
 
     def slope(self, key: ArmKey) -> SlopeOffsets | None:
@@ -98,6 +102,21 @@ class Policy:
             ev.alpha += d_alpha
             ev.beta += d_beta
             ev.n += d_n
+            self._changed(key)
+
+    def reset(self, key: ArmKey, direction: str, alpha: float, beta: float, n: float) -> None:
+        """The arm's evidence becomes (alpha, beta, n), the grades since a detected change:
+        here at once; in the store by `take_batch`'s reset, which sets the arm's sums (never
+        adds to them) once per change, whichever replica writes it first. The unsent grades
+        (up to the reset's counts) stay a delta, written after it."""
+        with self._lock:
+            p = self._pending.setdefault(key, _Evidence())
+            p.alpha = min(max(p.alpha, 0.0), alpha)
+            p.beta = min(max(p.beta, 0.0), beta)
+            p.n = min(max(p.n, 0.0), n)
+            s = self._synced.setdefault(key, _Evidence())
+            s.alpha, s.beta, s.n = alpha - p.alpha, beta - p.beta, n - p.n
+            self._resets[key] = (direction, s.alpha, s.beta, s.n)
             self._changed(key)
 
     def _changed(self, key: ArmKey) -> None:
@@ -126,23 +145,22 @@ class Policy:
     def take_deltas(self) -> list[PolicyDelta]:
         """Hand over the local deltas to be written; they stay counted until `replace_synced`."""
         with self._lock:
-            taken, self._pending = self._pending, {}
-            for key, ev in taken.items():  # keep them visible until the store confirms
-                self._synced.setdefault(key, _Evidence()).add(ev)
-        return [
-            PolicyDelta(
-                *key,
-                ev.alpha,
-                ev.beta,
-                ev.n,
-                ev.slope_mean,
-                ev.slope_precision,
-                ev.slope_center,
-                ev.slope_seen,
-                ev.slope_center0,
-            )
-            for key, ev in taken.items()
-        ]
+            taken = self._take_pending()
+        return _deltas(taken)
+
+    def take_batch(self) -> tuple[list[ArmResetRow], list[PolicyDelta]]:
+        """The resets and the deltas to write, resets first: taken together, so a grade
+        counted in a reset's sums is never written before it (the reset would drop it)."""
+        with self._lock:
+            resets, self._resets = self._resets, {}
+            taken = self._take_pending()
+        return [(*key, *r) for key, r in sorted(resets.items())], _deltas(taken)
+
+    def _take_pending(self) -> dict[ArmKey, _Evidence]:
+        taken, self._pending = self._pending, {}
+        for key, ev in taken.items():  # keep them visible until the store confirms
+            self._synced.setdefault(key, _Evidence()).add(ev)
+        return taken
 
     def replace_synced(self, arms: Iterable[ArmStats]) -> None:
         """Adopt the store's totals (which include every replica's pushed deltas)."""
@@ -226,3 +244,20 @@ class Policy:
         if p is not None:
             a, b, n = a + p.alpha, b + p.beta, n + p.n
         return max(a, 0.0), max(b, 0.0), max(n, 0.0)
+
+
+def _deltas(taken: dict[ArmKey, _Evidence]) -> list[PolicyDelta]:
+    return [
+        PolicyDelta(
+            *key,
+            ev.alpha,
+            ev.beta,
+            ev.n,
+            ev.slope_mean,
+            ev.slope_precision,
+            ev.slope_center,
+            ev.slope_seen,
+            ev.slope_center0,
+        )
+        for key, ev in taken.items()
+    ]

@@ -32,7 +32,7 @@ from arbiter import (
     writer_process,
 )
 from arbiter.after_answer import AfterAnswer
-from arbiter.alerts import AlertRules, ChangeEvent
+from arbiter.alerts import CHANGE_ONCE_S, AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.billing_alerts import BillingAlerts
 from arbiter.budget import Budgets
@@ -82,6 +82,7 @@ from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
 from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
+from arbiter.store.arm_resets import ArmResetRow
 from arbiter.store.sqlite import parse_sqlite_url
 from arbiter.store_url import is_postgres
 from arbiter.strict_commit import StrictCommits
@@ -254,7 +255,7 @@ class Services:
         )  # fmt: skip
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
-        self._unsent: tuple[str, list[PolicyDelta]] | None = None
+        self._unsent: tuple[str, list[ArmResetRow], list[PolicyDelta]] | None = None
         self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
         self.last_sync_rows = 0  # arms rows the last policy sync fetched
 
@@ -464,12 +465,11 @@ class Services:
         """Act on a detected change at once, rather than letting old evidence outvote it."""
         c = event.change
         if c.signal == "quality" and event.task is not None:
-            # the arm's evidence becomes the grades since the change alone (an additive delta,
-            # so replicas that merge it stay consistent)
+            # the arm's evidence becomes the grades since the change alone: set, not added to,
+            # once per change in the store (two replicas' deltas subtracted the past twice)
             key = (event.tenant, event.task, event.model)
-            a, b, n = self.policy.evidence(key)
             count, total = event.since
-            self.policy.add(key, total - a, (count - total) - b, count - n)
+            self.policy.reset(key, c.direction, total, count - total, count)
             note = (
                 f"{event.model} on {event.task}: grades changed {c.before:.2f} -> {c.after:.2f}, "
                 "evidence from before the change dropped"
@@ -575,6 +575,10 @@ class Services:
         cost_ratio.seed(self.cost_ratios, self.store.recent_reported_costs(), self.registry.get)
         # and the prompt lines earlier processes learnt (prompt_ratio.py), a week's
         self.prompt_ratios.seed(self.store.load_prompt_fits(time.time() - FITS_HORIZON_S))
+        # and the answer-length regressions (output_length.py): an SLO's first predictions
+        refused = self.lengths.seed(self.store.load_length_fits(time.time() - FITS_HORIZON_S))
+        if refused:
+            log.warning("output length: stored regressions not read: %s", ", ".join(refused))
         self.shadow.refresh()
 
     async def start(self) -> None:
@@ -713,11 +717,14 @@ class Services:
         A batch that failed is retried with the same batch id, so a write whose commit landed
         but whose reply was lost is never counted twice."""
         if self._unsent is None:
-            deltas = self.policy.take_deltas()
-            if deltas:
-                self._unsent = (uuid.uuid4().hex, deltas)
+            resets, deltas = self.policy.take_batch()
+            if resets or deltas:
+                self._unsent = (uuid.uuid4().hex, resets, deltas)
         if self._unsent is not None:
-            batch_id, deltas = self._unsent
+            batch_id, resets, deltas = self._unsent
+            if resets:  # before the deltas taken with them; a retry finds its own and skips
+                self.store.reset_arms(resets, CHANGE_ONCE_S)
+                self._unsent = (batch_id, [], deltas)
             self.store.write(deltas, batch_id=batch_id)
             self._unsent = None
         if self._arms_mark is None:
@@ -741,6 +748,13 @@ class Services:
             self.store.write_prompt_fits(self._fits_replica, fits, time.time())
         except Exception:
             self.prompt_ratios.unsent(fits)
+            raise
+        # the answer-length regressions observed since (this replica's rows: idempotent)
+        parts = self.lengths.states(changed_only=True)
+        try:
+            self.store.write_length_fits(self._fits_replica, parts, time.time())
+        except Exception:
+            self.lengths.unsent([p for p, _ in parts])
             raise
         self.refresh_registry()
         self.shadow.refresh()

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from arbiter.errors import ArbiterError, ConfigError
 from arbiter.latency_sums import LatencyRow
 from arbiter.records import ArmStats, Record
+from arbiter.store.arm_resets import ArmResetRow
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
 from arbiter.store.price_factors import PriceFactorRow
 from arbiter.store_url import BadStoreUrl, check_store_url, is_postgres
@@ -292,6 +293,17 @@ class Store(Protocol):
     def write_price_factors(self, rows: Iterable[PriceFactorRow]) -> None: ...
 
     def price_factors(self) -> dict[str, tuple[PriceFactorRow, int]]: ...
+
+    # -- each replica's answer-length regressions (store/length_fits.py) ---------------------
+    def write_length_fits(
+        self, replica: str, parts: Sequence[tuple[str, dict[str, Any]]], ts: float
+    ) -> None: ...
+
+    def load_length_fits(self, since_ts: float = 0.0) -> dict[str, dict[str, Any]]: ...
+
+    # -- a detected quality change's evidence reset, once per change (store/arm_resets.py) ---
+    def reset_arms(self, rows: Iterable[ArmResetRow], window_s: float) -> int: ...
+
     # -- response cache entries (store/cache_entries.py) -----------------------------------
     def cache_put(self, row: Sequence[Any], *, keep: int | None = None) -> None: ...
 

@@ -30,12 +30,14 @@ from arbiter.records import (
 from arbiter.store import BATCH_ID_TTL_S, NoSuchCursor, learning_series, rollup
 from arbiter.store.accounts import AccountsMixin
 from arbiter.store.arm_pages import ArmPagesMixin
+from arbiter.store.arm_resets import ArmResetsMixin
 from arbiter.store.budget_holds import BudgetHoldsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
 from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
+from arbiter.store.length_fits import LengthFitsMixin
 from arbiter.store.price_factors import PriceFactorsMixin
 from arbiter.store.prompt_fits import PromptFitsMixin
 from arbiter.store.reported_costs import ReportedCostsMixin
@@ -224,12 +226,14 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
 class SqlStore(
     AccountsMixin,
     ArmPagesMixin,
+    ArmResetsMixin,
     BudgetHoldsMixin,
     CacheEntriesMixin,
     CacheSemanticMixin,
     ChallengersMixin,
     DiscoveryMixin,
     LatencyMixin,
+    LengthFitsMixin,
     PriceFactorsMixin,
     PromptFitsMixin,
     ReportedCostsMixin,
