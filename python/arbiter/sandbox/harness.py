@@ -22,6 +22,8 @@ after the tests' units.
 from __future__ import annotations
 
 import _ast
+import _collections  # type: ignore[import-not-found]  # deque's C module, no import cost
+import _operator
 import _thread
 import builtins
 import io
@@ -161,6 +163,8 @@ class _Recorder:
 
 
 def _kind_of(err: BaseException) -> str:
+    if isinstance(err, _Untrusted):
+        return "wrong_answer"
     if isinstance(err, (MemoryError, RecursionError)):
         return "resource_limit"
     if isinstance(err, BlockingIOError) or (
@@ -205,6 +209,153 @@ def _rewrite_asserts(node: Any, units: list[int]) -> Any:
     return node
 
 
+# Comparisons in the tests. The answer's value could be an object whose `__eq__` says True to
+# everything (or `__ne__` False, `__bool__` True, a str/int subclass overriding comparison): it
+# would pass every `assert f(x) == y`. So the tests' comparisons (and an assert's truth, and
+# `not` inside an assert) read values as plain built-in values first: exact built-in types as
+# they are, a subclass of one (int, str, list, dict, ...) copied into its base type by the base
+# type's own C code (no method of the answer's runs), containers element by element. A value
+# that is none of these (a class written in Python) compares only with a value of its very own
+# class (the tests' own classes, or the answer's on both sides); with anything else it is unequal,
+# and ordered or tested for truth not at all.
+_HEAPTYPE = 1 << 9
+_flags = type.__dict__["__flags__"].__get__  # not `t.__flags__`: a metaclass could lie
+_deque = _collections.deque
+_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes, range, type(...)})
+_BASES: tuple[Any, ...] = (
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    list,
+    tuple,
+    dict,
+    set,
+    frozenset,
+    _deque,
+)
+_OPS: dict[str, Any] = {
+    "Eq": _operator.eq, "NotEq": _operator.ne, "Lt": _operator.lt, "LtE": _operator.le,
+    "Gt": _operator.gt, "GtE": _operator.ge, "Is": _operator.is_, "IsNot": _operator.is_not,
+    "In": lambda a, b: _operator.contains(b, a), "NotIn": lambda a, b: not _operator.contains(b, a),
+}  # fmt: skip
+_DEPTH = 200
+
+
+class _Untrusted(Exception):
+    pass
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """`value` as exact built-in types, or _Untrusted. Static (C-defined) types other than the
+    containers are kept: the answer cannot define one nor patch its methods."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if depth > _DEPTH:
+        raise _Untrusted("a value nested too deep to compare")
+    base = next((b for b in _BASES if t is b or issubclass(t, b)), None)
+    if base is None:
+        if _flags(t) & _HEAPTYPE:
+            raise _Untrusted(f"a value of type {t.__name__!r}, not a built-in type")
+        return value
+    d = depth + 1
+    if base is int or base is float or base is complex:
+        return base.__pos__(value)  # a subclass's value as its base type, by the base's code
+    if base is str:
+        return str.__str__(value)
+    if base is bytes:
+        return bytes.__getitem__(value, slice(None))
+    if base is dict:
+        return {_plain(k, d): _plain(v, d) for k, v in dict.items(value)}
+    items = [_plain(v, d) for v in base.__iter__(value)]
+    return items if base is list else base(items)
+
+
+def _compare(op: str, a: Any, b: Any) -> Any:
+    fn = _OPS[op]
+    ta, tb = type(a), type(b)
+    if op in ("Is", "IsNot") or (ta in _SCALARS and tb in _SCALARS):
+        return fn(a, b)
+    try:
+        return fn(_plain(a), _plain(b))
+    except _Untrusted:
+        pass
+    if ta is tb and op in ("Eq", "NotEq") and _flags(ta) & _HEAPTYPE:
+        return fn(a, b)  # one Python class's own comparison, both sides of it
+    if op == "Eq":
+        return False
+    if op == "NotEq":
+        return True
+    if op in ("In", "NotIn"):
+        return (op == "NotIn") is not (tb in (list, tuple, set, frozenset) and any(
+            v is a for v in b
+        ))  # fmt: skip
+    raise TypeError(f"cannot order a value of type {ta.__name__!r} and {tb.__name__!r}")
+
+
+def _chain(ops: tuple[str, ...], left: Any, *rest: Any) -> Any:
+    """`a < b < c`: each right side evaluated once, only while the chain holds."""
+    result: Any = True
+    for op, thunk in zip(ops, rest, strict=True):
+        right = thunk()
+        result = _compare(op, left, right)
+        if not _truth(result):
+            return result
+        left = right
+    return result
+
+
+def _truth(value: Any) -> bool:
+    return bool(_plain(value))
+
+
+def _not(value: Any) -> bool:
+    return not _truth(value)
+
+
+def _at(node: Any) -> dict[str, Any]:
+    return {"lineno": node.lineno, "col_offset": node.col_offset,
+            "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}  # fmt: skip
+
+
+def _call(name: str, args: list[Any], node: Any) -> Any:
+    where = _at(node)
+    return _ast.Call(func=_ast.Name(id=name, ctx=_ast.Load(), **where), args=args, keywords=[],
+                     **where)  # fmt: skip
+
+
+def _rewrite_compares(node: Any, inside: bool) -> Any:
+    """Every comparison in the tests -> ``__arbiter_compare__(op, a, b)`` (a chain: lazily, by
+    ``__arbiter_chain__``); `not x` inside an assert -> ``__arbiter_not__(x)``."""
+    inside = inside or isinstance(node, _ast.Assert)
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            setattr(node, name, [
+                _rewrite_compares(v, inside) if isinstance(v, _ast.AST) else v for v in value
+            ])  # fmt: skip
+        elif isinstance(value, _ast.AST):
+            setattr(node, name, _rewrite_compares(value, inside))
+    if isinstance(node, _ast.Compare):
+        ops = [type(op).__name__ for op in node.ops]
+        if len(ops) == 1:
+            const = _ast.Constant(value=ops[0], **_at(node))
+            return _call("__arbiter_compare__", [const, node.left, node.comparators[0]], node)
+        lazy = [
+            _ast.Lambda(args=_ast.arguments(posonlyargs=[], args=[], kwonlyargs=[],
+                                            kw_defaults=[], defaults=[]), body=c, **_at(c))
+            for c in node.comparators
+        ]  # fmt: skip
+        chain: Any = tuple(ops)  # a tuple constant (typeshed's Constant does not list it)
+        const = _ast.Constant(value=chain, **_at(node))
+        return _call("__arbiter_chain__", [const, node.left, *lazy], node)
+    if inside and isinstance(node, _ast.UnaryOp) and isinstance(node.op, _ast.Not):
+        return _call("__arbiter_not__", [node.operand], node)
+    return node
+
+
 def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
     try:
         tree = compile(source, "<tests>", "exec", _ast.PyCF_ONLY_AST)
@@ -218,7 +369,7 @@ def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
             rec.tested.update(
                 _arguments_key(n) for n in _walk(node.test) if isinstance(n, _ast.Call)
             )
-    tree = _rewrite_asserts(tree, units_at)
+    tree = _rewrite_asserts(_rewrite_compares(tree, False), units_at)
     asserts = len(units_at)
     funcs = [
         n.name
@@ -237,14 +388,20 @@ def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
         except BaseException as err:  # the answer may raise anything, SystemExit included
             rec.record(unit, False, _kind_of(err), line, _describe(err))
             return
-        if value:
+        try:
+            truth = _truth(value)
+        except _Untrusted as err:
+            rec.record(unit, False, "wrong_answer", line, str(err))
+            return
+        if truth:
             rec.record(unit, True, "", line, "")
         else:
             rec.record(unit, False, "wrong_answer", line, "assertion failed")
 
     # the tests' own namespace: the answer's functions (their globals are the answer's) never
     # find the checker, whose closure holds the recorder
-    ns = {**ns, "__arbiter_assert__": check}
+    ns = {**ns, "__arbiter_assert__": check, "__arbiter_compare__": _compare,
+          "__arbiter_chain__": _chain, "__arbiter_not__": _not}  # fmt: skip
     try:
         exec(compile(tree, "<tests>", "exec"), ns)
     except BaseException as err:
@@ -375,7 +532,7 @@ def _literal_equal(want: str, value: Any) -> bool:
         return False
     try:
         expected = eval(compile(want, "<expected>", "eval"), {"__builtins__": {}})
-        return bool(expected == value)
+        return _compare("Eq", value, expected) is True
     except BaseException:  # not a literal: the text comparison stands
         return False
 
