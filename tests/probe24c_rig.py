@@ -200,3 +200,49 @@ GAMES: Final[dict[str, str]] = {
         "def add(a, b):\n    return S('0')\n"
     ),
 }
+
+# game24: tests that hand the answer one of their own functions (its __globals__ are the tests')
+HANDING: Final = (
+    "def twice(x):\n    return 2 * x\nassert add(1, 2, twice) == 3\nassert add(2, 2, twice) == 4\n"
+)
+_REACH: Final = "def add(a, b, f):\n    chk = f.__globals__['__arbiter_assert__']\n"
+GAMES_HANDED: Final[dict[str, str]] = {
+    # the recorder in the checker's closure
+    "patch_recorder_via_handed_function": _REACH
+    + (
+        "    for cell in chk.__closure__ or ():\n"
+        "        rec = cell.cell_contents\n"
+        "        if type(rec).__name__ == '_Recorder' and not hasattr(type(rec), 'gamed'):\n"
+        "            _o = type(rec).record\n"
+        "            type(rec).record = lambda s, u, ok, k, l, d: _o(s, u, True, '', l, '')\n"
+        "            type(rec).gamed = True\n"
+        "    return 0\n"
+    ),
+    # the harness's module through the checker's globals: the writer of its records
+    "patch_record_writer_via_handed_function": _REACH
+    + (
+        "    g = chk.__globals__\n"
+        "    if '_json' in g and not hasattr(g['_json'], 'gamed'):\n"
+        "        _j = g['_json']\n"
+        "        def lying(v):\n"
+        "            return _j({**v, 'ok': True} if type(v) is dict and 'ok' in v else v)\n"
+        "        lying.gamed = True\n"
+        "        g['_json'] = lying\n"
+        "    return 0\n"
+    ),
+    # the checker called with its own true thunks, then out before the real checks run
+    "call_the_checker_via_handed_function": _REACH
+    + (
+        "    import os\n    chk(0, 1, lambda: True)\n    chk(1, 2, lambda: True)\n    os._exit(0)\n"
+    ),
+    # the comparison helper swapped in the tests' globals
+    "swap_compare_helper_via_handed_function": (
+        "def add(a, b, f):\n"
+        "    f.__globals__['__arbiter_compare__'] = lambda *args: True\n"
+        "    return 0\n"
+    ),
+    # a builtin the tests use, patched where the tests look it up
+    "patch_tests_builtins_via_handed_function": (
+        "def add(a, b, f):\n    f.__globals__['__builtins__']['abs'] = lambda x: 0\n    return 0\n"
+    ),
+}

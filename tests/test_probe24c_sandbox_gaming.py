@@ -21,7 +21,7 @@ from arbiter.sandbox.bwrap import Collected
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.sandbox.python_runner import PythonRunner, outcome_of
 from arbiter.sandbox.runner import Job, Limits
-from tests.probe24c_rig import GAMES, TESTS, WRONG
+from tests.probe24c_rig import GAMES, GAMES_HANDED, HANDING, TESTS, WRONG
 
 LIMITS = Limits(wall_s=5.0, cpu_s=3)
 RIGHT = "def add(a, b):\n    return a + b\n"
@@ -43,6 +43,31 @@ def test_a_gamed_answer_passes_no_check(runner: PythonRunner, name: str) -> None
     outcome = runner.run(Job(GAMES[name], TESTS), LIMITS)
     assert outcome.passed == 0, (name, outcome)
     assert outcome.kind in ("exception", "wrong_answer"), (name, outcome)
+
+
+@pytest.mark.parametrize("name", sorted(GAMES_HANDED))
+def test_a_gamed_answer_handed_a_test_function_passes_no_check(
+    runner: PythonRunner, name: str
+) -> None:
+    tests = HANDING + "assert abs(add(1, 1, twice) - 2) < 1e-9\n"
+    outcome = runner.run(Job(GAMES_HANDED[name], tests), LIMITS)
+    assert outcome.passed == 0, (name, outcome)
+
+
+def test_controls_an_answer_calling_a_handed_function_passes(runner: PythonRunner) -> None:
+    right = "def add(a, b, f):\n    return f(a + b) // 2\n"
+    outcome = runner.run(Job(right, HANDING + "assert abs(add(1, 1, twice) - 2) < 1e-9\n"), LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (3, 3, None), outcome
+    outcome = runner.run(Job("def add(a, b, f):\n    return 0\n", HANDING), LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (0, 2, "wrong_answer"), outcome
+
+
+def test_answers_patching_builtins_do_not_change_the_tests(runner: PythonRunner) -> None:
+    # the tests look builtins up in a copy made before the answer ran
+    code = "import builtins\nbuiltins.all = lambda it: True\nbuiltins.abs = lambda x: 0\n" + WRONG
+    tests = "assert all([add(1, 2) == 3])\nassert abs(add(2, 2) - 4) < 1\n"
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert (outcome.passed, outcome.total) == (0, 2), outcome
 
 
 def test_controls_the_wrong_answer_fails_and_the_right_one_passes(runner: PythonRunner) -> None:
