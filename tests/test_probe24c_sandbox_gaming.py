@@ -84,6 +84,9 @@ def test_controls_the_wrong_answer_fails_and_the_right_one_passes(runner: Python
         "import asyncio, unittest, doctest, threading, logging, inspect, traceback",
         "import subprocess, signal  # imported, not used",
         "from collections import namedtuple\nP = namedtuple('P', 'x y')",
+        # a traceback formatted by the stdlib (its own code reads the frames: game24)
+        "import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n"
+        "    text = traceback.format_exc()\nassert 'ZeroDivisionError' in text, text",
         # the stdlib's callers of sys._getframe take the ValueError the hook raises
         "import warnings\nwarnings.warn('w')\nimport logging\nlogging.getLogger('a').warning('x')",
     ],

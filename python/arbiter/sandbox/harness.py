@@ -123,6 +123,8 @@ def _sealed(
     trusted: dict[int, Any],
     watched: list[Any],
     tb_code: Any,
+    loader_exec: Any,
+    tb_path: str,
 ) -> Any:
     """The audit hook. `_guard` runs a copy of this function whose globals are a private dict
     (rebinding this module's names changes nothing it uses); what it closes over (the result
@@ -133,8 +135,16 @@ def _sealed(
     and the names that code reads (this module's globals and builtins, the tests' helpers and
     builtins) still hold what they held: a test that hands the answer one of its functions
     hands it the tests' globals and, through the checker, this module's. Otherwise a unit's
-    record is written as failed and any other record dropped."""
+    record is written as failed and any other record dropped.
+
+    A traceback's frames are read by the harness's `_tb_line`, and by the stdlib's `traceback`
+    module formatting one (`traceback.format_exc()`): its own code (the code importlib ran from
+    the real file, equal to that file compiled here) reading a frame for its own caller, also
+    its code, so the frame never reaches the answer (`traceback.walk_tb` iterated by the answer
+    does not qualify). What it hands on (locals' reprs, a frame's globals to linecache) is no
+    more than a test's function hands over, which the checks above withstand."""
     busy = [False]
+    tb_codes: dict[int, Any] = {}  # the stdlib traceback module's code objects, by identity
     homes = [main_frame.f_globals]  # and the tests' namespace, once it exists
     failed: set[Any] = set()  # a unit written as failed is never written as passed
 
@@ -155,6 +165,21 @@ def _sealed(
                 if mapping.get(key) is not value:
                     return False
         return True
+
+    def learn(code: Any) -> None:
+        """The traceback module's code, if it is the real file's (compiled as importlib does)."""
+        try:
+            with open(tb_path, "rb") as f:
+                real = compile(f.read(), tb_path, "exec", dont_inherit=True)
+        except (OSError, SyntaxError, ValueError):
+            return
+        if real != code:
+            return
+        todo = [code]
+        while todo:
+            c = todo.pop()
+            tb_codes[id(c)] = c
+            todo.extend(k for k in c.co_consts if k.__class__ is code.__class__)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if busy[0] and get_ident() == main:
@@ -189,15 +214,30 @@ def _sealed(
             while data:
                 data = data[write(fd, data) :]
             return
+        if event == "exec" and args and args[0].__class__ is tb_code.__class__:
+            if args[0].co_filename == tb_path and not tb_codes:
+                busy[0] = True
+                try:
+                    if getframe(1).f_code is loader_exec:
+                        learn(args[0])
+                finally:
+                    busy[0] = False
+            return
         if event == "sys._getframe":
             raise ValueError("call stack is not deep enough")  # what stdlib callers expect
         if event in _DENIED_EVENTS:
             raise RuntimeError(f"{event} is not allowed in the sandbox")
         if event == "object.__getattr__" and args[1] in _FRAME_ATTRS:
-            # only the harness's own _tb_line reads a traceback's frames, on the main thread
+            # only the harness's own _tb_line, on the main thread, and the traceback module
             busy[0] = True
             try:
-                own = get_ident() == main and getframe(1).f_code is tb_code
+                reader = getframe(1)
+                back = reader.f_back
+                own = (get_ident() == main and reader.f_code is tb_code) or (
+                    tb_codes.get(id(reader.f_code)) is reader.f_code
+                    and back is not None
+                    and tb_codes.get(id(back.f_code)) is back.f_code
+                )
             finally:
                 busy[0] = False
             if not own:
@@ -253,16 +293,18 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
         (m, tuple(m.items()), True) for m in (own, __builtins__, _PRISTINE, _OPS, vars(_Recorder))
     ]
     used = ("str", "type", "len", "id", "ord", "int", "dict", "tuple", "bytes", "isinstance",
-            "any", "set",
-            "ValueError", "RuntimeError", "AttributeError", "ImportError",
-            "PermissionError")  # fmt: skip
+            "any", "set", "open", "compile", "ValueError", "RuntimeError", "AttributeError",
+            "ImportError", "PermissionError", "OSError", "SyntaxError")  # fmt: skip
     sealed: dict[str, Any] = {"__builtins__": {n: getattr(builtins, n) for n in used}}
     for name in ("_DENIED_EVENTS", "_FRAME_ATTRS", "_DENIED_MODULES", "_PATH_EVENTS"):
         sealed[name] = own[name]
     for name in ("_json", "_memory_file", "_sealed"):
         sealed[name] = types.FunctionType(own[name].__code__, sealed, name)
+    loader_exec = sys.modules["_frozen_importlib"]._call_with_frames_removed.__code__
+    tb_path = os.path.join(os.path.dirname(os.__file__), "traceback.py")
     hook = sealed["_sealed"](os.write, fd, nonce, main, _thread.get_ident, sys._getframe,
-                             sys._getframe(1), trusted, watched, _tb_line.__code__)  # fmt: skip
+                             sys._getframe(1), trusted, watched, _tb_line.__code__, loader_exec,
+                             tb_path)  # fmt: skip
     sys.addaudithook(hook)
     # `import __main__` in the answer would hand it this module (the recorder's class)
     sys.modules["__main__"] = type(sys)("__main__")
