@@ -27,6 +27,7 @@ import _collections  # type: ignore[import-not-found]  # deque's C module, no im
 import _operator
 import _thread
 import builtins
+import gc
 import io
 import marshal
 import os
@@ -125,6 +126,7 @@ def _sealed(
     tb_code: Any,
     loader_exec: Any,
     tb_path: str,
+    collector: tuple[Any, Any, Any],
 ) -> Any:
     """The audit hook. `_guard` runs a copy of this function whose globals are a private dict
     (rebinding this module's names changes nothing it uses); what it closes over (the result
@@ -143,7 +145,11 @@ def _sealed(
     its code, so the frame never reaches the answer (`traceback.walk_tb` iterated by the answer
     does not qualify). What it hands on (locals' reprs, a frame's globals to linecache) is no
     more than a test's function hands over, which the checks above withstand."""
-    busy = [False]
+    # the thread whose hook call is reading frames itself: its nested audit events pass, while
+    # the collector is off (so no answer's __del__ runs on that thread meanwhile; if another
+    # thread turns it on, the reads are refused and the harness fails closed)
+    busy: list[Any] = [None]
+    gc_isenabled, gc_disable, gc_enable = collector  # the functions, not the patchable module
     tb_codes: dict[int, Any] = {}  # the stdlib traceback module's code objects, by identity
     homes = [main_frame.f_globals]  # and the tests' namespace, once it exists
     failed: set[Any] = set()  # a unit written as failed is never written as passed
@@ -181,15 +187,37 @@ def _sealed(
             tb_codes[id(c)] = c
             todo.extend(k for k in c.co_consts if k.__class__ is code.__class__)
 
+    def reading(fn: Any, depth: int) -> Any:
+        collecting = gc_isenabled()
+        gc_disable()
+        busy[0] = get_ident()
+        try:
+            return fn(depth + 1)
+        finally:
+            busy[0] = None
+            if collecting:
+                gc_enable()
+
+    def caller_is_authentic(depth: int) -> bool:
+        return authentic(getframe(depth + 1))
+
+    def caller_reads_for_itself(depth: int) -> bool:
+        reader = getframe(depth + 1)
+        back = reader.f_back
+        return (get_ident() == main and reader.f_code is tb_code) or (
+            tb_codes.get(id(reader.f_code)) is reader.f_code
+            and back is not None
+            and tb_codes.get(id(back.f_code)) is back.f_code
+        )
+
+    def caller_is_importlib(depth: int) -> bool:
+        return getframe(depth + 1).f_code is loader_exec
+
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if busy[0] and get_ident() == main:
+        if busy[0] == get_ident() and not gc_isenabled():
             return  # the hook's own frame reads
         if event == "arbiter.emit" or event == "arbiter.watch":
-            busy[0] = True
-            try:
-                ok = get_ident() == main and authentic(getframe(1))
-            finally:
-                busy[0] = False
+            ok = get_ident() == main and reading(caller_is_authentic, 1)
             record = args[0] if args else None
             if event == "arbiter.watch":
                 if ok and type(record) is tuple and len(record) == 3:
@@ -215,13 +243,9 @@ def _sealed(
                 data = data[write(fd, data) :]
             return
         if event == "exec" and args and args[0].__class__ is tb_code.__class__:
-            if args[0].co_filename == tb_path and not tb_codes:
-                busy[0] = True
-                try:
-                    if getframe(1).f_code is loader_exec:
-                        learn(args[0])
-                finally:
-                    busy[0] = False
+            new = args[0].co_filename == tb_path and not tb_codes
+            if new and reading(caller_is_importlib, 1):
+                learn(args[0])
             return
         if event == "sys._getframe":
             raise ValueError("call stack is not deep enough")  # what stdlib callers expect
@@ -229,18 +253,7 @@ def _sealed(
             raise RuntimeError(f"{event} is not allowed in the sandbox")
         if event == "object.__getattr__" and args[1] in _FRAME_ATTRS:
             # only the harness's own _tb_line, on the main thread, and the traceback module
-            busy[0] = True
-            try:
-                reader = getframe(1)
-                back = reader.f_back
-                own = (get_ident() == main and reader.f_code is tb_code) or (
-                    tb_codes.get(id(reader.f_code)) is reader.f_code
-                    and back is not None
-                    and tb_codes.get(id(back.f_code)) is back.f_code
-                )
-            finally:
-                busy[0] = False
-            if not own:
+            if not reading(caller_reads_for_itself, 1):
                 raise AttributeError(f"{args[1]} is not allowed in the sandbox")
         elif event == "import" and str(args[0]).partition(".")[0] in _DENIED_MODULES:
             raise ImportError(f"{args[0]} is not allowed in the sandbox")
@@ -304,7 +317,7 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
     tb_path = os.path.join(os.path.dirname(os.__file__), "traceback.py")
     hook = sealed["_sealed"](os.write, fd, nonce, main, _thread.get_ident, sys._getframe,
                              sys._getframe(1), trusted, watched, _tb_line.__code__, loader_exec,
-                             tb_path)  # fmt: skip
+                             tb_path, (gc.isenabled, gc.disable, gc.enable))  # fmt: skip
     sys.addaudithook(hook)
     # `import __main__` in the answer would hand it this module (the recorder's class)
     sys.modules["__main__"] = type(sys)("__main__")
