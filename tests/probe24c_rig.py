@@ -263,6 +263,13 @@ GAMES_HANDED: Final[dict[str, str]] = {
         "    f.__globals__['__arbiter_compare__'] = lambda *args: True\n"
         "    return 0\n"
     ),
+    # the tests' builtins replaced by a patched copy (a function defined later takes them)
+    "swap_tests_builtins_via_handed_function": (
+        "def add(a, b, f):\n"
+        "    g = f.__globals__\n"
+        "    g['__builtins__'] = {**g['__builtins__'], 'abs': lambda x: 0}\n"
+        "    return 0\n"
+    ),
     # a builtin the tests use, patched where the tests look it up
     "patch_tests_builtins_via_handed_function": (
         "def add(a, b, f):\n    f.__globals__['__builtins__']['abs'] = lambda x: 0\n    return 0\n"

@@ -45,18 +45,22 @@ def test_a_gamed_answer_passes_no_check(runner: PythonRunner, name: str) -> None
     assert outcome.kind in ("exception", "wrong_answer"), (name, outcome)
 
 
+# a check in a function defined after the answer ran (its builtins are read at its creation)
+LATER = "def later():\n    assert abs(add(1, 1, twice) - 2) < 1e-9\nlater()\n"
+
+
 @pytest.mark.parametrize("name", sorted(GAMES_HANDED))
 def test_a_gamed_answer_handed_a_test_function_passes_no_check(
     runner: PythonRunner, name: str
 ) -> None:
-    tests = HANDING + "assert abs(add(1, 1, twice) - 2) < 1e-9\n"
+    tests = HANDING + LATER
     outcome = runner.run(Job(GAMES_HANDED[name], tests), LIMITS)
     assert outcome.passed == 0, (name, outcome)
 
 
 def test_controls_an_answer_calling_a_handed_function_passes(runner: PythonRunner) -> None:
     right = "def add(a, b, f):\n    return f(a + b) // 2\n"
-    outcome = runner.run(Job(right, HANDING + "assert abs(add(1, 1, twice) - 2) < 1e-9\n"), LIMITS)
+    outcome = runner.run(Job(right, HANDING + LATER), LIMITS)
     assert (outcome.passed, outcome.total, outcome.kind) == (3, 3, None), outcome
     outcome = runner.run(Job("def add(a, b, f):\n    return 0\n", HANDING), LIMITS)
     assert (outcome.passed, outcome.total, outcome.kind) == (0, 2, "wrong_answer"), outcome

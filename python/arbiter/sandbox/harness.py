@@ -589,10 +589,11 @@ def _run_tests(prepared: Any, ns: dict[str, Any], rec: _Recorder) -> None:
     # find the checker; the builtins as they were before the answer ran (it may patch `all`).
     # A test that hands the answer one of its functions hands it this namespace: the hook
     # writes no pass once the helpers or these builtins are not what they were.
-    helpers = {"__arbiter_assert__": check, "__arbiter_compare__": _compare,
-               "__arbiter_chain__": _chain, "__arbiter_not__": _not}  # fmt: skip
     own_builtins = dict(_PRISTINE)
-    ns = {**ns, **helpers, "__builtins__": own_builtins}
+    helpers = {"__arbiter_assert__": check, "__arbiter_compare__": _compare,
+               "__arbiter_chain__": _chain, "__arbiter_not__": _not,
+               "__builtins__": own_builtins}  # fmt: skip
+    ns = {**ns, **helpers}
     _audit("arbiter.watch", (ns, tuple(helpers.items()), own_builtins))
     try:
         exec(code, ns)
