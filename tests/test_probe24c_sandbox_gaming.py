@@ -21,7 +21,7 @@ from arbiter.sandbox.bwrap import Collected
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.sandbox.python_runner import PythonRunner, outcome_of
 from arbiter.sandbox.runner import Job, Limits
-from tests.probe24c_rig import GAMES, TESTS, WRONG
+from tests.probe24c_rig import GAMES, GAMES_HANDED, HANDING, TESTS, WRONG
 
 LIMITS = Limits(wall_s=5.0, cpu_s=3)
 RIGHT = "def add(a, b):\n    return a + b\n"
@@ -45,6 +45,35 @@ def test_a_gamed_answer_passes_no_check(runner: PythonRunner, name: str) -> None
     assert outcome.kind in ("exception", "wrong_answer"), (name, outcome)
 
 
+# a check in a function defined after the answer ran (its builtins are read at its creation)
+LATER = "def later():\n    assert abs(add(1, 1, twice) - 2) < 1e-9\nlater()\n"
+
+
+@pytest.mark.parametrize("name", sorted(GAMES_HANDED))
+def test_a_gamed_answer_handed_a_test_function_passes_no_check(
+    runner: PythonRunner, name: str
+) -> None:
+    tests = HANDING + LATER
+    outcome = runner.run(Job(GAMES_HANDED[name], tests), LIMITS)
+    assert outcome.passed == 0, (name, outcome)
+
+
+def test_controls_an_answer_calling_a_handed_function_passes(runner: PythonRunner) -> None:
+    right = "def add(a, b, f):\n    return f(a + b) // 2\n"
+    outcome = runner.run(Job(right, HANDING + LATER), LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (3, 3, None), outcome
+    outcome = runner.run(Job("def add(a, b, f):\n    return 0\n", HANDING), LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (0, 2, "wrong_answer"), outcome
+
+
+def test_answers_patching_builtins_do_not_change_the_tests(runner: PythonRunner) -> None:
+    # the tests look builtins up in a copy made before the answer ran
+    code = "import builtins\nbuiltins.all = lambda it: True\nbuiltins.abs = lambda x: 0\n" + WRONG
+    tests = "assert all([add(1, 2) == 3])\nassert abs(add(2, 2) - 4) < 1\n"
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert (outcome.passed, outcome.total) == (0, 2), outcome
+
+
 def test_controls_the_wrong_answer_fails_and_the_right_one_passes(runner: PythonRunner) -> None:
     wrong = runner.run(Job(WRONG, TESTS), LIMITS)
     right = runner.run(Job(RIGHT, TESTS), LIMITS)
@@ -59,12 +88,81 @@ def test_controls_the_wrong_answer_fails_and_the_right_one_passes(runner: Python
         "import asyncio, unittest, doctest, threading, logging, inspect, traceback",
         "import subprocess, signal  # imported, not used",
         "from collections import namedtuple\nP = namedtuple('P', 'x y')",
+        # a traceback formatted by the stdlib (its own code reads the frames: game24)
+        "import traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n"
+        "    text = traceback.format_exc()\nassert 'ZeroDivisionError' in text, text",
         # the stdlib's callers of sys._getframe take the ValueError the hook raises
         "import warnings\nwarnings.warn('w')\nimport logging\nlogging.getLogger('a').warning('x')",
     ],
 )
 def test_answers_using_the_stdlib_still_pass(runner: PythonRunner, head: str) -> None:
     outcome = runner.run(Job(f"{head}\n{RIGHT}", TESTS), LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (2, 2, None), outcome
+
+
+_E = "class E:\n    def __eq__(self, other):\n        return True\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "tests"),
+    [
+        # game24: truth, membership and order asked of the answer's own object
+        ("class B:\n    def __bool__(self):\n        return True\ndef f(x):\n    return B()\n",
+         "assert f(0)\nassert not f(1)\n"),
+        ("class C:\n    def __contains__(self, x):\n        return True\n"
+         "def f():\n    return C()\n",
+         "assert 5 in f()\nassert [5] in [f()]\n"),
+        ("class L:\n    def __lt__(self, o):\n        return True\n    __gt__ = __lt__\n"
+         "def f():\n    return L()\n", "assert f() < 1\nassert 0 < f() < 1\n"),
+        # inside a built-in container
+        (_E + "def f():\n    return [1, E()]\n",
+         "assert f() == [1, 2]\nassert (f(),) == ([1, 2],)\n"),
+    ],
+)  # fmt: skip
+def test_an_answer_value_that_lies_about_comparison_fails(
+    runner: PythonRunner, code: str, tests: str
+) -> None:
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert outcome.passed == 0 and outcome.total == 2, outcome
+
+
+def test_an_always_equal_value_fails_the_prompt_examples(runner: PythonRunner) -> None:
+    # the doctest path: an example's expected output read as a literal, compared with the value
+    job = Job(
+        _E + "def add(a, b):\n    return E()\n", None, (("add(1, 2)", "3"), ("add(2, 2)", "4"))
+    )
+    outcome = runner.run(job, LIMITS)
+    assert (outcome.passed, outcome.total) == (0, 2), outcome
+
+
+@pytest.mark.parametrize(
+    ("code", "tests"),
+    [
+        # subclasses of built-in types compare as their values
+        ("from collections import Counter\ndef f(s):\n    return Counter(s)\n",
+         "assert f('aab') == {'a': 2, 'b': 1}\nassert f('') == {}\n"),
+        ("from collections import namedtuple, OrderedDict\nP = namedtuple('P', 'x y')\n"
+         "def f():\n    return [P(1, 2)], OrderedDict(a=1)\n",
+         "assert f()[0] == [(1, 2)]\nassert f()[1] == {'a': 1}\n"),
+        ("import enum\nclass N(enum.IntEnum):\n    ONE = 1\ndef f():\n    return N.ONE\n",
+         "assert f() == 1\nassert f() in (1, 2) and f() not in {3}\n"),
+        # the tests' own class compares with itself; static types (Decimal) as they are
+        ("def f(p):\n    return p\n",
+         "class P:\n    def __init__(s, x):\n        s.x = x\n"
+         "    def __eq__(s, o):\n        return isinstance(o, P) and s.x == o.x\n"
+         "assert f(P(1)) == P(1)\nassert f(P(1)) != P(2) and f(P(1)) != None\n"),
+        ("from decimal import Decimal\ndef f():\n    return Decimal('1.5')\n",
+         "assert f() == Decimal('1.5')\nassert f() == 1.5\n"),
+        # chains, `not`, float tolerance, identity, a check() function as HumanEval writes it
+        ("def f(x):\n    return x / 2\n",
+         "assert 0 < f(1) <= 0.5 < 1\nassert not f(0) and abs(f(1) - 0.5) < 1e-9\n"),
+        ("def f(x):\n    return None if x else [x]\n",
+         "def check(candidate):\n    assert candidate(1) is None\n"
+         "    assert candidate(0) == [0] != [1]\ncheck(f)\n"),
+    ],
+)  # fmt: skip
+def test_honest_values_still_compare_as_before(runner: PythonRunner, code: str, tests: str) -> None:
+    outcome = runner.run(Job(code, tests), LIMITS)
     assert (outcome.passed, outcome.total, outcome.kind) == (2, 2, None), outcome
 
 
