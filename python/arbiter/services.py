@@ -120,7 +120,9 @@ class Services:
             flush_interval_s=settings.store.flush_interval_ms / 1000,
             max_backlog=settings.store.max_backlog,
             on_alert=self._submit,
-            writer=writer_process.for_settings(settings.store, self.store.url),
+            writer=writer_process.for_settings(
+                settings.store, self.store.url, settings.server.log_format
+            ),
             **recorder_pace(settings.store.writer_pace),
             idle_priority=settings.store.writer_priority == "idle",
         )
