@@ -169,3 +169,44 @@ def test_a_hung_judge_holds_at_most_its_bound_of_calls(tmp_path: Path) -> None:
             return len(upstream.judge_bodies)
 
     assert asyncio.run(go()) == JUDGE_MAX_IN_FLIGHT  # the judged ones got their verdicts
+
+
+def test_the_judge_bound_is_a_config_key_and_its_skips_are_in_stats(tmp_path: Path) -> None:
+    """Fails before: `routing.judge_max_in_flight` was refused as an unknown key (the bound was
+    the constant 32) and /arbiter/stats did not say how many sampled answers went unjudged."""
+    upstream, answers, bound = HungJudge(), 5, 2
+    routing = ROUTING + f"judge_max_in_flight = {bound}\n"
+
+    async def go() -> dict[str, Any]:
+        async with Harness(settings(tmp_path, None, routing=routing), upstream) as h:
+            for i in range(answers):
+                body = {"model": "sim-premium",
+                        "messages": [{"role": "user", "content": f"{PROMPT} ({i})"}]}  # fmt: skip
+                r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
+                assert r.status_code == 200, r.text
+            for _ in range(200):  # the grading tasks reach the judge (bounded wait)
+                if upstream.waiting + h.services.learner.judge_skipped_busy >= answers:
+                    break
+                await asyncio.sleep(0.01)
+            stats = (await h.client.get("/arbiter/stats", headers=HEADERS)).json()
+            upstream.release.set()
+            await h.services.learner.drain(10.0)
+            return dict(stats["learning"]["this_replica"])
+
+    seen = asyncio.run(go())
+    assert upstream.most == bound
+    assert seen == {"judging": bound, "judge_max_in_flight": bound, "judge_skipped_busy": 3}
+
+
+@pytest.mark.parametrize("value", ["0", "2.5", '"8"'])
+def test_a_judge_bound_out_of_range_or_not_an_integer_is_refused(value: str) -> None:
+    from arbiter.config import loads
+    from arbiter.errors import ConfigError
+
+    doc = (
+        f"[routing]\njudge_max_in_flight = {value}\n[upstreams.u]\n"
+        'base_url = "http://127.0.0.1:1/v1"\n[models.m]\nupstream = "u"\n'
+        "price_in_per_mtok = 1.0\nprice_out_per_mtok = 1.0\n"
+    )
+    with pytest.raises(ConfigError, match="judge_max_in_flight"):
+        loads(doc, env={})

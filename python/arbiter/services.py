@@ -230,6 +230,7 @@ class Services:
             self.alerts,
             judge_call=judge_caller(self) if settings.routing.judge_model else None,
             judge_sample_rate=settings.routing.judge_sample_rate,
+            judge_max_in_flight=settings.routing.judge_max_in_flight,
             lookup=self._lookup_decision,
             executor=self.executor,
             references=references,
