@@ -107,3 +107,56 @@ def test_the_client_reads_the_counts_it_was_billed_by(
                 else:
                     assert 0 < counts[1] <= MAX_TOKENS and 0 < counts[0] < 1000, counts
     f.up.reset()
+
+
+@pytest.mark.parametrize("fault", ["pastlimit", "pastwindow"])
+def test_a_responses_answer_shows_the_counts_it_was_billed_by(
+    one_sidecar: tuple[Fleet, str], fault: str
+) -> None:
+    """The Responses API's answer is re-encoded from the canonical form: its usage showed the
+    upstream's counts past what the call could bill (10^7 output tokens of a call sent
+    max_output_tokens 20), whole and streamed, on either protocol's upstream; and so did chat
+    and Messages translated from the other protocol. Now the counts it was billed by; a usage
+    within the limits is shown as the upstream counted it (the control)."""
+    f, key = one_sidecar
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
+        for model in ("oa-1", "an-1"):
+            for told in (fault, "ok"):
+                f.up.reset(**{model.replace("-", "_"): told})
+                whole = gpt.responses.create(model=model, input="hi", max_output_tokens=MAX_TOKENS)
+                with gpt.responses.stream(
+                    model=model, input="hi", max_output_tokens=MAX_TOKENS
+                ) as s:
+                    streamed = s.get_final_response()
+                shown = [(r.usage.input_tokens, r.usage.output_tokens)
+                         for r in (whole, streamed) if r.usage is not None]  # fmt: skip
+                if model == "an-1":  # chat translated from an Anthropic upstream
+                    chat = gpt.chat.completions.create(
+                        model=model, messages=hi, max_tokens=MAX_TOKENS
+                    ).usage
+                    assert chat is not None
+                    shown.append((chat.prompt_tokens, chat.completion_tokens))
+                    shown += [(c.usage.prompt_tokens, c.usage.completion_tokens)
+                              for c in gpt.chat.completions.create(
+                                  model=model, messages=hi, max_tokens=MAX_TOKENS, stream=True,
+                                  stream_options={"include_usage": True}) if c.usage]  # fmt: skip
+                assert len(shown) == (4 if model == "an-1" else 2), shown
+                for counts in shown:
+                    if told == "ok":
+                        assert counts == (PROMPT_TOKENS, 7), (model, counts)
+                    else:
+                        assert 0 < counts[1] <= MAX_TOKENS and 0 < counts[0] < 1000, (model, counts)
+    with anthropic.Anthropic(api_key=key, base_url=f.first.root_url, max_retries=0) as claude:
+        for told in (fault, "ok"):  # Messages translated from an OpenAI upstream
+            f.up.reset(oa_1=told)
+            whole_msg = claude.messages.create(model="oa-1", max_tokens=MAX_TOKENS, messages=hi)
+            with claude.messages.stream(model="oa-1", max_tokens=MAX_TOKENS, messages=hi) as st:
+                streamed_msg = st.get_final_message()
+            for msg in (whole_msg, streamed_msg):
+                counts = (msg.usage.input_tokens, msg.usage.output_tokens)
+                if told == "ok":
+                    assert counts == (PROMPT_TOKENS, 7), counts
+                else:
+                    assert 0 < counts[1] <= MAX_TOKENS and 0 < counts[0] < 1000, counts
+    f.up.reset()

@@ -148,11 +148,15 @@ class HungJudge(Judge):
         return await super().complete(body, model)
 
 
-def test_a_hung_judge_holds_at_most_its_bound_of_calls(tmp_path: Path) -> None:
-    upstream, answers = HungJudge(), JUDGE_MAX_IN_FLIGHT + 8
+def _hold_the_judge(
+    tmp_path: Path, upstream: HungJudge, answers: int, routing: str = ROUTING
+) -> tuple[int, int, dict[str, Any], int]:
+    """`answers` answered while the judge hangs: the most judge calls at once, the answers
+    skipped, /arbiter/stats' `learning` as the admin read it meanwhile, and how many judge
+    calls had their verdicts once the judge was released."""
 
-    async def go() -> int:
-        async with Harness(settings(tmp_path, None, routing=ROUTING), upstream) as h:
+    async def go() -> tuple[int, int, dict[str, Any], int]:
+        async with Harness(settings(tmp_path, None, routing=routing), upstream) as h:
             for i in range(answers):
                 body = {"model": "sim-premium",
                         "messages": [{"role": "user", "content": f"{PROMPT} ({i})"}]}  # fmt: skip
@@ -163,9 +167,41 @@ def test_a_hung_judge_holds_at_most_its_bound_of_calls(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.01)
             most, skipped = upstream.most, h.services.learner.judge_skipped_busy
+            stats = (await h.client.get("/arbiter/stats", headers=HEADERS)).json()
             upstream.release.set()
             await h.services.learner.drain(10.0)
-            assert (most, skipped) == (JUDGE_MAX_IN_FLIGHT, answers - JUDGE_MAX_IN_FLIGHT)
-            return len(upstream.judge_bodies)
+            return most, skipped, stats["learning"], len(upstream.judge_bodies)
 
-    assert asyncio.run(go()) == JUDGE_MAX_IN_FLIGHT  # the judged ones got their verdicts
+    return asyncio.run(go())
+
+
+def test_a_hung_judge_holds_at_most_its_bound_of_calls(tmp_path: Path) -> None:
+    answers = JUDGE_MAX_IN_FLIGHT + 8
+    most, skipped, _, judged = _hold_the_judge(tmp_path, HungJudge(), answers)
+    assert (most, skipped) == (JUDGE_MAX_IN_FLIGHT, answers - JUDGE_MAX_IN_FLIGHT)
+    assert judged == JUDGE_MAX_IN_FLIGHT  # the judged ones got their verdicts
+
+
+def test_the_judge_bound_is_a_config_key_and_its_skips_are_in_stats(tmp_path: Path) -> None:
+    """Fails before: `routing.judge_max_in_flight` was refused as an unknown key (the bound was
+    the constant 32) and /arbiter/stats did not say how many sampled answers went unjudged."""
+    bound = 2
+    routing = ROUTING + f"judge_max_in_flight = {bound}\n"
+    most, skipped, learning, judged = _hold_the_judge(tmp_path, HungJudge(), 5, routing)
+    assert (most, skipped, judged) == (bound, 3, bound)
+    seen = learning["this_replica"]
+    assert seen == {"judging": bound, "judge_max_in_flight": bound, "judge_skipped_busy": 3}
+
+
+@pytest.mark.parametrize("value", ["0", "2.5", '"8"'])
+def test_a_judge_bound_out_of_range_or_not_an_integer_is_refused(value: str) -> None:
+    from arbiter.config import loads
+    from arbiter.errors import ConfigError
+
+    doc = (
+        f"[routing]\njudge_max_in_flight = {value}\n[upstreams.u]\n"
+        'base_url = "http://127.0.0.1:1/v1"\n[models.m]\nupstream = "u"\n'
+        "price_in_per_mtok = 1.0\nprice_out_per_mtok = 1.0\n"
+    )
+    with pytest.raises(ConfigError, match="judge_max_in_flight"):
+        loads(doc, env={})

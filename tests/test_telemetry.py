@@ -182,6 +182,11 @@ def test_endpoint_from_config_or_the_standard_variables() -> None:
     assert telemetry.endpoint_of(off, traces) == "http://c:4318/custom"
     on = TelemetrySettings(otlp_endpoint="http://x:4318")
     assert telemetry.endpoint_of(on, traces) == "http://x:4318/v1/traces"
+    # a collector URL with a query: the path before it (was `...?token=abcdefgh/v1/traces`)
+    gateway = TelemetrySettings(otlp_endpoint="https://gw.example/otlp?token=abcdefgh")
+    assert telemetry.endpoint_of(gateway, {}) == "https://gw.example/otlp/v1/traces?token=abcdefgh"
+    full = TelemetrySettings(otlp_endpoint="https://gw.example/v1/traces/?token=abcdefgh")
+    assert telemetry.endpoint_of(full, {}) == "https://gw.example/v1/traces?token=abcdefgh"
 
 
 def test_traces_off_imports_no_opentelemetry(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ async def serve_hit(
     created = int(time.time())
     if req.stream:
         codec = req.stream_codec and req.stream_codec(
-            "openai", entry.model, decision_id, created, cached.shown_model(entry)
+            "openai", entry.model, decision_id, created, cached.shown_model(entry), None
         )
         if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
             frames = cached.with_hit_cost_frames(

@@ -335,6 +335,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     # the schema (and a write) before anything listens: a locked or read-only store is one line
     # (the supervisor's migration leaves its workers' a no-op); after logs, so it logs its steps
+    if workers.is_worker():  # what the supervisor warned is not warned again by each worker
+        workers.inherit_warnings()
     if problem := migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s):
         print(f"arbiter: {problem}", file=sys.stderr)
         return 1

@@ -148,6 +148,9 @@ class RoutingSettings:
     cost_weight: float = 0.0
     judge_model: str | None = None
     judge_sample_rate: float = 0.25
+    # answers judged at once: past it a sampled answer is not judged (learning.py; counted in
+    # /arbiter/stats' learning.this_replica.judge_skipped_busy)
+    judge_max_in_flight: int = 32
     # change-point detection on each model's grades, price and latency (changepoint.py): the
     # false alarms accepted per 100,000 observations of one stream (bench/drift.py)
     change_false_alarms_per_100k: float = 1.0

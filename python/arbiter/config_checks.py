@@ -77,6 +77,7 @@ def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
             raise ConfigError(f"{loc.where(['routing', 'priors_file'])}: {err}") from err
     check_difficulty_model(loc, r)
     check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+    check_range(loc, ["routing", "judge_max_in_flight"], r.judge_max_in_flight, 1, 10_000)
     check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
 
 

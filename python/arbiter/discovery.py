@@ -35,6 +35,7 @@ from arbiter.store import Store
 from arbiter.store.discovered import ListingChanges
 from arbiter.upstream import content_coding
 from arbiter.upstream.anthropic import API_VERSION
+from arbiter.url_paths import path_of, with_path
 from arbiter.url_redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,11 @@ class UpstreamPolls:
 
 
 def models_url(up: UpstreamSettings) -> str:
-    base = up.base_url.rstrip("/")
-    if up.protocol == "anthropic" and not base.endswith("/v1"):
-        return base + "/v1/models"  # Anthropic's base URL has no /v1 (upstream/anthropic.py)
-    return base + "/models"
+    """Where an upstream lists its models, its base URL's query kept at the end (url_paths)."""
+    if up.protocol == "anthropic" and not path_of(up.base_url).endswith("/v1"):
+        # Anthropic's base URL has no /v1 (upstream/anthropic.py)
+        return with_path(up.base_url, "/v1/models")
+    return with_path(up.base_url, "/models")
 
 
 class Discovery:
@@ -281,7 +283,9 @@ async def _get_bounded(
 ) -> bytes:
     shown = redact_url(url)  # in each message: the URL without its password
     try:
-        async with client.stream("GET", url, headers=headers, params=params) as resp:
+        # merged into the base URL's own query (`?api-version=`): httpx's `params=` replaces it
+        target = httpx.URL(url).copy_merge_params(params)
+        async with client.stream("GET", target, headers=headers) as resp:
             if resp.status_code != 200:
                 raise ListingError(f"{shown} answered HTTP {resp.status_code}")
             chunks: list[bytes] = []

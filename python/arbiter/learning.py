@@ -32,9 +32,10 @@ from arbiter.sandbox.executor import CodeExecutor
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-# answers judged at once: past it a sampled answer is not judged. A slow or hung judge upstream
-# (up to upstream.total_timeout_s a call) otherwise held a task, the answer's text and a
-# connection for every sampled answer meanwhile, without bound.
+# answers judged at once (routing.judge_max_in_flight's default): past it a sampled answer is
+# not judged. A slow or hung judge upstream (up to upstream.total_timeout_s a call) otherwise
+# held a task, the answer's text and a connection for every sampled answer meanwhile, without
+# bound.
 JUDGE_MAX_IN_FLIGHT = 32
 
 _FAILED = (
@@ -111,6 +112,7 @@ class Learner:
         *,
         judge_call: JudgeCall | None,
         judge_sample_rate: float,
+        judge_max_in_flight: int = JUDGE_MAX_IN_FLIGHT,
         lookup: Callable[[str, str | None], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
         executor: CodeExecutor | None = None,
@@ -126,8 +128,9 @@ class Learner:
         self._applied: OrderedDict[str, _Applied] = OrderedDict()
         self._remember = remember
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._judging = 0  # answers whose judge calls are in flight (JUDGE_MAX_IN_FLIGHT)
-        self.judge_skipped_busy = 0
+        self._judging = 0  # answers whose judge calls are in flight (at most _judge_max)
+        self._judge_max = judge_max_in_flight
+        self.judge_skipped_busy = 0  # sampled answers not judged: that many were being judged
         self._soon = 0  # answers queued for grading by after_answer, not yet looked at
         # called with every grade recorded (shadow.py pairs a challenger's grade with the served
         # answer's)
@@ -164,6 +167,14 @@ class Learner:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def replica_view(self) -> dict[str, int]:
+        """This process's judge load (/arbiter/stats' learning.this_replica, operators only)."""
+        return {
+            "judging": self._judging,
+            "judge_max_in_flight": self._judge_max,
+            "judge_skipped_busy": self.judge_skipped_busy,
+        }
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for pending grading (tests, shutdown)."""
@@ -273,7 +284,7 @@ class Learner:
             return found[0].grader, found[0].score
         if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
             return None
-        if self._judging >= JUDGE_MAX_IN_FLIGHT:  # a slow judge: sampling skips, never queues
+        if self._judging >= self._judge_max:  # a slow judge: sampling skips, never queues
             self.judge_skipped_busy += 1
             if self.judge_skipped_busy % 1000 == 1:  # the first, then one line a thousand
                 log.warning("judge skipped: %d answers judged at once (%d skipped so far)",

@@ -37,9 +37,19 @@ _secrets: tuple[str, ...] = ()  # their forms, longest first: one holding anothe
 def use(settings: Settings) -> None:
     """Mask `settings`' secrets from now on, besides those seen before (at start-up and after
     each reload)."""
+    add(secrets_of(settings))
+
+
+def add(values: Iterable[str]) -> None:
+    """Mask `values` too (the writer process's child: the secrets its parent masks)."""
     global _secrets
-    _known.update(secrets_of(settings))
+    _known.update(v for v in values if v)
     _secrets = _forms(_known)
+
+
+def known() -> list[str]:
+    """Every secret masked so far (what a child process is told to mask)."""
+    return sorted(_known)
 
 
 def secrets_of(settings: Settings) -> list[str]:

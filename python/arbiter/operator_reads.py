@@ -103,6 +103,8 @@ class OperatorReads:
             "total_usd": data["savings_usd"] + data["cache"]["saved_usd"],
         }
         learning_charged(data["learning"], self.s.settings)
+        if principal.sees_all:  # this process's counters span every tenant
+            data["learning"]["this_replica"] = self.s.learner.replica_view()
         data["circuits"] = own_circuits(self.s.breaker.state(), principal)
         sandbox = await asyncio.to_thread(self.s.executor.stats)
         data["sandbox"] = own_sandbox(sandbox, principal)

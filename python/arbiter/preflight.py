@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from arbiter.config import ModelSettings, Settings, UpstreamSettings
-from arbiter.discovery import MAX_LISTING_BYTES
+from arbiter.discovery import MAX_LISTING_BYTES, models_url
 from arbiter.upstream import content_coding
 from arbiter.url_redaction import redact_url
 
@@ -79,12 +79,6 @@ def _first_line(text: str, url: str) -> str:
     except ValueError:
         password = None
     return line.replace(password, "***") if password else line
-
-
-def models_url(up: UpstreamSettings) -> str:
-    """Where an upstream lists its models: OpenAI's base URL ends in /v1; Anthropic's does not."""
-    base = up.base_url.rstrip("/")
-    return f"{base}/v1/models" if up.protocol == "anthropic" else f"{base}/models"
 
 
 def _headers(up: UpstreamSettings) -> dict[str, str]:

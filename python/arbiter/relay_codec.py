@@ -144,7 +144,7 @@ def relay_codec(
         encoder = openai_stream.StreamEncoder(
             shown, include_usage=include_usage, created=created, fallback_id=fallback_id
         )
-    return Translating(decoder, encoder, prompt_tokens)
+    return Translating(decoder, encoder, prompt_tokens, limits)
 
 
 class _StreamedChoice:
@@ -483,20 +483,22 @@ def _mended_delta(frame: bytes, output_tokens: int, limits: relayed_usage.Limits
 class Translating(_Collecting):
     """One protocol's upstream events -> canonical -> the other protocol's client events."""
 
-    __slots__ = ("_decoder", "_encoder", "_finish_bytes", "_prompt_tokens")
+    __slots__ = ("_decoder", "_encoder", "_finish_bytes", "_limits", "_prompt_tokens")
 
     def __init__(
         self,
         decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder,
         encoder: CanonicalEncoder,
         prompt_tokens: int = 0,
+        limits: relayed_usage.Limits | None = None,
     ) -> None:
         """`prompt_tokens`: the sidecar's count of the prompt, shown where an Anthropic
-        upstream counted none."""
+        upstream counted none; `limits`: what the end's usage is held to (relayed_usage.py)."""
         super().__init__()
         self._decoder = decoder
         self._encoder = encoder
         self._prompt_tokens = prompt_tokens
+        self._limits = limits
         self._finish_bytes = b""  # the stop reason (and usage): sent once the upstream ended
 
     def _encode(self, events: list[StreamEvent]) -> bytes:
@@ -521,8 +523,16 @@ class Translating(_Collecting):
         `input_tokens`): an OpenAI client that asked for usage read `completion_tokens: 0` and
         metered the answer as free. The prompt as the sidecar counts it, the answer estimated
         from its text, as relayed_usage.py gives a same-protocol client (the bill never
-        believed the missing count: upstream/anthropic.py)."""
+        believed the missing count: upstream/anthropic.py). A count past what the call could
+        bill, the same (relayed_usage.canonical_shown)."""
         decoder = self._decoder
+        if self._limits is not None:
+            usage = relayed_usage.canonical_shown(
+                event.usage, self._prompt_tokens, estimate_tokens("".join(self.parts)),
+                self._limits,
+            )  # fmt: skip
+            if usage is not event.usage:
+                return dataclasses.replace(event, usage=usage)
         if not isinstance(decoder, anthropic_stream.StreamDecoder) or (
             decoder.counted_input and decoder.counted_output
         ):

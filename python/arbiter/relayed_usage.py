@@ -15,13 +15,16 @@ So does a count past what the call could bill (an output count past every choice
 a prompt past prompt_bound: usage_counts.within_limit), on chat, pass-through completions and
 Anthropic's Messages, whole or streamed: billed from Arbiter's counts, it was
 shown to the client as the upstream sent it (10^7 output tokens said of a call sent max_tokens
-20); the client now reads the counts it was billed by, as for a count that is no count.
+20); the client now reads the counts it was billed by, as for a count that is no count. An answer
+re-encoded from the canonical form (the Responses API's, whole and streamed; chat or Messages
+translated from the other protocol) is held to the same limits (`canonical_shown`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from arbiter.canonical import CanonicalUsage
 from arbiter.upstream.http import MAX_CALL_TOKENS
 
 
@@ -143,3 +146,14 @@ def embeddings_usage(usage: Any, prompt_tokens: int) -> dict[str, Any] | None:
     if _counts(usage, ("prompt_tokens", "total_tokens")):
         return None
     return {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+
+
+def canonical_shown(
+    usage: CanonicalUsage, prompt_tokens: int, output_tokens: int, limits: Limits | None
+) -> CanonicalUsage:
+    """A decoded usage about to be re-encoded for the client: itself when within `limits`, else
+    Arbiter's counts (the prompt's, the answer estimated from its text), the ones it was
+    billed by, and nothing else of the upstream's (as chat's own_openai_usage)."""
+    if limits is None or (usage.output_tokens <= limits[0] and usage.prompt_tokens <= limits[1]):
+        return usage
+    return CanonicalUsage(input_tokens=prompt_tokens, output_tokens=output_tokens)

@@ -83,7 +83,10 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
     m = pinned(s, plan, model)
     shown = m.upstream_model or m.name
     codec = (
-        req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()), shown)
+        req.stream_codec(
+            s.protocol_of(model), model, plan.decision_id, int(time.time()), shown,
+            shown_limits(m, req),
+        )
         if req.stream_codec is not None
         else relay_codec(
             s.protocol_of(model), req.protocol, model,

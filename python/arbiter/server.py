@@ -225,7 +225,13 @@ class Handlers(OperatorReads):
             return _event_stream(outcome)
         decision_id = outcome.headers["x-arbiter-decision-id"]
         body = responses_surface.render_result(
-            outcome.result, outcome.protocol, req, decision_id, int(time.time()), outcome.hit
+            outcome.result,
+            outcome.protocol,
+            req,
+            decision_id,
+            int(time.time()),
+            outcome.hit,
+            shown_limits(self.s.registry.get(outcome.result.model), req),
         )
         return JsonAnswer(body, headers=outcome.headers)
 

@@ -121,7 +121,9 @@ class Services:
             flush_interval_s=settings.store.flush_interval_ms / 1000,
             max_backlog=settings.store.max_backlog,
             on_alert=self._submit,
-            writer=writer_process.for_settings(settings.store, self.store.url),
+            writer=writer_process.for_settings(
+                settings.store, self.store.url, settings.server.log_format
+            ),
             **recorder_pace(settings.store.writer_pace),
             idle_priority=settings.store.writer_priority == "idle",
         )
@@ -229,6 +231,7 @@ class Services:
             self.alerts,
             judge_call=judge_caller(self) if settings.routing.judge_model else None,
             judge_sample_rate=settings.routing.judge_sample_rate,
+            judge_max_in_flight=settings.routing.judge_max_in_flight,
             lookup=self._lookup_decision,
             executor=self.executor,
             references=references,

@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from arbiter.url_paths import path_of, with_path
+
 if TYPE_CHECKING:
     from arbiter.config import TelemetrySettings
     from arbiter.request_log import RequestLog
@@ -43,8 +45,8 @@ def endpoint_of(settings: TelemetrySettings, env: Mapping[str, str]) -> str | No
         base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
     if not base:
         return None
-    base = base.rstrip("/")
-    return base if base.endswith("/v1/traces") else base + "/v1/traces"
+    # the path joined before a query the collector's URL may carry (a gateway's `?token=`)
+    return with_path(base, "" if path_of(base).endswith("/v1/traces") else "/v1/traces")
 
 
 def configure(settings: TelemetrySettings, env: Mapping[str, str] | None = None) -> bool:

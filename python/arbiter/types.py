@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 # (upstream protocol, model, decision id, created, the model's name shown: the upstream's) ->
 # the codec that streams to this client
-StreamCodecFactory = Callable[[Protocol, str, str, int, str], "RelayCodec"]
+# (upstream protocol, model, decision id, created, shown model, the limits a shown usage is held
+# to: relayed_usage.py)
+StreamCodecFactory = Callable[
+    [Protocol, str, str, int, str, "tuple[int, int] | None"], "RelayCodec"
+]
 
 
 @dataclass(slots=True)

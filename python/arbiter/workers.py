@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("arbiter.serve")
 
 WORKER_ENV = "ARBITER_WORKER"  # set in each worker: its index (0 .. N-1)
+# the stores the supervisor warned were at a schema newer than it knows (JSON [[url, schema]]):
+# once a set, not once more per worker
+NEWER_SCHEMA_ENV = "ARBITER_NEWER_SCHEMA_WARNED"
 # past server.shutdown_grace_s, how long a stopping worker may take to shut down (records
 # flushed, budget holds released) before the supervisor kills it
 SHUTDOWN_MARGIN_S = 15.0
@@ -42,6 +46,23 @@ SHUTDOWN_MARGIN_S = 15.0
 
 def is_worker() -> bool:
     return WORKER_ENV in os.environ
+
+
+def inherit_warnings() -> None:
+    """In a worker: the store warnings its supervisor already logged for the set."""
+    raw = os.environ.get(NEWER_SCHEMA_ENV)
+    if not raw:
+        return
+    from arbiter.store._sql import note_newer_warned
+
+    with contextlib.suppress(ValueError, TypeError):  # our own env, but never fatal
+        note_newer_warned((str(url), int(v)) for url, v in json.loads(raw))
+
+
+def _warned_env() -> dict[str, str]:
+    from arbiter.store._sql import newer_warned
+
+    return {NEWER_SCHEMA_ENV: json.dumps(newer_warned())}
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -122,6 +143,7 @@ def supervise(
     me = os.getpid()
     ready_dir = tempfile.mkdtemp(prefix="arbiter-workers-")  # worker_ready.py's markers
     shared = {worker_ready.READY_DIR_ENV: ready_dir, worker_ready.COUNT_ENV: str(workers)}
+    shared |= _warned_env()  # its migration ran (serve) before the set starts
     try:
         return _run(argv, workers, grace_s, pass_fds, me, shared)
     finally:

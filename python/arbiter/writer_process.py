@@ -19,7 +19,9 @@ SCHED_OTHER, niced, as it does its own thread (writer_priority.py); a restarted 
 policy of the moment.
 
 Protocol (stdin / stdout of the child, frames of a 4-byte big-endian length + a pickle):
-  first frame      the store URL (unredacted; not in argv, where `ps` would show a password)
+  first frame      (store URL, log format, secrets): the URL unredacted (not in argv, where
+                   `ps` would show a password); the child's log lines in the server's format,
+                   every secret the serving process masks masked (log_secrets.py) too
   its reply        ("ready",) once its imports are done and its store opened
   request          (batch_id, ts, [record bytes, or a record marshal cannot carry])
   reply            ("ok",) | ("store_error", message, transient) | ("error", message)
@@ -49,13 +51,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from arbiter import record_wire
+from arbiter import log_secrets, logs, record_wire
 from arbiter.config import StoreSettings
 from arbiter.records import Record
 from arbiter.store import StoreError
 from arbiter.writer_priority import WRITER_NICER_BY, set_policy
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("arbiter.writer_process")  # in the child too (there: __main__)
 
 _LEN = struct.Struct("!I")
 _STOP_WAIT_S = 10.0  # how long close() lets the child finish a write before killing it
@@ -83,8 +85,11 @@ class ProcessWriter:
     """`write(records, batch_id=)` like a Store's, done by a child process (one at a time: the
     recorder's writer thread is the only caller)."""
 
-    def __init__(self, url: str, *, redacted_url: str, nicer_by: int) -> None:
+    def __init__(
+        self, url: str, *, redacted_url: str, nicer_by: int, log_format: str = "text"
+    ) -> None:
         self._url = url
+        self._log_format = log_format
         self.url = redacted_url  # what logs and alerts name
         self._nicer_by = nicer_by
         self._proc: subprocess.Popen[bytes] | None = None
@@ -175,7 +180,9 @@ class ProcessWriter:
             raise StoreError(f"cannot start the writer process: {err}") from err
         try:
             assert proc.stdin is not None and proc.stdout is not None
-            _send(proc.stdin, self._url)
+            # the secrets as of this start: a child restarted after a reload gets the new ones
+            secrets = log_secrets.known() + log_secrets.url_secrets(self._url)
+            _send(proc.stdin, (self._url, self._log_format, secrets))
             # its imports run at this thread's priority, never idle: an idle child starting up
             # on a busy core took seconds, and every batch acknowledged meanwhile was at risk
             ready = _recv(proc.stdout)
@@ -233,11 +240,15 @@ class ProcessWriter:
         self._reap(proc)
 
 
-def for_settings(store: StoreSettings, redacted_url: str) -> ProcessWriter | None:
+def for_settings(
+    store: StoreSettings, redacted_url: str, log_format: str = "text"
+) -> ProcessWriter | None:
     """The writer process `store.writer` asks for; None: the recorder writes in its thread."""
     if store.writer != "process" or _in_memory(store.url):
         return None
-    return ProcessWriter(store.url, redacted_url=redacted_url, nicer_by=WRITER_NICER_BY)
+    return ProcessWriter(
+        store.url, redacted_url=redacted_url, nicer_by=WRITER_NICER_BY, log_format=log_format
+    )
 
 
 def _in_memory(url: str) -> bool:
@@ -258,10 +269,18 @@ def _serve(nice: int) -> int:
     stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     try:
-        url = _recv(stdin)
+        url, log_format, secrets = _recv(stdin)
     except EOFError:
         return 0
-    store = open_store(url)
+    # its lines as the server's: same format, same secrets masked (a store's message may hold
+    # one; an upstream key the operator reused as a password)
+    logs.configure("WARNING", log_format)
+    log_secrets.add(secrets)
+    try:
+        store = open_store(url)
+    except Exception as err:  # logged as the server logs (masked), not a raw traceback
+        log.error("writer process: cannot open the store: %s: %s", type(err).__name__, err)
+        return 1
     if not isinstance(store, SqlStore):
         raise SystemExit(f"writer process: {type(store).__name__} has no write_rows")
     # started up (at the priority of the thread that started it): now as the writer thread,
@@ -296,7 +315,4 @@ def _serve(nice: int) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     sys.exit(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0))

@@ -48,6 +48,17 @@ from arbiter.timeseries_bucket import series_grid
 log = logging.getLogger(__name__)
 _NEWER_WARNED: set[tuple[str, int]] = set()  # (store, schema) already warned newer than known
 
+
+def newer_warned() -> list[tuple[str, int]]:
+    """The (store, schema) pairs this process warned newer than it knows."""
+    return sorted(_NEWER_WARNED)
+
+
+def note_newer_warned(pairs: Iterable[tuple[str, int]]) -> None:
+    """Pairs another process warned for this one (a worker set's supervisor): not again."""
+    _NEWER_WARNED.update(pairs)
+
+
 MAX_LIMIT = 10_000  # a feed query never returns more rows than this
 PRUNE_BATCH = 5_000  # rows per retention DELETE transaction
 _PRUNE_EVERY = 256  # writes between two prunes of remembered batch ids

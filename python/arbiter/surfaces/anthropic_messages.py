@@ -177,6 +177,11 @@ def render_result(
     canonical = openai_response.decode_response(result.body, stops)
     if not canonical.id:
         canonical = dataclasses.replace(canonical, id=fallback_id)
+    shown = relayed_usage.canonical_shown(
+        canonical.usage, prompt_tokens, estimate_tokens(result.content), limits
+    )
+    if shown is not canonical.usage:  # translated, held to the same limits
+        canonical = dataclasses.replace(canonical, usage=shown)
     body = anthropic_response.encode_response(canonical, result.shown_model)
     # an upstream's `usage.cost`, as chat's body has it (a hit's says 0 here too)
     return orjson.dumps(with_reported_cost(body, result.body))

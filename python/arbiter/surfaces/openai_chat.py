@@ -393,6 +393,11 @@ def render_result(
     canonical = anthropic_response.decode_response(result.body)
     if not canonical.id:
         canonical = dataclasses.replace(canonical, id=fallback_id)
+    shown = relayed_usage.canonical_shown(
+        canonical.usage, prompt_tokens, estimate_tokens(result.content), limits
+    )
+    if shown is not canonical.usage:  # translated, held to the same limits
+        canonical = dataclasses.replace(canonical, usage=shown)
     return orjson.dumps(openai_response.encode_response(canonical, result.shown_model, created))
 
 

@@ -10,13 +10,14 @@ decoded to canonical and rendered as a Response object; a stream is translated e
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from arbiter import image_links, media
+from arbiter import image_links, media, relayed_usage
 from arbiter.answer_cost import with_reported_cost
 from arbiter.cache.answer import with_hit_cost_body
 from arbiter.canonical import (
@@ -41,7 +42,7 @@ from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
 from arbiter.relay_codec import RelayCodec, Translating
 from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.surfaces.openai_chat import render_error  # noqa: F401  (this surface's errors)
-from arbiter.types import ChatRequest, ChatResult
+from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 
 def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
@@ -133,12 +134,15 @@ def _stream_codec(
     decision_id: str,
     created: int,
     shown: str,
+    limits: relayed_usage.Limits | None,
 ) -> RelayCodec:
     """`prompt_tokens`: the request's count, shown where an Anthropic upstream counted none;
-    `shown`: the model's name in the Response (the upstream's)."""
+    `shown`: the model's name in the Response (the upstream's); `limits`: what its usage is
+    held to (relayed_usage.py)."""
     encoder = StreamEncoder(response_id(decision_id), shown, echo, created)
     # an Anthropic upstream's thinking streams as a reasoning item (openai_responses_stream.py)
-    return Translating(stream_decoder(upstream, model, thinking=True), encoder, prompt_tokens)
+    decoder = stream_decoder(upstream, model, thinking=True)
+    return Translating(decoder, encoder, prompt_tokens, limits)
 
 
 def render_result(
@@ -148,11 +152,19 @@ def render_result(
     decision_id: str,
     created: int,
     hit: bool = False,
+    limits: relayed_usage.Limits | None = None,
 ) -> bytes:
     """The Response object for a finished answer from either protocol's upstream; a cache
-    `hit`'s usage says `cost: 0`, as chat's and messages' hits do (cache/answer.py)."""
+    `hit`'s usage says `cost: 0`, as chat's and messages' hits do (cache/answer.py); a usage
+    past `limits` (what the call could bill) shows the counts it was billed by
+    (relayed_usage.py)."""
     # an Anthropic model's thinking is a reasoning item, as the stream shows it
     canonical = decode_answer(result.body, upstream_protocol, thinking=True)
+    shown = relayed_usage.canonical_shown(
+        canonical.usage, req.prompt_tokens, estimate_tokens(result.content), limits
+    )
+    if shown is not canonical.usage:
+        canonical = dataclasses.replace(canonical, usage=shown)
     echo = req.surface_data
     assert isinstance(echo, Echo)
     body = encode_response(canonical, response_id(decision_id), result.shown_model, echo, created)

@@ -51,14 +51,14 @@ from arbiter.upstream.usage_counts import (
     token_count,
 )
 from arbiter.upstream.whole_answer import piece_chars
+from arbiter.url_paths import path_of, with_path
 
 API_VERSION = "2023-06-01"
 
 
 def messages_url(base_url: str) -> str:
     """Anthropic's base URL has no /v1 (the SDK appends /v1/messages); accept one with it too."""
-    base = base_url.rstrip("/")
-    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+    return with_path(base_url, "/messages" if path_of(base_url).endswith("/v1") else "/v1/messages")
 
 
 _COUNTS = (

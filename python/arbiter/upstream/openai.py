@@ -39,6 +39,7 @@ from arbiter.upstream.usage_counts import (
     token_count,
 )
 from arbiter.upstream.whole_answer import piece_chars
+from arbiter.url_paths import with_path
 
 _COUNTS = ("prompt_tokens", "completion_tokens")
 
@@ -108,9 +109,9 @@ class OpenAIUpstream(HTTPProvider):
         headers = {"content-type": "application/json", "user-agent": f"arbiter/{__version__}"}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key}"
-        url = httpx.URL(settings.base_url.rstrip("/") + "/chat/completions")
+        url = httpx.URL(with_path(settings.base_url, "/chat/completions"))
         super().__init__(settings, failover, url, headers, transport)
-        self._base = settings.base_url.rstrip("/")
+        self._base = settings.base_url
         self._endpoints: dict[str, httpx.URL] = {}
 
     def _http_error(
@@ -146,7 +147,7 @@ class OpenAIUpstream(HTTPProvider):
     def _url_of(self, path: str) -> httpx.URL:
         url = self._endpoints.get(path)
         if url is None:
-            url = self._endpoints[path] = httpx.URL(self._base + path)
+            url = self._endpoints[path] = httpx.URL(with_path(self._base, path))
         return url
 
     def _payload(self, body: dict[str, Any], model: ModelSettings) -> bytes:
