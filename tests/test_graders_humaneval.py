@@ -4,13 +4,13 @@ canonical solutions pass, and wrong variants of them fail (bench/graders.py runs
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
 from arbiter.config import SandboxSettings
 from arbiter.sandbox.executor import CodeExecutor
 from tests.bench_scripts import load
+from tests.sandbox_here import require_sandbox
 from tests.shared_data import require_shared
 
 pytestmark = pytest.mark.timeout(300)
@@ -20,11 +20,7 @@ graders = load("graders")
 def test_canonical_solutions_pass_and_wrong_variants_fail() -> None:
     require_shared(graders.DEFAULT_PROBLEMS)
     executor = CodeExecutor(SandboxSettings())
-    why = executor.unavailable()
-    if why is not None:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"the sandbox must work in CI: {why}")
-        pytest.skip(f"no sandbox here: {why}")
+    require_sandbox(executor.unavailable())
     problems = graders.load_problems(graders.DEFAULT_PROBLEMS, limit=10)
 
     async def go() -> None:

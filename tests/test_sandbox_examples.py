@@ -5,7 +5,6 @@ both speak of one input."""
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
@@ -15,6 +14,7 @@ from arbiter.sandbox.executor import CodeExecutor
 from arbiter.sandbox.extract import doctests_of
 from arbiter.sandbox.python_runner import PythonRunner
 from arbiter.sandbox.runner import Job, Limits
+from tests.sandbox_here import sandbox_runner
 
 LIMITS = Limits(wall_s=5.0, cpu_s=3)
 
@@ -77,13 +77,7 @@ def test_an_equality_example_without_output_claims_true() -> None:
 
 @pytest.fixture(scope="module")
 def runner() -> PythonRunner:
-    r = PythonRunner()
-    why = r.unavailable()
-    if why is not None:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"the sandbox must work in CI: {why}")
-        pytest.skip(f"no sandbox here: {why}")
-    return r
+    return sandbox_runner()
 
 
 TESTS = "def check(candidate):\n    assert candidate([1, 3, 2], 1) == [3]\n\ncheck(rank)\n"
