@@ -47,7 +47,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.semantic_guard_rules import BOUNDS, PARAPHRASES, _both_ways, _p_false, qqp
+from bench.semantic_guard_rules import BOUNDS, PARAPHRASES, _both_ways, qqp, served_by_arm
 
 from arbiter.cache.pair_guard import RULES
 from arbiter.cache.semantic import WINDOW, SemanticMatcher, default_matcher
@@ -204,19 +204,7 @@ def traps(m: SemanticMatcher, arms: dict[str, tuple[str, ...]], rule: str) -> di
     sets["random pairs (serve is false)"] = [
         (a, b) for a, b in (rng.sample(texts, 2) for _ in range(300))
     ]
-    out: dict[str, object] = {}
-    for arm, rules in arms.items():
-        m.rules = rules
-        ps = {
-            name: [_p_false(m, a, b, f"{name}{i}") for i, (a, b) in enumerate(pairs)]
-            for name, pairs in sets.items()
-        }
-        rows = {}
-        for bound in BOUNDS:
-            th = m.calibration.threshold(bound)
-            rows[str(bound)] = {name: sum(p <= th for p in v) for name, v in ps.items()}
-        out[arm] = {"asked": {name: len(v) for name, v in sets.items()}, "served": rows}
-    return out
+    return served_by_arm(m, arms, sets)
 
 
 def shuffled_labels(

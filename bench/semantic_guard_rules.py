@@ -27,7 +27,9 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -219,19 +221,7 @@ def traps(m: SemanticMatcher) -> dict[str, object]:
     sets = {f"dev {k}": _both_ways(v) for k, v in DEV.items()}
     sets |= {f"validation {k}": _both_ways(v) for k, v in VALIDATION.items()}
     sets |= controls  # type: ignore[arg-type]
-    out: dict[str, object] = {}
-    for arm, rules in ARMS.items():
-        m.rules = rules
-        ps = {
-            name: [_p_false(m, a, b, f"{name}{i}") for i, (a, b) in enumerate(pairs)]
-            for name, pairs in sets.items()
-        }
-        rows = {}
-        for bound in BOUNDS:
-            th = m.calibration.threshold(bound)
-            rows[str(bound)] = {name: sum(p <= th for p in v) for name, v in ps.items()}
-        out[arm] = {"asked": {name: len(v) for name, v in sets.items()}, "served": rows}
-    return out
+    return served_by_arm(m, ARMS, sets)  # type: ignore[arg-type]
 
 
 def _random_removal(off: list[Asked], drop: int, threshold: float, seed: int) -> dict[str, float]:
@@ -315,6 +305,29 @@ def main() -> None:
             {"traps": t, "qqp": q, "ran_s": round(time.perf_counter() - started, 1)}
         ).decode()
     )
+
+
+def served_by_arm(
+    m: SemanticMatcher,
+    arms: Mapping[str, Sequence[Any]],
+    sets: Mapping[str, Sequence[tuple[str, str]]],
+    bounds: Sequence[float] = BOUNDS,
+) -> dict[str, object]:
+    """Per arm (the matcher's guard rules): how many pairs of each set are asked, and how many
+    the matcher serves at each false-hit bound (the other guard benches share this count)."""
+    out: dict[str, object] = {}
+    for arm, rules in arms.items():
+        m.rules = rules  # type: ignore[assignment]
+        ps = {
+            name: [_p_false(m, a, b, f"{name}{i}") for i, (a, b) in enumerate(pairs)]
+            for name, pairs in sets.items()
+        }
+        rows = {}
+        for bound in bounds:
+            th = m.calibration.threshold(bound)
+            rows[str(bound)] = {name: sum(p <= th for p in v) for name, v in ps.items()}
+        out[arm] = {"asked": {name: len(v) for name, v in sets.items()}, "served": rows}
+    return out
 
 
 if __name__ == "__main__":
