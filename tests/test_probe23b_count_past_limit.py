@@ -94,19 +94,7 @@ def test_the_client_reads_the_counts_it_was_billed_by(
                 else:
                     assert 0 < usage.completion_tokens <= MAX_TOKENS, usage
                     assert 0 < usage.prompt_tokens < 1000, usage
-    with anthropic.Anthropic(api_key=key, base_url=f.first.root_url, max_retries=0) as claude:
-        for told in (fault, "ok"):  # Anthropic's Messages, whole and streamed, the same
-            f.up.reset(an_1=told)
-            whole = claude.messages.create(model="an-1", max_tokens=MAX_TOKENS, messages=hi)
-            with claude.messages.stream(model="an-1", max_tokens=MAX_TOKENS, messages=hi) as s:
-                streamed = s.get_final_message()
-            for msg in (whole, streamed):
-                counts = (msg.usage.input_tokens, msg.usage.output_tokens)
-                if told == "ok":
-                    assert counts == (PROMPT_TOKENS, 7), counts
-                else:
-                    assert 0 < counts[1] <= MAX_TOKENS and 0 < counts[0] < 1000, counts
-    f.up.reset()
+    _messages_show_billed_counts(f, key, "an-1", fault)  # Anthropic's Messages, the same
 
 
 @pytest.mark.parametrize("fault", ["pastlimit", "pastwindow"])
@@ -147,13 +135,20 @@ def test_a_responses_answer_shows_the_counts_it_was_billed_by(
                         assert counts == (PROMPT_TOKENS, 7), (model, counts)
                     else:
                         assert 0 < counts[1] <= MAX_TOKENS and 0 < counts[0] < 1000, (model, counts)
+    _messages_show_billed_counts(f, key, "oa-1", fault)  # translated from an OpenAI upstream
+
+
+def _messages_show_billed_counts(f: Fleet, key: str, model: str, fault: str) -> None:
+    """Messages from `model`, whole and streamed: the counts billed when its upstream says
+    `fault`, its own counts when it answers well (the control)."""
+    hi: Any = [{"role": "user", "content": "hi"}]
     with anthropic.Anthropic(api_key=key, base_url=f.first.root_url, max_retries=0) as claude:
-        for told in (fault, "ok"):  # Messages translated from an OpenAI upstream
-            f.up.reset(oa_1=told)
-            whole_msg = claude.messages.create(model="oa-1", max_tokens=MAX_TOKENS, messages=hi)
-            with claude.messages.stream(model="oa-1", max_tokens=MAX_TOKENS, messages=hi) as st:
-                streamed_msg = st.get_final_message()
-            for msg in (whole_msg, streamed_msg):
+        for told in (fault, "ok"):
+            f.up.reset(**{model.replace("-", "_"): told})
+            whole = claude.messages.create(model=model, max_tokens=MAX_TOKENS, messages=hi)
+            with claude.messages.stream(model=model, max_tokens=MAX_TOKENS, messages=hi) as st:
+                streamed = st.get_final_message()
+            for msg in (whole, streamed):
                 counts = (msg.usage.input_tokens, msg.usage.output_tokens)
                 if told == "ok":
                     assert counts == (PROMPT_TOKENS, 7), counts
