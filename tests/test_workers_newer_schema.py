@@ -38,3 +38,21 @@ def test_a_newer_schema_is_warned_once_a_worker_set(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5.0).status_code == 200
     text = log.read_text()
     assert text.count(NEWER) == 1, [ln for ln in text.splitlines() if NEWER in ln]
+
+
+OPEN = "auth mode is OPEN"
+
+
+def test_open_auth_is_warned_once_a_worker_set(tmp_path: Path) -> None:
+    """fix24. Fails before: 2 warnings (each worker's Authenticator); once a set now."""
+    port = unheld_port()
+    cfg = write_config(tmp_path, port=port, workers=2)  # the demo pool: no auth
+    log = tmp_path / "serve.log"
+    with log.open("w") as out, serve_process(cfg, stdout=out, stderr=subprocess.STDOUT) as proc:
+        deadline = time.monotonic() + 60  # both workers started (their services are built)
+        while [listening_ports(w) for w in children(proc.pid)] != [{port}, {port}]:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5.0).status_code == 200
+    text = log.read_text()
+    assert text.count(OPEN) == 1, [ln for ln in text.splitlines() if OPEN in ln]
