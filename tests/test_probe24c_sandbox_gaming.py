@@ -19,7 +19,7 @@ import pytest
 from arbiter.config import SandboxSettings
 from arbiter.sandbox.bwrap import Collected
 from arbiter.sandbox.executor import CodeExecutor
-from arbiter.sandbox.python_runner import PythonRunner, outcome_of
+from arbiter.sandbox.python_runner import TAMPERED, PythonRunner, outcome_of
 from arbiter.sandbox.runner import Job, Limits
 from tests.probe24c_rig import GAMES, GAMES_HANDED, HANDING, TESTS, WRONG
 
@@ -56,6 +56,8 @@ def test_a_gamed_answer_handed_a_test_function_passes_no_check(
     tests = HANDING + LATER
     outcome = runner.run(Job(GAMES_HANDED[name], tests), LIMITS)
     assert outcome.passed == 0, (name, outcome)
+    # fix24: said as what it is (was "exited 0 before finishing", as a crash would read)
+    assert outcome.detail == TAMPERED, (name, outcome)
 
 
 def test_controls_an_answer_calling_a_handed_function_passes(runner: PythonRunner) -> None:

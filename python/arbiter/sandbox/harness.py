@@ -235,7 +235,7 @@ def _sealed(
                 if unit is None:
                     return
                 record = {"unit": unit, "ok": False, "kind": "exception", "line": 0,
-                          "detail": "the answer reached the harness"}  # fmt: skip
+                          "detail": "the answer reached the harness", "tampered": True}  # fmt: skip
             if unit is not None and record.get("ok") is not True:
                 failed.add(unit)
             elif unit is not None and unit in failed:
