@@ -27,8 +27,6 @@ import _collections  # type: ignore[import-not-found]  # deque's C module, no im
 import _operator
 import _thread
 import builtins
-import decimal as _decimal
-import fractions as _fractions
 import gc
 import io
 import marshal
@@ -304,7 +302,7 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
 
     own = globals()
     trusted = _codes([*own.values(), *([tests[0]] if tests is not None else [])])
-    numbers = (vars(_fractions), *(vars(c) for c in _mro(_Fraction)[:-1]))
+    numbers = () if _fractions is None else (vars(_fractions), *map(vars, _mro(_Fraction)[:-1]))
     watched = [
         (m, tuple(m.items()), True)
         for m in (own, __builtins__, _PRISTINE, _OPS, vars(_Recorder), *numbers)
@@ -423,10 +421,29 @@ _DEPTH = 200
 # The stdlib's numbers (numbers.Number) compare with each other by their own stdlib code:
 # `Fraction(2) == 2`. Exact types only: an answer's subclass is copied into its base type.
 # Fraction is a Python class the answer could patch: the guard watches it and its module.
-_Fraction = _fractions.Fraction
-_Decimal = _decimal.Decimal
-_NUMBERS = frozenset({_Fraction, _Decimal})
-_slot = {n: _Fraction.__dict__[n].__get__ for n in ("_numerator", "_denominator")}
+# Imported (~13 ms: `re` and `decimal` with it) only for a job whose text names them; else a
+# Fraction the answer makes anyway is a Python class's value (unequal to others: no pass).
+_NUMBER_WORDS = ("fraction", "decimal", "statistics")
+_fractions: Any = None
+_Fraction: Any = None
+_Decimal: Any = None
+_NUMBERS: frozenset[Any] = frozenset()
+_slot: dict[str, Any] = {}
+
+
+def _load_numbers(text: str) -> None:
+    """Before the guard (it watches these globals and the fractions module from then on)."""
+    global _fractions, _Fraction, _Decimal, _NUMBERS, _slot
+    if not any(word in text for word in _NUMBER_WORDS):
+        return
+    import decimal
+    import fractions
+
+    _fractions, _Fraction, _Decimal = fractions, fractions.Fraction, decimal.Decimal
+    _NUMBERS = frozenset({_Fraction, _Decimal})
+    _slot = {n: _Fraction.__dict__[n].__get__ for n in ("_numerator", "_denominator")}
+
+
 # Set once before the guard (which then watches it): the ids of the tests' code objects, so a
 # class whose comparison methods are all the tests' own compares as the tests wrote it.
 _TESTS_CODES: frozenset[int] = frozenset()
@@ -450,12 +467,14 @@ def _plain(value: Any, depth: int = 0) -> Any:
         raise _Untrusted("a value nested too deep to compare")
     if t in _NUMBERS:
         return value
-    if issubclass(t, _Fraction):  # the slots read by Fraction's own descriptors, then checked
+    if _Fraction is not None and issubclass(
+        t, _Fraction
+    ):  # the slots read by Fraction's own descriptors, then checked
         num, den = _plain(_slot["_numerator"](value)), _plain(_slot["_denominator"](value))
         if type(num) is not int or type(den) is not int:
             raise _Untrusted(f"a value of type {t.__name__!r}, not a plain Fraction")
         return _Fraction(num, den)
-    if issubclass(t, _Decimal):
+    if _Decimal is not None and issubclass(t, _Decimal):
         return _Decimal(value)  # C code copies the digits: no method of the answer's runs
     base = next((b for b in _BASES if t is b or issubclass(t, b)), None)
     if base is None:
@@ -783,6 +802,7 @@ def main() -> None:
     _limit(job)
     rec = _Recorder()
     tests = _prepare_tests(job["tests"], rec) if job.get("tests") else None
+    _load_numbers(f"{job.get('code')}{job.get('tests')}{job.get('doctests')}".lower())
     if tests is not None and not isinstance(tests, str):
         global _TESTS_CODES
         _TESTS_CODES = frozenset(_codes([tests[0]]))
