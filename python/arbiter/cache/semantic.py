@@ -45,6 +45,7 @@ from arbiter.cache.pair_guard import RULES, differ
 from arbiter.cache.pair_model import PAIR_MODEL_PATH, PairModel
 from arbiter.cache.verifier import Calibration, Verifier
 from arbiter.embedding import DIM, MAX_TOKENS, Embedder, EmbedderUnavailable
+from arbiter.workers import is_worker
 
 if TYPE_CHECKING:
     from arbiter.config import Settings
@@ -461,8 +462,8 @@ def build_matcher(settings: Settings, store: Store | None) -> SemanticMatcher | 
         return None
     embedder.table()  # build or load the static table now, not on the first request
     matcher = default_matcher(embedder, settings.cache.max_false_hit_rate, store)
-    if why := serves_nothing(matcher.bound, matcher.calibration):
-        log.warning("%s", why)
+    if (why := serves_nothing(matcher.bound, matcher.calibration)) and not is_worker():
+        log.warning("%s", why)  # (a worker set's supervisor said it once for the set)
     return matcher
     # its learned bounds are read on first use (the store may not be migrated yet)
 
