@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from arbiter import tokenizer_load
-from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on, unheld_port
 from arbiter.offline.demo import (
     ADMIN_KEY_ENV,
     API_KEY_ENV,
@@ -128,14 +128,21 @@ class Sidecar:
         change(doc)
         self.config_path.write_text(to_toml(doc))
 
-    def __init__(self, config_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config_path: Path, env: dict[str, str] | None = None, reuseport: bool = False
+    ) -> None:
+        """`reuseport`: serve on `--port` (a port free now), not an inherited socket: under
+        `server.workers` each worker then binds its own SO_REUSEPORT socket and the kernel
+        spreads new connections over them by their addresses; on one inherited socket the
+        worker that wakes first accepts, which may be the same one every time."""
         self.config_path = config_path
-        sock = loopback_listener()  # the port is ours from here on (inherited_socket.py)
-        self.port = port_of(sock)
+        sock = None if reuseport else loopback_listener()  # the port ours from here on
+        self.port = unheld_port() if sock is None else port_of(sock)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.root_url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "arbiter", "serve", "--config", str(config_path)]
-        self.proc = Proc(args + fd_args(sock), f"{self.root_url}/healthz", env, listener=sock)
+        args += ["--port", str(self.port)] if sock is None else fd_args(sock)
+        self.proc = Proc(args, f"{self.root_url}/healthz", env, listener=sock)
 
     def start(self) -> Sidecar:
         self.proc.start()

@@ -18,7 +18,7 @@ import pytest
 from arbiter.config import SandboxSettings
 from arbiter.sandbox.bwrap import Collected
 from arbiter.sandbox.executor import CodeExecutor
-from arbiter.sandbox.python_runner import PythonRunner, outcome_of
+from arbiter.sandbox.python_runner import TAMPERED, PythonRunner, outcome_of
 from arbiter.sandbox.runner import Job, Limits
 from tests.probe24c_rig import GAMES, GAMES_HANDED, HANDING, TESTS, WRONG
 from tests.sandbox_here import sandbox_runner
@@ -50,6 +50,8 @@ def test_a_gamed_answer_handed_a_test_function_passes_no_check(
     tests = HANDING + LATER
     outcome = runner.run(Job(GAMES_HANDED[name], tests), LIMITS)
     assert outcome.passed == 0, (name, outcome)
+    # fix24: said as what it is (was "exited 0 before finishing", as a crash would read)
+    assert outcome.detail == TAMPERED, (name, outcome)
 
 
 def test_controls_an_answer_calling_a_handed_function_passes(runner: PythonRunner) -> None:
@@ -147,6 +149,19 @@ def test_an_always_equal_value_fails_the_prompt_examples(runner: PythonRunner) -
          "assert f(P(1)) == P(1)\nassert f(P(1)) != P(2) and f(P(1)) != None\n"),
         ("from decimal import Decimal\ndef f():\n    return Decimal('1.5')\n",
          "assert f() == Decimal('1.5')\nassert f() == 1.5\n"),
+        # fix24: the stdlib's numbers compare by their own code, mixed with int/float too
+        ("from fractions import Fraction\ndef f():\n    return Fraction(4, 2)\n",
+         "assert f() == 2 and 2 == f() and f() != 3\nassert f() < 2.5 and f() == 2.0\n"),
+        ("from decimal import Decimal\nfrom fractions import Fraction\n"
+         "def f():\n    return Decimal(2), complex(2, 0), True\n",
+         "assert f()[0] == 2 and f()[1] == Fraction(2) == 2.0\n"
+         "assert f()[2] == 1 == Fraction(1)\n"),
+        # fix24: the tests' own class ordered against a built-in value, either side
+        ("def f(p):\n    return p\n",
+         "class V:\n    def __init__(s, x):\n        s.x = x\n"
+         "    def __lt__(s, o):\n        return s.x < o\n"
+         "    def __gt__(s, o):\n        return s.x > o\n"
+         "assert f(V(1)) < 2\nassert 0 < f(V(1)) and not f(V(1)) < 1\n"),
         # chains, `not`, float tolerance, identity, a check() function as HumanEval writes it
         ("def f(x):\n    return x / 2\n",
          "assert 0 < f(1) <= 0.5 < 1\nassert not f(0) and abs(f(1) - 0.5) < 1e-9\n"),
@@ -196,3 +211,28 @@ def test_the_executor_grades_a_gamed_answer_zero() -> None:
     )  # fmt: skip
     assert grade is not None and grade.grader == "execution"
     assert grade.score == 0.0, grade
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # fix24: an answer's subclass of a stdlib number is copied into its base type
+        "from fractions import Fraction\nclass F(Fraction):\n    def __eq__(s, o):\n"
+        "        return True\n    __ne__ = lambda s, o: False\n"
+        "def add(a, b):\n    return F(7)\n",
+        "from decimal import Decimal\nclass D(Decimal):\n    def __eq__(s, o):\n"
+        "        return True\n    __ne__ = lambda s, o: False\n"
+        "def add(a, b):\n    return D(7)\n",
+        # patching Fraction itself (a Python class) makes the guard fail closed
+        "from fractions import Fraction\nFraction.__eq__ = lambda s, o: True\n"
+        "def add(a, b):\n    return Fraction(7)\n",
+        # a class claiming the tests' comparison but defining its own
+        "class V:\n    def __lt__(s, o):\n        return True\n    __eq__ = __lt__\n"
+        "def add(a, b):\n    return V()\n",
+    ],
+)
+def test_a_number_subclass_or_patched_number_passes_no_check(
+    runner: PythonRunner, code: str
+) -> None:
+    outcome = runner.run(Job(code, TESTS), LIMITS)
+    assert outcome.passed == 0, outcome

@@ -5,7 +5,8 @@ on one store) each worker raised its own, N alerts a window for one broken upstr
 now keeps the first of the window (AlertRecord.once_every_s): here two workers' writers, each
 with its own store connection, race their alerts of one model on both backends (one stored; a
 second model's own; the next window's stored), and a real two-worker `arbiter serve` answers
-24 calls without usage, spread over both workers, with one alert."""
+24 calls without usage, spread over both workers (the kernel's SO_REUSEPORT: fix24), with one
+alert."""
 
 from __future__ import annotations
 
@@ -84,7 +85,11 @@ def test_a_two_worker_sidecar_alerts_once(tmp_path: Path) -> None:
         doc = tomllib.loads(config(up.port, tmp_path / "a.db"))
         doc["server"]["workers"] = 2
         cfg.write_text(to_toml(doc))
-        s = Sidecar(cfg).start()
+        # its own port, not an inherited socket: each worker its SO_REUSEPORT socket, so the
+        # kernel spreads the fresh connections below by their addresses (all 24 to one worker:
+        # 2 in 2^24); /healthz answers 200 only once both serve (worker_ready.py). On one
+        # inherited socket the worker that woke first accepted: once all 24 went to one.
+        s = Sidecar(cfg, reuseport=True).start()
         try:
             key = str(s.create_key("default")["key"])
             ids = []

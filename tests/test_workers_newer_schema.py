@@ -38,3 +38,28 @@ def test_a_newer_schema_is_warned_once_a_worker_set(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5.0).status_code == 200
     text = log.read_text()
     assert text.count(NEWER) == 1, [ln for ln in text.splitlines() if NEWER in ln]
+
+
+OPEN = "auth mode is OPEN"
+
+
+SEMANTIC = "max_false_hit_rate = 0.02 is below"
+
+
+def test_open_auth_and_a_bound_serving_nothing_are_warned_once_a_worker_set(
+    tmp_path: Path,
+) -> None:
+    """fix24. Fails before: 2 warnings of each (each worker's Authenticator and matcher)."""
+    port = unheld_port()
+    cache = {"cache": {"enabled": True, "semantic": True}}  # at the default bound, 0.02
+    cfg = write_config(tmp_path, sections=cache, port=port, workers=2)  # the demo: no auth
+    log = tmp_path / "serve.log"
+    with log.open("w") as out, serve_process(cfg, stdout=out, stderr=subprocess.STDOUT) as proc:
+        deadline = time.monotonic() + 60  # both workers started (their services are built)
+        while [listening_ports(w) for w in children(proc.pid)] != [{port}, {port}]:
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5.0).status_code == 200
+    text = log.read_text()
+    assert text.count(OPEN) == 1, [ln for ln in text.splitlines() if OPEN in ln]
+    assert text.count(SEMANTIC) == 1, [ln for ln in text.splitlines() if SEMANTIC in ln]

@@ -26,6 +26,7 @@ from arbiter.records import SYSTEM_TENANT
 from arbiter.store import Store, StoreError
 from arbiter.store_wait import within_wait
 from arbiter.tenant_names import tenant_name_problem
+from arbiter.workers import is_worker
 
 log = logging.getLogger(__name__)
 PREFIX = "arb"
@@ -123,6 +124,12 @@ KEY_CACHE_SIZE = 100_000  # key records remembered per process (oldest looked-up
 MISS_CACHE_SIZE = 10_000
 
 
+def warn_open() -> None:
+    """Once a process set: by a lone sidecar, or by a worker set's supervisor (its N workers
+    skip it: N lines for one fact)."""
+    log.warning("auth mode is OPEN: anyone who can reach this sidecar spends its upstream keys")
+
+
 class Authenticator:
     def __init__(
         self, settings: AuthSettings, tenants: Mapping[str, TenantSettings], store: Store
@@ -136,10 +143,8 @@ class Authenticator:
         self._stale_warned = -1e9
         self._store_down = False  # a lookup failed; background refreshes clear it
         self._refreshing: dict[str, asyncio.Task[None]] = {}
-        if settings.mode == "open":
-            log.warning(
-                "auth mode is OPEN: anyone who can reach this sidecar spends its upstream keys"
-            )
+        if settings.mode == "open" and not is_worker():  # a set's supervisor warned for it
+            warn_open()
 
     def reconfigure(
         self, tenants: Mapping[str, TenantSettings], settings: AuthSettings | None = None

@@ -350,6 +350,14 @@ def _serve(args: argparse.Namespace) -> int:
     if listening is not None:
         host, port = listening.getsockname()[:2]
     if settings.server.workers > 1 and not workers.is_worker():
+        if settings.auth.mode == "open":  # once for the set: its workers do not warn again
+            from arbiter.auth import warn_open
+
+            warn_open()
+        from arbiter.config_warnings import semantic_bound_warnings
+
+        for line in semantic_bound_warnings(settings):  # likewise
+            logging.getLogger("arbiter.cache.semantic").warning("%s", line)
         return workers.serve_set(str(args.config), host, port, args.fd, settings.server)
     # the address served, as the app's Host check knows it (--host, --port, --fd override)
     served = dataclasses.replace(settings.server, host=host, port=port)

@@ -19,6 +19,7 @@ def config_warnings(settings: Settings) -> list[str]:
         )
     out += _cost_exponent_warnings(r)
     out += _embedding_warnings(settings)
+    out += semantic_bound_warnings(settings)
     out += sampling.undeclared(settings.models.values())
     out += _short_operator_keys(settings)
     if hosts := bind_warning(settings.server.host, settings.server.allowed_hosts):
@@ -96,6 +97,17 @@ def _embedding_warnings(settings: Settings) -> list[str]:
     if why is None:
         return []
     return [f"{key}: {why}; until then it is off" for key in uses]
+
+
+def semantic_bound_warnings(settings: Settings) -> list[str]:
+    """A bound under the whole calibration curve (the shipped 0.02): the semantic side runs,
+    costs its embeddings and serves nothing, with no word why but this and the start-up line."""
+    if not (settings.cache.semantic and _cache_on(settings)):
+        return []
+    from arbiter.cache.semantic import serves_nothing, shipped_calibration
+
+    why = serves_nothing(settings.cache.max_false_hit_rate, shipped_calibration())
+    return [why] if why else []
 
 
 def _cache_on(settings: Settings) -> bool:

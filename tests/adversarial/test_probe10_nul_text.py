@@ -38,7 +38,14 @@ def test_a_nul_in_the_last_user_turn_is_cached_and_shared_on_postgresql(
             b.api_key = a.api_key  # one tenant, one key table
             with caplog.at_level(logging.WARNING, logger="arbiter.cache"):
                 await chat(a, ASK)
-            assert not [r for r in caplog.records if r.name.startswith("arbiter.cache")]
+            assert (
+                not [  # (the start-up line on the default bound is fix24's, not this)
+                    r
+                    for r in caplog.records
+                    if r.name.startswith("arbiter.cache")
+                    and "max_false_hit_rate" not in r.getMessage()
+                ]
+            )
             r = await chat(b, ASK)  # not in b's memory: read through to the store
             assert r.headers["x-arbiter-cache"] == "hit", r.headers
             listed = (await a.client.get("/arbiter/cache", headers=a.admin)).json()["data"]

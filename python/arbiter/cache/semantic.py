@@ -26,7 +26,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import logging
 import threading
 import time
@@ -43,6 +45,7 @@ from arbiter.cache.pair_guard import RULES, differ
 from arbiter.cache.pair_model import PAIR_MODEL_PATH, PairModel
 from arbiter.cache.verifier import Calibration, Verifier
 from arbiter.embedding import DIM, MAX_TOKENS, Embedder, EmbedderUnavailable
+from arbiter.workers import is_worker
 
 if TYPE_CHECKING:
     from arbiter.config import Settings
@@ -458,8 +461,43 @@ def build_matcher(settings: Settings, store: Store | None) -> SemanticMatcher | 
         )
         return None
     embedder.table()  # build or load the static table now, not on the first request
-    return default_matcher(embedder, settings.cache.max_false_hit_rate, store)
+    matcher = default_matcher(embedder, settings.cache.max_false_hit_rate, store)
+    if (why := serves_nothing(matcher.bound, matcher.calibration)) and not is_worker():
+        log.warning("%s", why)  # (a worker set's supervisor said it once for the set)
+    return matcher
     # its learned bounds are read on first use (the store may not be migrated yet)
+
+
+def serves_nothing(bound: float, calibration: Calibration) -> str | None:
+    """Why a bound under every point of the calibration curve serves no semantic hit at all
+    (the shipped 0.02 is: the curve starts near 0.2), or None when some hit can be served."""
+    if calibration.threshold(bound) >= 0 or not calibration.upper:
+        return None
+    lowest = min(calibration.upper)
+    return (
+        f"cache.max_false_hit_rate = {bound:g} is below the lowest false-hit rate the semantic "
+        f"cache's calibration reaches ({lowest:.3f}): no semantic hit is ever served (exact "
+        f"hits only); set it to at least {lowest:.3f} for semantic hits"
+    )
+
+
+def shipped_calibration(
+    exact_path: Path = EXACT_STAGE_PATH, pair_path: Path = PAIR_MODEL_PATH
+) -> Calibration:
+    """The curve the shipped files decide with (SemanticMatcher.decider's order), read without
+    loading any model: for `arbiter check-config`."""
+    pair: dict[str, Any] | None = None
+    with contextlib.suppress(OSError, ValueError, KeyError), np.load(pair_path) as f:
+        pair = json.loads(str(f["meta"]))
+    exact: dict[str, Any] | None = None
+    if pair is None or not pair.get("decides_first", False):
+        with contextlib.suppress(OSError, ValueError):
+            exact = json.loads(exact_path.read_text(encoding="utf-8"))
+    doc = exact if exact is not None else pair
+    if doc is None:
+        return Verifier.load().calibration
+    cal = doc["calibration"]
+    return Calibration(tuple(cal["thresholds"]), tuple(cal["upper"]))
 
 
 def default_matcher(

@@ -233,7 +233,7 @@ def _sealed(
                 if unit is None:
                     return
                 record = {"unit": unit, "ok": False, "kind": "exception", "line": 0,
-                          "detail": "the answer reached the harness"}  # fmt: skip
+                          "detail": "the answer reached the harness", "tampered": True}  # fmt: skip
             if unit is not None and record.get("ok") is not True:
                 failed.add(unit)
             elif unit is not None and unit in failed:
@@ -302,8 +302,10 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
 
     own = globals()
     trusted = _codes([*own.values(), *([tests[0]] if tests is not None else [])])
+    numbers = () if _fractions is None else (vars(_fractions), *map(vars, _mro(_Fraction)[:-1]))
     watched = [
-        (m, tuple(m.items()), True) for m in (own, __builtins__, _PRISTINE, _OPS, vars(_Recorder))
+        (m, tuple(m.items()), True)
+        for m in (own, __builtins__, _PRISTINE, _OPS, vars(_Recorder), *numbers)
     ]
     used = ("str", "type", "len", "id", "ord", "int", "dict", "tuple", "bytes", "isinstance",
             "any", "set", "open", "compile", "ValueError", "RuntimeError", "AttributeError",
@@ -416,6 +418,39 @@ _OPS: dict[str, Any] = {
     "In": lambda a, b: _operator.contains(b, a), "NotIn": lambda a, b: not _operator.contains(b, a),
 }  # fmt: skip
 _DEPTH = 200
+# The stdlib's numbers (numbers.Number) compare with each other by their own stdlib code:
+# `Fraction(2) == 2`. Exact types only: an answer's subclass is copied into its base type.
+# Fraction is a Python class the answer could patch: the guard watches it and its module.
+# Imported (~13 ms: `re` and `decimal` with it) only for a job whose text names them; else a
+# Fraction the answer makes anyway is a Python class's value (unequal to others: no pass).
+_NUMBER_WORDS = ("fraction", "decimal", "statistics")
+_fractions: Any = None
+_Fraction: Any = None
+_Decimal: Any = None
+_NUMBERS: frozenset[Any] = frozenset()
+_slot: dict[str, Any] = {}
+
+
+def _load_numbers(text: str) -> None:
+    """Before the guard (it watches these globals and the fractions module from then on)."""
+    global _fractions, _Fraction, _Decimal, _NUMBERS, _slot
+    if not any(word in text for word in _NUMBER_WORDS):
+        return
+    import decimal
+    import fractions
+
+    _fractions, _Fraction, _Decimal = fractions, fractions.Fraction, decimal.Decimal
+    _NUMBERS = frozenset({_Fraction, _Decimal})
+    _slot = {n: _Fraction.__dict__[n].__get__ for n in ("_numerator", "_denominator")}
+
+
+# Set once before the guard (which then watches it): the ids of the tests' code objects, so a
+# class whose comparison methods are all the tests' own compares as the tests wrote it.
+_TESTS_CODES: frozenset[int] = frozenset()
+_CMP_METHODS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__contains__")
+_mro = type.__dict__["__mro__"].__get__  # not `t.__mro__`: a metaclass could lie
+_type_dict = type.__dict__["__dict__"].__get__
+_function = type(lambda: None)
 
 
 class _Untrusted(Exception):
@@ -430,6 +465,17 @@ def _plain(value: Any, depth: int = 0) -> Any:
         return value
     if depth > _DEPTH:
         raise _Untrusted("a value nested too deep to compare")
+    if t in _NUMBERS:
+        return value
+    if _Fraction is not None and issubclass(
+        t, _Fraction
+    ):  # the slots read by Fraction's own descriptors, then checked
+        num, den = _plain(_slot["_numerator"](value)), _plain(_slot["_denominator"](value))
+        if type(num) is not int or type(den) is not int:
+            raise _Untrusted(f"a value of type {t.__name__!r}, not a plain Fraction")
+        return _Fraction(num, den)
+    if _Decimal is not None and issubclass(t, _Decimal):
+        return _Decimal(value)  # C code copies the digits: no method of the answer's runs
     base = next((b for b in _BASES if t is b or issubclass(t, b)), None)
     if base is None:
         if _flags(t) & _HEAPTYPE:
@@ -448,6 +494,21 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return items if base is list else base(items)
 
 
+def _the_tests_class(t: Any) -> bool:
+    """Every comparison method of `t` (its whole MRO) is absent or a function the tests wrote,
+    and at least one is: its comparisons run only the tests' code."""
+    found = False
+    for cls in _mro(t)[:-1]:
+        for name in _CMP_METHODS:
+            fn = _type_dict(cls).get(name)
+            if fn is None:
+                continue
+            if type(fn) is not _function or id(fn.__code__) not in _TESTS_CODES:
+                return False
+            found = True
+    return found
+
+
 def _compare(op: str, a: Any, b: Any) -> Any:
     fn = _OPS[op]
     ta, tb = type(a), type(b)
@@ -457,6 +518,15 @@ def _compare(op: str, a: Any, b: Any) -> Any:
         return fn(_plain(a), _plain(b))
     except _Untrusted:
         pass
+    # the tests' own object against a plain value (either side): the tests' comparison decides
+    if op not in ("In", "NotIn"):
+        try:
+            if _the_tests_class(ta):
+                return fn(a, _plain(b))
+            if _the_tests_class(tb):
+                return fn(_plain(a), b)
+        except _Untrusted:
+            pass
     if ta is tb and op in ("Eq", "NotEq") and _flags(ta) & _HEAPTYPE:
         return fn(a, b)  # one Python class's own comparison, both sides of it
     if op == "Eq":
@@ -732,6 +802,10 @@ def main() -> None:
     _limit(job)
     rec = _Recorder()
     tests = _prepare_tests(job["tests"], rec) if job.get("tests") else None
+    _load_numbers(f"{job.get('code')}{job.get('tests')}{job.get('doctests')}".lower())
+    if tests is not None and not isinstance(tests, str):
+        global _TESTS_CODES
+        _TESTS_CODES = frozenset(_codes([tests[0]]))
     _guard(int(sys.argv[1]), str(job.pop("nonce")), None if isinstance(tests, str) else tests)
     _emit({"event": "started"})  # the jail and the harness work: now grade
     try:

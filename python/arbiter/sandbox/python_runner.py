@@ -115,12 +115,15 @@ def _job_bytes(job: Job, limits: Limits, nonce: str) -> bytes:
     )
 
 
+TAMPERED = "tampering with the harness detected: the answer reached its checks or records"
+
+
 def outcome_of(got: Collected, nonce: str) -> Outcome:
     """The harness's result lines (those carrying this run's nonce) -> units passed of total."""
     total = 0
     outcome: dict[int, tuple[bool, str, str]] = {}
     stopped: tuple[FailureKind, str] | None = None
-    done = started = False
+    done = started = tampered = False
     for line in got.results.splitlines():
         try:
             record: Any = orjson.loads(line)
@@ -145,6 +148,7 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
         elif event == "done":
             done = True
         elif _count(record.get("unit")):
+            tampered = tampered or record.get("tampered") is True  # only the audit hook's mark
             outcome[record["unit"]] = (
                 record.get("ok") is True,  # only the harness's own `true` passes a unit
                 str(record.get("kind") or ""),
@@ -158,6 +162,8 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
     passed = sum(1 for ok, _, _ in outcome.values() if ok)
     total = max(total, len(outcome))
     failures = [(kind, detail) for ok, kind, detail in outcome.values() if not ok]
+    if tampered:  # the hook wrote a unit failed and dropped the rest ("done" too)
+        return Outcome(passed, max(total, 1), "exception", TAMPERED, got.wall_ms)
     if not done:
         kind, why = _abnormal_end(got)
         return Outcome(passed, max(total, 1), kind, why, got.wall_ms)
