@@ -118,9 +118,9 @@ def test_a_json_answer_to_a_stream_reaches_sdk_clients_of_both_protocols(
             assert text == "Hi there."
             async with claude.messages.stream(
                 model="up-mock",
-                max_tokens=10,
+                max_tokens=4096,  # room for the 3,000 the upstream counts: a count past the
                 messages=USER,  # type: ignore[arg-type]
-            ) as events:
+            ) as events:  # limit is no count, and the client then reads the billed one
                 message = await events.get_final_message()
             assert [b.text for b in message.content if b.type == "text"] == ["Hi there."]
             assert message.usage.output_tokens == 3000
