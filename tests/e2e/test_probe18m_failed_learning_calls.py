@@ -67,6 +67,10 @@ def test_failed_judge_and_shadow_calls_are_recorded_with_what_they_cost(
     doc["budgets"] = {"caps": [{"scope": "tenant", "limit_usd": 10.0, "window": "total"}]}
     doc["shadow"] = {"challengers": ["sim-medium"], "sample_rate": 1.0,
                      "count_against_tenant": True}  # fmt: skip
+    # every shadow call is tried: since shadow failures count against the breaker (probe24d),
+    # five in a row opened sim-medium's circuit and the rest were skipped, so a CI run never
+    # saw a decision for each
+    doc["breaker"] = {"failure_threshold": 1000}
     (tmp_path / "a.toml").write_text(to_toml(doc))
     s = Sidecar(tmp_path / "a.toml").start()
     try:
