@@ -168,8 +168,15 @@ async def _finish_stream(
                 s, req, plan, model, content, outcome.codec.finish,
                 calls=outcome.codec.calls.calls(), choices=outcome.codec.choices_body(),
             )  # fmt: skip
-            # an answer cut by the model's context window filling is not kept (cache/answer.py)
-            if plan.cache is not None and plan.cache.write and not outcome.codec.window_filled:
+            # an answer cut by the model's context window filling is not kept (cache/answer.py),
+            # nor one whose client was shown blocks the canonical answer leaves out
+            codec = outcome.codec
+            if (
+                plan.cache is not None
+                and plan.cache.write
+                and not codec.window_filled
+                and not codec.held_more
+            ):
                 u = upstream.usage
                 usage = CanonicalUsage(
                     max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),

@@ -9,7 +9,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -29,6 +29,7 @@ from arbiter.types import ChatRequest, ChatResult
 from arbiter.upstream_call import call_upstream
 
 if TYPE_CHECKING:
+    from arbiter.canonical import CanonicalResponse
     from arbiter.services import Services
 
 
@@ -80,7 +81,7 @@ async def _complete(
                 cheap_answer,
             )
             if plan.cache is not None:
-                answer = cached.of_result(cheap_answer.body, s.protocol_of(model), _stops(req))
+                answer = _cacheable(s, req, model, cheap_answer.body)
                 remember_answer(s, plan, model, answer, cost)
             return Completed(
                 cheap_answer,
@@ -115,7 +116,7 @@ async def _complete(
     result = with_request_cost(result, cost + plan.judge_cost)
     after_answer(s, req, plan, model, result.content, result.finish_reason, result)
     if plan.cache is not None:
-        answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
+        answer = _cacheable(s, req, model, result.body)
         # the cascade's first call (on the charge, or `extra` without one), which a hit avoids
         remember_answer(s, plan, model, answer, cost, weak[1] if weak is not None else 0.0)
     return Completed(
@@ -161,3 +162,10 @@ def _stops(req: ChatRequest) -> Sequence[str]:
     """The caller's stop sequences when its request came translated (an Anthropic client's):
     an OpenAI upstream's answer may name the one it stopped on."""
     return req.canonical.stop if req.canonical is not None else ()
+
+
+def _cacheable(s: Services, req: ChatRequest, model: str, body: Any) -> CanonicalResponse | None:
+    """The answer as the cache keeps it (None: not kept); `relayed` where the client read the
+    upstream's body as it came."""
+    protocol = s.protocol_of(model)
+    return cached.of_result(body, protocol, _stops(req), relayed=req.protocol == protocol)
