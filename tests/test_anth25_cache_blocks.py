@@ -6,8 +6,8 @@ stream) as it came, but the cache kept its text and tool calls alone: a hit serv
 without them, a tool_use without the thinking block the next turn must send back with it.
 Through a real `arbiter serve` (probe22a's rig, cache on) and the official SDKs: the second
 identical request is a miss that shows the blocks again, whole and streamed; controls: a plain
-answer is a hit, and an OpenAI client, which a translated answer never shows them, still gets
-its hit."""
+answer is a hit, and an OpenAI chat client, which a translated answer never shows them, still
+gets its hit. A Responses client, shown the thinking as a reasoning item, is served it again."""
 
 from __future__ import annotations
 
@@ -125,3 +125,24 @@ def test_an_openai_client_shown_no_thinking_still_gets_its_hit(r: Rig, stream: b
             reply = raw.parse().choices[0].message.content
             seen.append((raw.headers["x-arbiter-cache"], reply == "hi", "hmm" in raw.text))
     assert seen == [("miss", True, False), ("hit", True, False)]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_responses_client_shown_the_thinking_is_not_served_without_it(
+    r: Rig, stream: bool
+) -> None:
+    """The Responses API shows an Anthropic model's thinking as a reasoning item."""
+    marker = answering(r, [THOUGHT, TEXT])
+    seen = []
+    for _ in range(2):
+        if stream:
+            with r.oa.responses.with_streaming_response.create(
+                model="an-1", input=marker, stream=True
+            ) as resp:
+                text = "".join(resp.iter_text())
+                seen.append((resp.headers["x-arbiter-cache"], "hmm" in text))
+        else:
+            raw = r.oa.responses.with_raw_response.create(model="an-1", input=marker)
+            kinds = [o.type for o in raw.parse().output]
+            seen.append((raw.headers["x-arbiter-cache"], kinds == ["reasoning", "message"]))
+    assert seen == [("miss", True), ("miss", True)]

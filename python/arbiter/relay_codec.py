@@ -560,7 +560,10 @@ class Translating(_Collecting):
 
     @property
     def held_more(self) -> bool:
-        return False  # its client was shown the canonical events alone
+        # its client was shown the canonical events alone: thinking too where the decoder kept
+        # it (the Responses API's reasoning items), which a cached answer does not hold
+        decoder = self._decoder
+        return isinstance(decoder, anthropic_stream.StreamDecoder) and decoder.kept_thinking
 
     def feed(self, item: bytes) -> bytes:
         return self._encode(self._decoder.feed(item))

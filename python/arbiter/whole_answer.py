@@ -165,7 +165,9 @@ def _stops(req: ChatRequest) -> Sequence[str]:
 
 
 def _cacheable(s: Services, req: ChatRequest, model: str, body: Any) -> CanonicalResponse | None:
-    """The answer as the cache keeps it (None: not kept); `relayed` where the client read the
-    upstream's body as it came."""
+    """The answer as the cache keeps it (None: not kept). The client is shown the upstream's
+    blocks where it reads the body as it came (its own protocol) or its thinking as reasoning
+    items (the Responses API, the one surface with a stream codec of its own)."""
     protocol = s.protocol_of(model)
-    return cached.of_result(body, protocol, _stops(req), relayed=req.protocol == protocol)
+    shows = req.protocol == protocol or req.stream_codec is not None
+    return cached.of_result(body, protocol, _stops(req), shows_blocks=shows)

@@ -6,7 +6,7 @@ non-streaming request alike and is rendered by the same codecs (protocols/) that
 answers. What canonical cannot hold (several choices, log-probabilities, reasoning blocks) is
 never cached: keys.uncacheable bypasses those requests, and an Anthropic answer relayed to its
 client with such blocks all the same (a model thinking unasked) is not kept (of_result's
-`relayed`, relay_codec's `held_more`).
+`shows_blocks`, relay_codec's `held_more`).
 """
 
 from __future__ import annotations
@@ -255,16 +255,17 @@ class Replay:
 
 
 def of_result(
-    body: Any, protocol: Protocol, stops: Sequence[str] = (), *, relayed: bool = False
+    body: Any, protocol: Protocol, stops: Sequence[str] = (), *, shows_blocks: bool = False
 ) -> CanonicalResponse | None:
     """A complete upstream answer (`body` in `protocol`) as canonical; None when it is not one
     worth keeping (malformed, empty, or cut off by a content filter). `stops`: the caller's
     stop sequences, so a stop on one is kept as the live answer told it (stop_sequence).
-    `relayed`: the client read `body` as it came (its own protocol), so an Anthropic Message
-    holding blocks the canonical form leaves out (thinking a model does unasked, citations,
-    a server tool's) is not kept: a hit would serve it without them, a tool_use without the
-    thinking block the next turn must send back with it."""
-    if relayed and protocol == "anthropic" and anthropic_response.holds_more(body):
+    `shows_blocks`: the client read `body` as it came (an Anthropic client) or its thinking as
+    reasoning items (a Responses client), so an Anthropic Message holding blocks the canonical
+    form leaves out (thinking a model does unasked, citations, a server tool's) is not kept: a
+    hit would serve it without them, a tool_use without the thinking block the next turn must
+    send back with it."""
+    if shows_blocks and protocol == "anthropic" and anthropic_response.holds_more(body):
         return None
     try:
         answer = decode_answer(body, protocol, stops)

@@ -104,6 +104,7 @@ class StreamDecoder:
         # a block the canonical events leave out came (anthropic_response.holds_more's): a
         # relayed stream showed it, a cached copy of its text would not
         self.held_more = False
+        self.kept_thinking = False  # a thinking block came and was kept (`thinking`)
 
     def feed(self, frame: bytes) -> list[StreamEvent]:
         payload = frame_payload(frame)
@@ -175,6 +176,7 @@ class StreamDecoder:
         if kind not in ("text", "tool_use") or (kind == "text" and block.get("citations")):
             self.held_more = True
         if kind in ("thinking", "redacted_thinking") and self._thinking:
+            self.kept_thinking = True
             index = self._index[upstream_index] = len(self._index)
             out: list[StreamEvent] = [BlockStart(index, "thinking")]
             thought, signature = block.get("thinking"), block.get("signature")
