@@ -26,6 +26,7 @@ from arbiter.records import Attempt
 from arbiter.request_plan import Completed, Plan
 from arbiter.response_headers import headers_for
 from arbiter.types import ChatRequest, ChatResult
+from arbiter.upstream_body import dropped_fields
 from arbiter.upstream_call import call_upstream
 
 if TYPE_CHECKING:
@@ -85,7 +86,14 @@ async def _complete(
                 remember_answer(s, plan, model, answer, cost)
             return Completed(
                 cheap_answer,
-                headers_for(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
+                headers_for(
+                    plan,
+                    model,
+                    cost,
+                    baseline_cost,
+                    cheap_answer.upstream_headers,
+                    _dropped(s, req, model),
+                ),
                 s.protocol_of(model),
             )
         limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
@@ -121,7 +129,9 @@ async def _complete(
         remember_answer(s, plan, model, answer, cost, weak[1] if weak is not None else 0.0)
     return Completed(
         result,
-        headers_for(plan, model, cost, baseline_cost, result.upstream_headers),
+        headers_for(
+            plan, model, cost, baseline_cost, result.upstream_headers, _dropped(s, req, model)
+        ),
         s.protocol_of(model),
     )
 
@@ -153,7 +163,9 @@ async def _weak_served(
     after_answer(s, req, plan, model, answer.content, answer.finish_reason, answer)
     return Completed(
         answer,
-        headers_for(plan, model, cost, baseline_cost, answer.upstream_headers),
+        headers_for(
+            plan, model, cost, baseline_cost, answer.upstream_headers, _dropped(s, req, model)
+        ),
         s.protocol_of(model),
     )
 
@@ -171,3 +183,7 @@ def _cacheable(s: Services, req: ChatRequest, model: str, body: Any) -> Canonica
     protocol = s.protocol_of(model)
     shows = req.protocol == protocol or req.stream_codec is not None
     return cached.of_result(body, protocol, _stops(req), shows_blocks=shows)
+
+
+def _dropped(s: Services, req: ChatRequest, model: str) -> str | None:
+    return dropped_fields(req, s.protocol_of(model))
