@@ -1,6 +1,7 @@
 """anth25: a request translated for a model of the other protocol loses the hints that protocol
 has no place for (Anthropic's top_k, service_tier, inference_geo, top-level cache_control;
-OpenAI's seed, penalties, store, metadata, prompt-cache hints...). They were dropped silently:
+OpenAI's seed, penalties, store, metadata, prompt-cache hints...) and the anthropic-beta header
+an OpenAI model is never sent. They were dropped silently:
 the caller could not tell its top_k was never applied. Now the answer says which, whole and
 streamed, in x-arbiter-dropped (official SDKs through a real `arbiter serve`, probe22a's rig);
 the body the upstream got has none of them. Controls: a same-protocol answer (every field
@@ -23,10 +24,15 @@ def r(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         yield made
 
 
-def claude(r: Rig, marker: str, model: str, stream: bool, extra: dict[str, Any]) -> str | None:
-    """x-arbiter-dropped of one anthropic SDK request (None: absent), read to its end."""
+def claude(
+    r: Rig, marker: str, model: str, stream: bool, extra: dict[str, Any], beta: bool = False
+) -> str | None:
+    """x-arbiter-dropped of one anthropic SDK request (None: absent), read to its end;
+    `beta`: with an anthropic-beta header (the SDK's `betas=`)."""
     kw: dict[str, Any] = {"model": model, "max_tokens": 50, "extra_body": extra,
                           "messages": [{"role": "user", "content": marker}]}  # fmt: skip
+    if beta:
+        kw["extra_headers"] = {"anthropic-beta": "context-1m-2025-08-07"}
     if stream:
         with r.an.messages.with_streaming_response.create(stream=True, **kw) as resp:
             assert "message_stop" in "".join(resp.iter_text())
@@ -45,8 +51,8 @@ def test_an_anthropic_clients_hints_dropped_for_an_openai_model_are_named(
 ) -> None:
     name = f"d{stream}"
     mark = f"[[p:{name}]]"
-    shown = claude(r, mark, "oa-1", stream, HINTS)
-    assert shown is not None and set(shown.split(", ")) == set(HINTS)
+    shown = claude(r, mark, "oa-1", stream, HINTS, beta=True)
+    assert shown is not None and set(shown.split(", ")) == {*HINTS, "anthropic-beta"}
     _, sent = r.upstream.one(name)
     assert not set(HINTS) & set(sent)
 
@@ -56,7 +62,7 @@ def test_nothing_dropped_no_header(r: Rig, stream: bool) -> None:
     assert claude(r, f"[[p:n{stream}]]", "oa-1", stream, {}) is None  # translated, no hint
     name = f"s{stream}"
     mark = f"[[p:{name}]]"
-    assert claude(r, mark, "an-1", stream, HINTS) is None  # its own protocol: relayed
+    assert claude(r, mark, "an-1", stream, HINTS, beta=True) is None  # relayed
     _, sent = r.upstream.one(name)
     assert {k: sent[k] for k in HINTS} == HINTS
 
