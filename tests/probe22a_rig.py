@@ -122,9 +122,12 @@ def blocks_as_events(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         kind = block["type"]
-        if kind == "text":
+        if kind == "text":  # its citations (if any) each a citations_delta, as Anthropic's
             opened: dict[str, Any] = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": block["text"]}]
+            deltas = [
+                {"type": "citations_delta", "citation": c} for c in block.get("citations") or ()
+            ]
+            deltas.append({"type": "text_delta", "text": block["text"]})
         elif kind == "tool_use":
             opened = {**block, "input": {}}
             deltas = [{"type": "input_json_delta",
@@ -207,11 +210,16 @@ def config(port: int, db: Path) -> str:
     return rig_toml(port, db, models, failover, breaker=100000)
 
 
+def cached_config(port: int, db: Path) -> str:
+    """config's, with the response cache on for every tenant."""
+    return config(port, db) + "[cache]\nenabled = true\n"
+
+
 Rig = SdkRig[Upstream]
 
 
 @contextmanager
-def rig(tmp: Path) -> Iterator[Rig]:
+def rig(tmp: Path, make_config: Callable[[int, Path], str] = config) -> Iterator[Rig]:
     upstream = Upstream()
-    with sidecar_before(tmp, _Handler, upstream, config) as (sidecar, key, oa, an):
+    with sidecar_before(tmp, _Handler, upstream, make_config) as (sidecar, key, oa, an):
         yield Rig(upstream, sidecar, key, oa, an)

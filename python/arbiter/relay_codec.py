@@ -81,6 +81,12 @@ class RelayCodec(TypingProtocol):
         ...
 
     @property
+    def held_more(self) -> bool:
+        """The client was shown blocks the canonical answer leaves out (an Anthropic stream's
+        thinking or citations relayed as they came): no answer for the cache to keep."""
+        ...
+
+    @property
     def calls(self) -> StreamedCalls:
         """The answer's tool calls, for grading."""
         ...
@@ -251,6 +257,10 @@ class OpenAIPassThrough:
     @property
     def window_filled(self) -> bool:
         return openai_window_filled(self._choices[0].finish)  # the upstream's word
+
+    @property
+    def held_more(self) -> bool:
+        return False  # an OpenAI chunk's every field reaches the canonical answer, or bypasses
 
     @property
     def calls(self) -> StreamedCalls:
@@ -434,6 +444,10 @@ class AnthropicPassThrough(_Collecting):
             return b""
         return item
 
+    @property
+    def held_more(self) -> bool:
+        return self._decoder.held_more
+
     def _past(self, usage: CanonicalUsage) -> bool:
         """A decoded usage past what the call could bill (relayed_usage.py)."""
         limits = self._limits
@@ -543,6 +557,13 @@ class Translating(_Collecting):
         if not decoder.counted_output:
             usage = dataclasses.replace(usage, output_tokens=estimate_tokens("".join(self.parts)))
         return dataclasses.replace(event, usage=usage)
+
+    @property
+    def held_more(self) -> bool:
+        # its client was shown the canonical events alone: thinking too where the decoder kept
+        # it (the Responses API's reasoning items), which a cached answer does not hold
+        decoder = self._decoder
+        return isinstance(decoder, anthropic_stream.StreamDecoder) and decoder.kept_thinking
 
     def feed(self, item: bytes) -> bytes:
         return self._encode(self._decoder.feed(item))

@@ -13,9 +13,11 @@ def headers_for(
     cost: float,
     baseline_cost: float,
     upstream: dict[str, str] | None = None,
+    dropped: str | None = None,
 ) -> dict[str, str]:
     """The response's headers: Arbiter's, and the answering upstream's request id and
-    rate-limit headers (`upstream`: http.forwarded_headers)."""
+    rate-limit headers (`upstream`: http.forwarded_headers). `dropped`: the request's fields
+    the answering model's protocol has no place for (upstream_body.dropped_fields)."""
     out = cost_headers({
         "x-arbiter-model": model,
         "x-arbiter-decision-id": plan.decision_id,
@@ -26,6 +28,8 @@ def headers_for(
         out.update(upstream)
         if plan.log is not None:
             plan.log.upstream_request_id = upstream.get("x-request-id")
+    if dropped is not None:
+        out["x-arbiter-dropped"] = dropped
     guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
     if guess is not None:  # under an SLO: the answering model's (TTFT, total) at the quantile
         out["x-arbiter-predicted-ttft-ms"] = f"{guess[0]:.1f}"

@@ -28,6 +28,7 @@ from arbiter.request_plan import Plan, Streamed
 from arbiter.response_headers import headers_for
 from arbiter.types import ChatRequest
 from arbiter.upstream.base import UpstreamStream
+from arbiter.upstream_body import dropped_fields
 from arbiter.upstream_call import call_upstream
 from arbiter.worst_case import CallWorst
 
@@ -70,7 +71,10 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
             )
         raise
     reserved = _stream_worst(s, req, plan, model)
-    headers = headers_for(plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None))
+    headers = headers_for(
+        plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None),
+        dropped_fields(req, s.protocol_of(model)),
+    )  # fmt: skip
     # the headers leave before the stream ends, so before its cost is known: the worst case
     # is named as what it is (the reservation), never as the cost; the real cost is in the
     # decision record (and the decision feed) once the stream ends. So is the baseline's:
@@ -168,8 +172,15 @@ async def _finish_stream(
                 s, req, plan, model, content, outcome.codec.finish,
                 calls=outcome.codec.calls.calls(), choices=outcome.codec.choices_body(),
             )  # fmt: skip
-            # an answer cut by the model's context window filling is not kept (cache/answer.py)
-            if plan.cache is not None and plan.cache.write and not outcome.codec.window_filled:
+            # an answer cut by the model's context window filling is not kept (cache/answer.py),
+            # nor one whose client was shown blocks the canonical answer leaves out
+            codec = outcome.codec
+            if (
+                plan.cache is not None
+                and plan.cache.write
+                and not codec.window_filled
+                and not codec.held_more
+            ):
                 u = upstream.usage
                 usage = CanonicalUsage(
                     max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),

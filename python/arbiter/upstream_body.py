@@ -8,10 +8,11 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from arbiter import request_log
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
-from arbiter.protocols.compat import Blocker, blocker
+from arbiter.protocols.compat import Blocker, blocker, dropped
 from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.types import ChatRequest
 
@@ -79,6 +80,23 @@ def cross_protocol_block(req: ChatRequest, protocol: Protocol) -> Blocker | None
     if protocol == req.protocol or req.to_canonical() is None:
         return None
     return _crossing(req, protocol)[1]
+
+
+def dropped_fields(req: ChatRequest, protocol: Protocol) -> str | None:
+    """The fields (top level, by the caller's names) a model speaking `protocol` was not sent,
+    comma-separated, for the answer's x-arbiter-dropped header; None when none was (the
+    client's own protocol: relayed as it came). The client's `anthropic-beta` header too,
+    which only an Anthropic upstream is sent (upstream/http.py)."""
+    if protocol == req.protocol:
+        return None
+    canonical = req.to_canonical()
+    if canonical is None:
+        return None
+    names = dropped(canonical, protocol)
+    ctx = request_log.CURRENT.get()
+    if protocol == "openai" and ctx is not None and ctx.anthropic_beta is not None:
+        names.append("anthropic-beta")
+    return ", ".join(names) or None
 
 
 def crossing_problem(req: ChatRequest, protocol: Protocol) -> str | None:

@@ -9,7 +9,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -26,9 +26,11 @@ from arbiter.records import Attempt
 from arbiter.request_plan import Completed, Plan
 from arbiter.response_headers import headers_for
 from arbiter.types import ChatRequest, ChatResult
+from arbiter.upstream_body import dropped_fields
 from arbiter.upstream_call import call_upstream
 
 if TYPE_CHECKING:
+    from arbiter.canonical import CanonicalResponse
     from arbiter.services import Services
 
 
@@ -80,11 +82,18 @@ async def _complete(
                 cheap_answer,
             )
             if plan.cache is not None:
-                answer = cached.of_result(cheap_answer.body, s.protocol_of(model), _stops(req))
+                answer = _cacheable(s, req, model, cheap_answer.body)
                 remember_answer(s, plan, model, answer, cost)
             return Completed(
                 cheap_answer,
-                headers_for(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
+                headers_for(
+                    plan,
+                    model,
+                    cost,
+                    baseline_cost,
+                    cheap_answer.upstream_headers,
+                    _dropped(s, req, model),
+                ),
                 s.protocol_of(model),
             )
         limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
@@ -115,12 +124,14 @@ async def _complete(
     result = with_request_cost(result, cost + plan.judge_cost)
     after_answer(s, req, plan, model, result.content, result.finish_reason, result)
     if plan.cache is not None:
-        answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
+        answer = _cacheable(s, req, model, result.body)
         # the cascade's first call (on the charge, or `extra` without one), which a hit avoids
         remember_answer(s, plan, model, answer, cost, weak[1] if weak is not None else 0.0)
     return Completed(
         result,
-        headers_for(plan, model, cost, baseline_cost, result.upstream_headers),
+        headers_for(
+            plan, model, cost, baseline_cost, result.upstream_headers, _dropped(s, req, model)
+        ),
         s.protocol_of(model),
     )
 
@@ -152,7 +163,9 @@ async def _weak_served(
     after_answer(s, req, plan, model, answer.content, answer.finish_reason, answer)
     return Completed(
         answer,
-        headers_for(plan, model, cost, baseline_cost, answer.upstream_headers),
+        headers_for(
+            plan, model, cost, baseline_cost, answer.upstream_headers, _dropped(s, req, model)
+        ),
         s.protocol_of(model),
     )
 
@@ -161,3 +174,16 @@ def _stops(req: ChatRequest) -> Sequence[str]:
     """The caller's stop sequences when its request came translated (an Anthropic client's):
     an OpenAI upstream's answer may name the one it stopped on."""
     return req.canonical.stop if req.canonical is not None else ()
+
+
+def _cacheable(s: Services, req: ChatRequest, model: str, body: Any) -> CanonicalResponse | None:
+    """The answer as the cache keeps it (None: not kept). The client is shown the upstream's
+    blocks where it reads the body as it came (its own protocol) or its thinking as reasoning
+    items (the Responses API, the one surface with a stream codec of its own)."""
+    protocol = s.protocol_of(model)
+    shows = req.protocol == protocol or req.stream_codec is not None
+    return cached.of_result(body, protocol, _stops(req), shows_blocks=shows)
+
+
+def _dropped(s: Services, req: ChatRequest, model: str) -> str | None:
+    return dropped_fields(req, s.protocol_of(model))

@@ -4,7 +4,9 @@ its serialized form for the store, and its rendering for a client.
 Stored canonical rather than as the upstream's bytes, so one entry serves a streaming and a
 non-streaming request alike and is rendered by the same codecs (protocols/) that translate live
 answers. What canonical cannot hold (several choices, log-probabilities, reasoning blocks) is
-never cached: keys.uncacheable bypasses those requests.
+never cached: keys.uncacheable bypasses those requests, and an Anthropic answer relayed to its
+client with such blocks all the same (a model thinking unasked) is not kept (of_result's
+`shows_blocks`, relay_codec's `held_more`).
 """
 
 from __future__ import annotations
@@ -252,10 +254,19 @@ class Replay:
         return None
 
 
-def of_result(body: Any, protocol: Protocol, stops: Sequence[str] = ()) -> CanonicalResponse | None:
+def of_result(
+    body: Any, protocol: Protocol, stops: Sequence[str] = (), *, shows_blocks: bool = False
+) -> CanonicalResponse | None:
     """A complete upstream answer (`body` in `protocol`) as canonical; None when it is not one
     worth keeping (malformed, empty, or cut off by a content filter). `stops`: the caller's
-    stop sequences, so a stop on one is kept as the live answer told it (stop_sequence)."""
+    stop sequences, so a stop on one is kept as the live answer told it (stop_sequence).
+    `shows_blocks`: the client read `body` as it came (an Anthropic client) or its thinking as
+    reasoning items (a Responses client), so an Anthropic Message holding blocks the canonical
+    form leaves out (thinking a model does unasked, citations, a server tool's) is not kept: a
+    hit would serve it without them, a tool_use without the thinking block the next turn must
+    send back with it."""
+    if shows_blocks and protocol == "anthropic" and anthropic_response.holds_more(body):
+        return None
     try:
         answer = decode_answer(body, protocol, stops)
     except Exception:  # an answer we cannot re-render is simply not cached

@@ -105,6 +105,18 @@ def decode_response(body: Any, *, thinking: bool = False) -> CanonicalResponse:
     )
 
 
+def holds_more(body: Any) -> bool:
+    """Whether a Message holds what its canonical form leaves out: a block other than text and
+    tool_use (thinking, redacted_thinking, a server tool's, a kind added later) or text with
+    citations. Relayed as it came, its client read them; a cached copy would not hold them."""
+    content = body.get("content") if isinstance(body, dict) else None
+    for block in content if isinstance(content, list) else ():
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in ("text", "tool_use") or (kind == "text" and block.get("citations")):
+            return True
+    return False
+
+
 def _thought(block: dict[str, Any], at: int) -> Thought | None:
     """A thinking or redacted_thinking block as a Thought (None for any other block)."""
     kind = block.get("type")

@@ -101,6 +101,10 @@ class StreamDecoder:
         self.counted_input = False
         self.counted_output = False
         self.done = False
+        # a block the canonical events leave out came (anthropic_response.holds_more's): a
+        # relayed stream showed it, a cached copy of its text would not
+        self.held_more = False
+        self.kept_thinking = False  # a thinking block came and was kept (`thinking`)
 
     def feed(self, frame: bytes) -> list[StreamEvent]:
         payload = frame_payload(frame)
@@ -155,6 +159,7 @@ class StreamDecoder:
                 return [ThinkingDelta(index, str(delta["thinking"]))]
             if delta.get("type") == "signature_delta":  # a kept thinking block's signature
                 return [ThinkingDelta(index, "", signature=str(delta["signature"]))]
+            self.held_more = True
             return []  # citations: nothing canonical
         if kind == "content_block_stop":
             index = self._index.get(int(event["index"]))
@@ -168,7 +173,10 @@ class StreamDecoder:
 
     def _block_start(self, upstream_index: int, block: dict[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
+        if kind not in ("text", "tool_use") or (kind == "text" and block.get("citations")):
+            self.held_more = True
         if kind in ("thinking", "redacted_thinking") and self._thinking:
+            self.kept_thinking = True
             index = self._index[upstream_index] = len(self._index)
             out: list[StreamEvent] = [BlockStart(index, "thinking")]
             thought, signature = block.get("thinking"), block.get("signature")

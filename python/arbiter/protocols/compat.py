@@ -110,6 +110,20 @@ def untranslatable(req: CanonicalRequest, target: Protocol) -> str | None:
     return None if found is None else found.reason
 
 
+def dropped(req: CanonicalRequest, target: Protocol) -> list[str]:
+    """The request's fields dropped on the way to `target` (hints the other protocol has no
+    place for), by the caller's names; [] for its own protocol. Named to the caller in the
+    answer's x-arbiter-dropped header, so nothing is dropped silently."""
+    if req.source == target:
+        return []
+    names = [
+        k for k, v in req.extras.items() if k in _DROPPED[req.source] and not _is_default(k, v)
+    ]
+    if req.top_k is not None and target == "openai":
+        names.append("top_k")
+    return names
+
+
 def blocker(req: CanonicalRequest, target: Protocol) -> Blocker | None:
     """untranslatable()'s feature with the field that carries it."""
     if req.source == target:
