@@ -2,7 +2,9 @@
 standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT variables) exports
 spans over OTLP/HTTP with the official SDK (`pip install 'arbiter[otel]'`).
 
-Spans: one per request (`POST /v1/chat/completions`, ...; a stream's ends with its last event),
+Spans: one per request (`POST /v1/chat/completions`, ...; kind SERVER, in the client's trace when
+its `traceparent` names one; a stream's ends with its last event, and its relay runs in the
+request's context: request_log.serving),
 `route` (the choice: task, mode, candidates, the chosen model), one per upstream attempt
 (`chat sim-small`, kind CLIENT, with the GenAI semantic-convention attributes:
 gen_ai.operation.name, gen_ai.provider.name and gen_ai.system, gen_ai.request.model,
@@ -93,9 +95,17 @@ def shutdown() -> None:
 # -- the hooks (each called only when TRACER is not None) -----------------------------------
 
 
-def start_request(method: str, path: str, surface: str | None) -> Any:
-    """The request's span, not yet current (a stream ends it after the handler returned)."""
-    span = TRACER.start_span(f"{method} {path}", attributes={"http.request.method": method})
+def start_request(method: str, path: str, surface: str | None, headers: Mapping[str, str]) -> Any:
+    """The request's SERVER span, not yet current (a stream ends it after the handler
+    returned); a child of the client's span when its headers carry one (W3C `traceparent`, or
+    what OTEL_PROPAGATORS names), so the caller's trace goes on through the sidecar."""
+    from opentelemetry.propagate import extract
+    from opentelemetry.trace import SpanKind
+
+    span = TRACER.start_span(
+        f"{method} {path}", context=extract(headers), kind=SpanKind.SERVER,
+        attributes={"http.request.method": method},
+    )  # fmt: skip
     if surface is not None:
         span.set_attribute("arbiter.surface", surface)
     return span
@@ -105,7 +115,11 @@ def start_request(method: str, path: str, surface: str | None) -> Any:
 def current(span: Any) -> Iterator[None]:
     from opentelemetry import trace
 
-    with trace.use_span(span, end_on_exit=False, record_exception=False):
+    # the request's status is end_request's to set: an ArbiterError raised through here is a
+    # refusal answered in the client's shape (a 400 is no server error)
+    with trace.use_span(
+        span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+    ):
         yield
 
 
@@ -127,7 +141,9 @@ def end_request(span: Any, ctx: RequestLog, status: int) -> None:
         if value is not None:
             attrs[key] = value
     span.set_attributes(attrs)
-    if status >= 500 or ctx.outcome == "failed":
+    # the HTTP conventions for a SERVER span: a 4xx is the client's error, not this span's; a
+    # failed outcome under a 2xx (a stream cut after its head) is one
+    if status >= 500 or (ctx.outcome == "failed" and status < 400):
         from opentelemetry.trace import StatusCode
 
         span.set_status(StatusCode.ERROR, ctx.error or str(status))
