@@ -2,11 +2,15 @@
 Every line is one record (JSON: parses, one object); an upstream's error text with line ends
 and a forged record in it stays inside its line; every line logged while a request is served
 names its request id (a failed upstream attempt's warnings, a stream's, its grading's); a
-client's 400 is logged at info, not as an error."""
+client's 400 is logged at info, not as an error. And, on the formatters: a traceback's lines in
+the text format are indented continuations (an exception quoting a forged record cannot start
+one), and uvicorn's ANSI `color_message` copy is left out."""
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +20,12 @@ import openai
 import orjson
 import pytest
 
+from arbiter import logs
 from tests.ops25_rig import Upstream, served
 from tests.scripted_upstream import serving
 
 REQUEST_ID = re.compile(r"\brequest_id=(\S+)")
+FORGED_LINE = "2026-12-07 10:00:00,000 INFO arbiter.request: request tenant=admin status=200"
 
 
 def _workload(root: str) -> dict[str, str]:
@@ -124,3 +130,31 @@ def test_a_clients_400_is_not_an_error(logged: tuple[str, list[str], dict[str, s
     refused = [r for r in records if r.get("request_id") == ids["refused"]]
     assert refused and all(r["level"] == "info" for r in refused), refused
     assert not [r for r in records if r["level"] in ("error", "critical")], records
+
+
+def _failed_record(uvicorns: bool = False) -> logging.LogRecord:
+    try:
+        raise ValueError(f"bad\n{FORGED_LINE}\n\x1b[2Jcleared")
+    except ValueError:
+        record = logging.LogRecord("arbiter.x", logging.ERROR, __file__, 1, "step failed", (),
+                                   sys.exc_info())  # fmt: skip
+    if uvicorns:
+        record.color_message = "step \x1b[31mfailed\x1b[0m %d"  # as uvicorn's records carry
+    return record
+
+
+def test_a_tracebacks_lines_never_read_as_records_of_their_own() -> None:
+    text = logs.TextFormatter().format(_failed_record())
+    first, *rest = text.split("\n")
+    assert first.endswith("ERROR arbiter.x: step failed"), first
+    assert rest and "Traceback" in rest[0]
+    # base25: the exception's own lines at column 0, the forged record one of them, ESC raw
+    assert all(line.startswith("    ") for line in rest), rest
+    assert all(line.isprintable() for line in rest)
+    assert any(FORGED_LINE in line for line in rest)  # kept, as a continuation
+
+
+def test_uvicorns_color_message_is_left_out() -> None:
+    record = _failed_record(uvicorns=True)
+    assert "color_message" not in logs.TextFormatter().format(record)
+    assert "color_message" not in orjson.loads(logs.JSONFormatter().format(record))

@@ -25,6 +25,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's terminal copy of its message: ANSI codes, its %d unfilled
 }
 
 
@@ -54,10 +55,18 @@ def _text_value(value: Any) -> str:
     return text
 
 
+def _continued(text: str) -> str:
+    """A traceback under its record's line: each of its lines indented and visible, so none
+    reads as a record of its own (an exception's message may quote client or upstream text
+    with line ends: a pipeline that starts a record at each line not indented saw a forged
+    one) nor reaches a terminal as code."""
+    return "".join("\n    " + visible(part) for part in text.splitlines())
+
+
 class TextFormatter(logging.Formatter):
     """`time level logger: message key=value ...` (values with spaces quoted as JSON), then a
-    traceback if any. The local time's seconds are formatted once per second: this runs for
-    every request."""
+    traceback if any, indented. The local time's seconds are formatted once per second: this
+    runs for every request."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,9 +89,9 @@ class TextFormatter(logging.Formatter):
         if record.exc_info:
             if not record.exc_text:
                 record.exc_text = self.formatException(record.exc_info)
-            line += "\n" + record.exc_text
+            line += _continued(record.exc_text)
         if record.stack_info:
-            line += "\n" + self.formatStack(record.stack_info)
+            line += _continued(self.formatStack(record.stack_info))
         return masked(line)  # an upstream may quote the key it was sent (log_secrets.py)
 
 
