@@ -18,14 +18,17 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from opentelemetry import trace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from arbiter import telemetry
 from tests.ops25_rig import Upstream, collector, served
 from tests.scripted_upstream import serving
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN = "b7ad6b7169203331"
 SECRET = "SECRET-PROMPT-7f3a"  # prompt text that must reach no attribute
+MARK = "client-text-9c1e"  # in a tracestate and a baggage nobody should parse or log
 
 
 def _attrs(span: Span) -> dict[str, Any]:
@@ -56,6 +59,12 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 "traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"})  # fmt: skip
             assert r.status_code == 200, r.text
             ids["traced"] = r.headers["x-arbiter-request-id"]
+            r = _post(s.root, "hostile", headers={
+                "traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01",
+                "tracestate": ",".join(f"k{i}=v{MARK}" for i in range(400)),
+                "baggage": "a" + " " * 8000 + MARK})  # fmt: skip
+            assert r.status_code == 200, r.text
+            ids["hostile"] = r.headers["x-arbiter-request-id"]
             r = _post(s.root, "FAIL please")
             assert r.status_code == 503, r.text
             ids["failed"] = r.headers["x-arbiter-request-id"]
@@ -71,7 +80,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 pass
             time.sleep(0.5)  # the stream's grading, one loop step after its last event
         # the child has stopped: its last spans flushed at shutdown
-        yield {"ids": ids, "spans": list(got.spans), "paths": list(got.paths)}
+        yield {"ids": ids, "spans": list(got.spans), "paths": list(got.paths), "log": s.lines()}
 
 
 def _request_span(traced: dict[str, Any], which: str) -> Span:
@@ -107,6 +116,32 @@ def test_a_clients_traceparent_is_honoured(traced: dict[str, Any]) -> None:
     assert span.kind == Span.SPAN_KIND_SERVER  # base25: INTERNAL
     names = {s.name for s in _trace(traced, span)}
     assert {"route", "chat sim-small"} <= names, names
+
+
+def test_only_the_traceparent_is_read(traced: dict[str, Any]) -> None:
+    """A tracestate of 400 odd members and a baggage with 8,000 spaces inside: the SDK's propagators
+    spent ~300 ms of the loop on such a baggage and logged the client's text per member."""
+    span = _request_span(traced, "hostile")
+    assert span.trace_id.hex() == CLIENT_TRACE and span.parent_span_id.hex() == CLIENT_SPAN
+    assert not [line for line in traced["log"] if MARK in line or "opentelemetry" in line]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-0", f"00-{CLIENT_TRACE.upper()}-{CLIENT_SPAN}-01",
+     f"ff-{CLIENT_TRACE}-{CLIENT_SPAN}-01", f"00-{'0' * 32}-{CLIENT_SPAN}-01",
+     f"00-{CLIENT_TRACE}-{'0' * 16}-01", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01-x",
+     f"00_{CLIENT_TRACE}-{CLIENT_SPAN}-01", " " * 55, "0" * 513],
+)  # fmt: skip
+def test_a_malformed_traceparent_starts_a_trace_of_its_own(value: str | None) -> None:
+    assert telemetry.client_parent(value) is None
+
+
+def test_a_later_versions_traceparent_is_read_by_its_first_four_fields() -> None:
+    parent = telemetry.client_parent(f"01-{CLIENT_TRACE}-{CLIENT_SPAN}-03-more")
+    context = trace.get_current_span(parent).get_span_context()
+    assert (context.trace_id, context.span_id) == (int(CLIENT_TRACE, 16), int(CLIENT_SPAN, 16))
+    assert context.is_remote and context.trace_flags == 1  # only the sampled bit is defined
 
 
 def test_requests_without_one_are_each_a_trace_of_their_own(traced: dict[str, Any]) -> None:
