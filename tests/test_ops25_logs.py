@@ -8,6 +8,7 @@ one), and uvicorn's ANSI `color_message` copy is left out."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -20,7 +21,9 @@ import openai
 import orjson
 import pytest
 
-from arbiter import logs
+from arbiter import logs, request_log
+from arbiter.budget import Budgets
+from arbiter.config import BudgetSettings
 from tests.ops25_rig import Upstream, served
 from tests.scripted_upstream import serving
 
@@ -158,3 +161,27 @@ def test_uvicorns_color_message_is_left_out() -> None:
     record = _failed_record(uvicorns=True)
     assert "color_message" not in logs.TextFormatter().format(record)
     assert "color_message" not in orjson.loads(logs.JSONFormatter().format(record))
+
+
+def test_the_budgets_retry_loop_runs_outside_the_request_that_started_it() -> None:
+    """The loop writes every queued settle while the store is down: its lines must not name
+    the request whose settle happened to start it (base25: it ran in that request's context)."""
+    b = Budgets(BudgetSettings(), None, lambda *a: None)  # type: ignore[arg-type]
+    seen: list[object] = []
+
+    async def loop() -> None:
+        seen.append(request_log.CURRENT.get())
+
+    b._retry_loop = loop  # type: ignore[method-assign]
+
+    async def main() -> None:
+        token = request_log.CURRENT.set(request_log.RequestLog("req_started_it", "chat"))
+        try:
+            b._start_retry()
+        finally:
+            request_log.CURRENT.reset(token)
+        assert b._retry is not None
+        await b._retry
+
+    asyncio.run(main())
+    assert seen == [None]
