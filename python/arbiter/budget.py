@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -523,7 +524,11 @@ class Budgets:
 
     def _start_retry(self) -> None:
         if self._retry is None or self._retry.done():
-            self._retry = asyncio.get_running_loop().create_task(self._retry_loop())
+            # in a context of its own: the loop serves every queued settle, not the request
+            # whose settle started it (whose id its log lines would carry: logs.RequestIdOf)
+            self._retry = asyncio.get_running_loop().create_task(
+                self._retry_loop(), context=contextvars.Context()
+            )
 
     async def _retry_loop(self, first_s: float = 0.2, max_s: float = 1.0) -> None:
         """Write queued settles in order until none is left and the store answers; this loop is

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractContextManager
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -34,17 +35,27 @@ class EventStreamResponse(Response):
         *,
         deadline: float | None = None,
         on_expired: Callable[[], None] | None = None,
+        within: AbstractContextManager[object] | None = None,
     ) -> None:
         """`deadline` (time.monotonic()): the request's; `on_expired` runs when the response is
-        stopped at it (+ the grace), before the body is cancelled."""
+        stopped at it (+ the grace), before the body is cancelled. `within`: entered around the
+        relay and the background task (the request's own context: request_log.serving)."""
         self.body_iterator = body
         self.status_code = 200
         self.background = background
         self.deadline = deadline
         self.on_expired = on_expired
+        self.within = within
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.within is None:
+            await self._relay(receive, send)
+            return
+        with self.within:
+            await self._relay(receive, send)
+
+    async def _relay(self, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         expired = False
 

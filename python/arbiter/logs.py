@@ -2,7 +2,8 @@
 "json"`. Both render a record's `extra=` fields (the stdlib's formatters drop them), so a line
 like `upstream attempt failed` carries its model, upstream and error. A record that names a
 `model` but no `upstream` gets the model's upstream from the config (UpstreamOf), so every
-warning about a model says where it was sent.
+warning about a model says where it was sent; one logged while serving a request gets its
+`request_id` (RequestIdOf).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from arbiter import stalls
+from arbiter import request_log, stalls
 from arbiter.log_secrets import masked
 
 # the attributes every LogRecord has: anything else on a record came from `extra=`
@@ -24,6 +25,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's terminal copy of its message: ANSI codes, its %d unfilled
 }
 
 
@@ -53,10 +55,18 @@ def _text_value(value: Any) -> str:
     return text
 
 
+def _continued(text: str) -> str:
+    """A traceback under its record's line: each of its lines indented and visible, so none
+    reads as a record of its own (an exception's message may quote client or upstream text
+    with line ends: a pipeline that starts a record at each line not indented saw a forged
+    one) nor reaches a terminal as code."""
+    return "".join("\n    " + visible(part) for part in text.splitlines())
+
+
 class TextFormatter(logging.Formatter):
     """`time level logger: message key=value ...` (values with spaces quoted as JSON), then a
-    traceback if any. The local time's seconds are formatted once per second: this runs for
-    every request."""
+    traceback if any, indented. The local time's seconds are formatted once per second: this
+    runs for every request."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,9 +89,9 @@ class TextFormatter(logging.Formatter):
         if record.exc_info:
             if not record.exc_text:
                 record.exc_text = self.formatException(record.exc_info)
-            line += "\n" + record.exc_text
+            line += _continued(record.exc_text)
         if record.stack_info:
-            line += "\n" + self.formatStack(record.stack_info)
+            line += _continued(self.formatStack(record.stack_info))
         return masked(line)  # an upstream may quote the key it was sent (log_secrets.py)
 
 
@@ -145,6 +155,20 @@ class UpstreamOf(logging.Filter):
         return True
 
 
+class RequestIdOf(logging.Filter):
+    """Adds `request_id` to a record logged while serving a request (request_log.CURRENT) that
+    names none: a warning about one of its upstream attempts, its grading, then carries the id
+    its request line and the client's `x-arbiter-request-id` carry."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        d = record.__dict__
+        if "request_id" not in d:
+            ctx = request_log.CURRENT.get()
+            if ctx is not None:
+                d["request_id"] = ctx.id
+        return True
+
+
 class MeasuredStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A StreamHandler whose writes are timed (stalls.LOG, on /metrics): a line written on the
     event loop's thread to a pipe nobody drains blocks the loop."""
@@ -160,6 +184,7 @@ def configure(
     """The root logger writes to stderr in `fmt` at `level` (replacing earlier handlers)."""
     handler = MeasuredStreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RequestIdOf())
     if upstream_of:
         handler.addFilter(UpstreamOf(upstream_of))
     root = logging.getLogger()

@@ -20,7 +20,8 @@ import logging
 import operator
 import string
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,25 @@ _ID_HEADERS = frozenset({b"x-arbiter-request-id", b"x-request-id", b"request-id"
 _NAME = operator.itemgetter(0)  # a raw header line's name
 
 CURRENT: ContextVar[RequestLog | None] = ContextVar("arbiter_request", default=None)
+
+
+@contextmanager
+def serving(ctx: RequestLog | None) -> Iterator[None]:
+    """`ctx` as CURRENT, and its span current, while a stream's body is relayed: that runs after
+    its handler returned (and left both), yet its log lines, its grading's hand-off and its
+    calls upstream are the request's (its request id, its trace)."""
+    if ctx is None:
+        yield
+        return
+    token = CURRENT.set(ctx)
+    try:
+        if ctx.span is None:
+            yield
+        else:
+            with telemetry.current(ctx.span):
+                yield
+    finally:
+        CURRENT.reset(token)
 
 
 # "req_" + 24 hex digits, as before, without os.urandom per request (see DecisionIds)

@@ -130,6 +130,7 @@ def _event_stream(streamed: Streamed) -> EventStreamResponse:
         background=BackgroundTask(close),
         deadline=streamed.deadline,
         on_expired=streamed.events.expire,
+        within=request_log.serving(ctx),
     )
 
 
@@ -145,6 +146,7 @@ def _passthrough_stream(streamed: passthrough_stream.Streaming) -> EventStreamRe
         streamed.events,
         headers={**streamed.headers, "cache-control": "no-cache"},
         background=BackgroundTask(close),
+        within=request_log.serving(ctx),
     )
 
 
@@ -626,7 +628,9 @@ def _guard(
         token = request_log.CURRENT.set(ctx)
         error = None
         if telemetry.TRACER is not None:
-            ctx.span = telemetry.start_request(request.method, request.url.path, surface)
+            ctx.span = telemetry.start_request(
+                request.method, request.url.path, surface, request.headers
+            )
         try:
             scope = request.scope
             hosts.check_scope(scope["headers"], scope.get("http_version", "1.1"))

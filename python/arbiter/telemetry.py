@@ -2,7 +2,9 @@
 standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT variables) exports
 spans over OTLP/HTTP with the official SDK (`pip install 'arbiter[otel]'`).
 
-Spans: one per request (`POST /v1/chat/completions`, ...; a stream's ends with its last event),
+Spans: one per request (`POST /v1/chat/completions`, ...; kind SERVER, in the client's trace
+when its `traceparent` names one, the only header read; a stream's ends with its last event,
+and its relay runs in the request's context: request_log.serving),
 `route` (the choice: task, mode, candidates, the chosen model), one per upstream attempt
 (`chat sim-small`, kind CLIENT, with the GenAI semantic-convention attributes:
 gen_ai.operation.name, gen_ai.provider.name and gen_ai.system, gen_ai.request.model,
@@ -93,19 +95,60 @@ def shutdown() -> None:
 # -- the hooks (each called only when TRACER is not None) -----------------------------------
 
 
-def start_request(method: str, path: str, surface: str | None) -> Any:
-    """The request's span, not yet current (a stream ends it after the handler returned)."""
-    span = TRACER.start_span(f"{method} {path}", attributes={"http.request.method": method})
+def start_request(method: str, path: str, surface: str | None, headers: Mapping[str, str]) -> Any:
+    """The request's SERVER span, not yet current (a stream ends it after the handler
+    returned); a child of the client's span when its `traceparent` names one (client_parent),
+    so the caller's trace goes on through the sidecar."""
+    from opentelemetry.trace import SpanKind
+
+    span = TRACER.start_span(
+        f"{method} {path}", context=client_parent(headers.get("traceparent")),
+        kind=SpanKind.SERVER, attributes={"http.request.method": method},
+    )  # fmt: skip
     if surface is not None:
         span.set_attribute("arbiter.surface", surface)
     return span
+
+
+_HEX = frozenset("0123456789abcdef")
+TRACEPARENT_MAX_CHARS = 512  # the W3C bound (a later version may append fields)
+
+
+def client_parent(value: str | None) -> Any:
+    """The OpenTelemetry context of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), None
+    when absent or malformed. Read by position in linear time, nothing else read: the SDK's
+    propagators also parse `tracestate` and `baggage` with patterns that cost milliseconds of
+    the loop per 8 KB header (one baggage of 8,000 spaces: ~300 ms) and log the client's text
+    once per member they refuse."""
+    if value is None or not 55 <= len(value) <= TRACEPARENT_MAX_CHARS:
+        return None
+    version, trace_id, span_id, flags = value[:2], value[3:35], value[36:52], value[53:55]
+    if (
+        value[2] != "-" or value[35] != "-" or value[52] != "-"
+        or (len(value) > 55 and (version == "00" or value[55] != "-"))
+        or not _HEX.issuperset(version + trace_id + span_id + flags) or version == "ff"
+        or trace_id == "0" * 32 or span_id == "0" * 16
+    ):  # fmt: skip
+        return None
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    remote = SpanContext(
+        int(trace_id, 16), int(span_id, 16), is_remote=True,
+        trace_flags=TraceFlags(int(flags, 16) & TraceFlags.SAMPLED),
+    )  # fmt: skip
+    return trace.set_span_in_context(NonRecordingSpan(remote))
 
 
 @contextmanager
 def current(span: Any) -> Iterator[None]:
     from opentelemetry import trace
 
-    with trace.use_span(span, end_on_exit=False, record_exception=False):
+    # the request's status is end_request's to set: an ArbiterError raised through here is a
+    # refusal answered in the client's shape (a 400 is no server error)
+    with trace.use_span(
+        span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+    ):
         yield
 
 
@@ -127,7 +170,9 @@ def end_request(span: Any, ctx: RequestLog, status: int) -> None:
         if value is not None:
             attrs[key] = value
     span.set_attributes(attrs)
-    if status >= 500 or ctx.outcome == "failed":
+    # the HTTP conventions for a SERVER span: a 4xx is the client's error, not this span's; a
+    # failed outcome under a 2xx (a stream cut after its head) is one
+    if status >= 500 or (ctx.outcome == "failed" and status < 400):
         from opentelemetry.trace import StatusCode
 
         span.set_status(StatusCode.ERROR, ctx.error or str(status))

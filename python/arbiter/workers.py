@@ -196,12 +196,31 @@ def _run(
             break
         time.sleep(0.2)
     if not stopping:  # one died on its own: take the set down, let the host restart it
+        i = procs.index(done[0])
+        log.error(
+            "worker %d (pid %d) %s; stopping the other workers, the set exits with its status",
+            i, done[0].pid, _how_it_ended(status), extra={"worker": i},
+        )  # fmt: skip
         forward(signal.SIGTERM, None)
     deadline = time.monotonic() + grace_s
-    for p in procs:
+    for i, p in enumerate(procs):
         try:
             p.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            log.error(
+                "worker %d (pid %d) still running %.0f s after SIGTERM: killed (what it had "
+                "not yet written is lost)", i, p.pid, grace_s, extra={"worker": i},
+            )  # fmt: skip
             p.kill()
             p.wait()
     return status if status >= 0 else 128 - status
+
+
+def _how_it_ended(status: int) -> str:
+    """A Popen return code in words: `killed by SIGKILL`, `exited with status 3`."""
+    if status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
