@@ -161,9 +161,13 @@ def describe_calls(text: str, calls: Sequence[ToolCall]) -> str:
 def describe_tools(tools: OfferedTools) -> str:
     """The tools offered, for the judge's question: one line per tool with its schema."""
     lines = ["The assistant may answer by calling one of these tools:"]
+    size = len(lines[0])
     for name, schema in tools.schemas.items():
+        if size > _DESCRIBE_TOOLS:  # the rest is past the cut: not written (20,000 tools
+            break  # offered were 20,000 schemas dumped on the loop for 3,000 characters)
         text = orjson.dumps(schema).decode() if schema is not None else "(no schema)"
         lines.append(f"- {name}: {text}")
+        size += len(lines[-1]) + 1
     if tools.forced is not None:
         lines.append(f"The request forced a call to {tools.forced}.")
     out = "\n".join(lines)

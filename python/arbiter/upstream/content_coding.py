@@ -5,14 +5,22 @@ read whole: a 661-byte `gzip, gzip` body inflated to 300 MB in one call (10 GB f
 
 Only gzip (any number of members) and deflate (zlib or raw) are decoded, stacked in any order;
 any other coding (br, zstd, compress, ...) is refused by name rather than read as if it were
-plain text. This module does no I/O."""
+plain text. This module does no I/O.
+
+However stacked, a body may inflate to at most MAX_RATIO times what was sent (one gzip or
+deflate layer cannot pass ~1,032: only a stacked bomb does), and `decoded` hands the loop back
+after each full step: a 64 MiB bomb read in one network piece was 1,024 steps in one loop turn
+(0.6-0.9 s that every other request waited, bench/results/dos25.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator, Iterator
 
 STEP = 64 * 1024  # the most one decode step yields
+# the most a body inflates over its bytes as sent (deflate's own bound is ~1,032), past STEP
+MAX_RATIO = 1100
 _MAX_CODINGS = 4  # more stacked codings than this is no real server's answer
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 
@@ -103,10 +111,15 @@ async def decoded(raw: AsyncIterator[bytes], coded: Decoder, limit: int) -> Asyn
     `limit` bytes as sent: the reader's cap counts what comes out, and gzip members that inflate
     to nothing (~20 bytes each) would stream past it, decoded one by one on the event loop,
     until the total timeout."""
-    size = 0
+    size = inflated = 0
     async for piece in raw:
         size += len(piece)
         if size > limit:
             raise CodingError(f"compressed body is larger than {limit} bytes")
         for out in coded.feed(piece):
+            inflated += len(out)
+            if inflated > MAX_RATIO * size + STEP:
+                raise CodingError(f"body inflates past {MAX_RATIO} times its size as sent")
             yield out
+            if len(out) == STEP:  # more may follow from this piece: let the loop run first
+                await asyncio.sleep(0)

@@ -496,6 +496,10 @@ def is_json(headers: httpx.Headers) -> bool:
 
 
 _MAX_HELD = 4  # content-free opening events held back while waiting for the first real one
+# events handed on with no wait for the network between them before the loop is let run: a
+# piece that came whole holds thousands of small events (a burst, or a hostile upstream's
+# 190,000 empty deltas), each relayed, translated and written in the same turn of the loop
+YIELD_EVERY = 64
 
 
 class SSEStream:
@@ -546,6 +550,7 @@ class SSEStream:
         self.unread_events = 0
         self.done = False
         self._draining: asyncio.Task[None] | None = None  # the body's rest read after the end
+        self._unpaused = 0  # events handed on since the stream last waited for a piece
 
     async def _next_item(self) -> bytes | None:
         raise NotImplementedError
@@ -597,6 +602,7 @@ class SSEStream:
         return piece
 
     async def _wait_piece(self) -> bytes | None:
+        self._unpaused = 0  # (the loop runs while this waits)
         try:
             async with shared_timeouts.timeout(max(self._deadline - time.monotonic(), 0.0)):
                 return await self._raw.__anext__()
@@ -709,6 +715,10 @@ class SSEStream:
             yield item
         while (more := await self._next_item()) is not None:
             yield more
+            self._unpaused += 1
+            if self._unpaused >= YIELD_EVERY:
+                self._unpaused = 0
+                await asyncio.sleep(0)
         if self.done:
             await self._drain()
 
