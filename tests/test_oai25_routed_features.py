@@ -1,0 +1,169 @@
+"""oai25: the official openai SDK's newer Chat Completions features through a real `arbiter
+serve`, named and `auto`, when the pool holds an Anthropic-protocol model: each feature routes
+only to models that carry it, is translated, or is a 400 naming it, never dropped in silence.
+Two pools: `mixed` (an-1, Anthropic, cheap, with `json-schema`; oa-1, OpenAI, dear: `auto`
+picks an-1 unless the request keeps it out) and `claude` (an-1 alone: a feature it cannot
+carry leaves `auto` no model)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pydantic
+import pytest
+
+from tests.probe22a_rig import Reply, Rig, blocks_as_events, message_frames, message_whole, rig
+from tests.probe_rig import model_toml, rig_toml
+
+_n = itertools.count()
+_CAPS = '["chat", "json", "tools", "vision", "json-schema"]'
+_FAILOVER = {"first_byte_timeout_s": 3.0, "total_timeout_s": 6.0, "deadline_s": 8.0,
+             "retries_per_model": 0}  # fmt: skip
+
+
+def _mixed(port: int, db: Path) -> str:
+    models = model_toml("an-1", "ra", (1000.0, 2000.0), 200000, _CAPS)
+    models += model_toml("oa-1", "ro", (3000.0, 6000.0), 200000, _CAPS)
+    return rig_toml(port, db, models, _FAILOVER, breaker=100000)
+
+
+def _claude(port: int, db: Path) -> str:
+    models = model_toml("an-1", "ra", (1000.0, 2000.0), 200000, _CAPS)
+    return rig_toml(port, db, models, _FAILOVER, baseline="an-1", breaker=100000)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with rig(Path(tmp_path_factory.mktemp("oai25_mixed")), _mixed) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def claude(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with rig(Path(tmp_path_factory.mktemp("oai25_claude")), _claude) as made:
+        yield made
+
+
+def mark() -> tuple[str, str]:
+    name = f"f{next(_n)}"
+    return name, f"[[p:{name}]]"
+
+
+def served_by(r: Rig, model: str, **kw: Any) -> tuple[str, str, dict[str, Any]]:
+    """The model Arbiter chose, the path it called and the body it sent."""
+    name, m = mark()
+    raw = r.oa.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": f"hi {m}"}], **kw
+    )
+    raw.parse()
+    path, body = r.upstream.one(name)
+    return raw.headers["x-arbiter-model"], path, body
+
+
+def test_store_true_is_never_sent_to_an_anthropic_model(mixed: Rig) -> None:
+    """`store: true` asks OpenAI to keep the completion for the caller to fetch
+    (`chat.completions.retrieve`, evals); Anthropic keeps nothing, so it was dropped on the way
+    and the caller's stored completions silently missed every request routed to Claude. Now
+    `auto` sends it only to an OpenAI-protocol model, and naming an-1 is a 400 naming it."""
+    # control: without store (or store false) routing picks the cheaper Claude
+    for kw in ({}, {"store": False}):
+        model, path, _ = served_by(mixed, "auto", **kw)
+        assert (model, path) == ("an-1", "/v1/messages"), kw
+    model, path, body = served_by(mixed, "auto", store=True, metadata={"app": "a"})
+    assert (model, path) == ("oa-1", "/v1/chat/completions")
+    assert body["store"] is True and body["metadata"] == {"app": "a"}
+    name, m = mark()
+    with pytest.raises(openai.BadRequestError) as refused:
+        mixed.oa.chat.completions.create(
+            model="an-1", messages=[{"role": "user", "content": m}], store=True
+        )
+    assert refused.value.param == "store" and "store" in refused.value.message
+    assert mixed.upstream.bodies(name) == []
+
+
+@pytest.mark.parametrize(
+    ("kw", "feature"),
+    [
+        ({"logprobs": True, "top_logprobs": 2}, "logprobs"),
+        ({"n": 2}, "n > 1"),
+        ({"reasoning_effort": "high"}, "reasoning_effort"),
+        ({"verbosity": "low"}, "verbosity"),
+        ({"prediction": {"type": "content", "content": "x"}}, "prediction"),
+        ({"web_search_options": {}}, "web_search_options"),
+        ({"logit_bias": {"50256": -100}}, "logit_bias"),
+        ({"functions": [{"name": "f", "parameters": {"type": "object"}}]}, "functions"),
+        ({"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+        ({"store": True}, "store"),
+    ],
+)
+def test_auto_with_a_feature_no_model_carries_is_a_400_naming_it(
+    claude: Rig, kw: dict[str, Any], feature: str
+) -> None:
+    """Held (but store): each feature Claude cannot carry leaves `auto` no model: a 400
+    naming it, nothing sent."""
+    name, m = mark()
+    with pytest.raises(openai.BadRequestError) as refused:
+        claude.oa.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": m}], **kw
+        )
+    assert feature in refused.value.message
+    assert claude.upstream.bodies(name) == []
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"service_tier": "flex"},
+        {"seed": 3},
+        {"metadata": {"a": "b"}},
+        {"prompt_cache_key": "k"},
+        {"frequency_penalty": 0.5},
+        {"reasoning_effort": "none"},
+    ],
+)
+def test_hints_readme_says_are_dropped_reach_claude_without_them(
+    mixed: Rig, kw: dict[str, Any]
+) -> None:
+    """Held: the hints README lists as dropped on the way to Anthropic."""
+    model, path, body = served_by(mixed, "auto", **kw)
+    assert (model, path) == ("an-1", "/v1/messages")
+    assert not set(kw) & set(body)
+
+
+class Weather(pydantic.BaseModel):
+    city: str
+    temp: int
+
+
+def _json_answer(text: str) -> Any:
+    content = [{"type": "text", "text": text}]
+
+    def fn(path: str, body: dict[str, Any]) -> Reply:
+        if body.get("stream"):
+            return Reply(frames=message_frames(blocks_as_events(content), "end_turn"))
+        return Reply(message_whole(content, "end_turn"))
+
+    return fn
+
+
+@pytest.mark.parametrize("model", ["auto", "an-1"])
+def test_parse_and_stream_parse_a_schema_claude_answers(mixed: Rig, model: str) -> None:
+    """Held: `chat.completions.parse` / `.stream` with a pydantic model (strict json_schema)
+    routed to Claude (json-schema): its output_config.format, and the SDK parses the answer."""
+    m = mixed.script(f"js{next(_n)}", _json_answer('{"city": "Oslo", "temp": 3}'))
+    messages: Any = [{"role": "user", "content": f"weather {m}"}]
+    done = mixed.oa.chat.completions.parse(model=model, messages=messages, response_format=Weather)
+    assert done.choices[0].message.parsed == Weather(city="Oslo", temp=3)
+    with mixed.oa.chat.completions.stream(
+        model=model, messages=messages, response_format=Weather
+    ) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_completion()
+    assert "content.done" in kinds
+    assert final.choices[0].message.parsed == Weather(city="Oslo", temp=3)
+    for _, body in mixed.upstream.bodies(m[4:-2]):
+        assert body["output_config"]["format"]["type"] == "json_schema"
