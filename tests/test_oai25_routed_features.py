@@ -167,3 +167,72 @@ def test_parse_and_stream_parse_a_schema_claude_answers(mixed: Rig, model: str) 
     assert final.choices[0].message.parsed == Weather(city="Oslo", temp=3)
     for _, body in mixed.upstream.bodies(m[4:-2]):
         assert body["output_config"]["format"]["type"] == "json_schema"
+
+
+def _refusing(text: str, stop: str = "refusal") -> Any:
+    """Claude declining a structured-output request: its refusal message as text, whatever the
+    schema (Anthropic: "the refusal message takes precedence over schema constraints")."""
+    content = [{"type": "text", "text": text}]
+
+    def fn(path: str, body: dict[str, Any]) -> Reply:
+        if body.get("stream"):
+            return Reply(frames=message_frames(blocks_as_events(content), stop))
+        return Reply(message_whole(content, stop))
+
+    return fn
+
+
+@pytest.mark.parametrize("model", ["auto", "an-1"])
+def test_claudes_refusal_of_a_schema_is_the_refusal_the_sdk_reads(mixed: Rig, model: str) -> None:
+    """Claude's refusal under a strict schema came as `content`, text no JSON parser reads:
+    `chat.completions.stream(response_format=Weather)` parses content as partial JSON on every
+    delta and raised jiter's ValueError mid-stream (no openai error an app catches). Now the
+    text is `message.refusal` / `delta.refusal`, as OpenAI answers a structured output it
+    declines: the stream emits refusal events and ends in the SDK's own
+    ContentFilterFinishReasonError (finish content_filter, as before), as `parse` does."""
+    text = "I can't help with that request."
+    m = mixed.script(f"rf{next(_n)}", _refusing(text))
+    messages: Any = [{"role": "user", "content": f"weather {m}"}]
+    kinds: list[str] = []
+    with (
+        pytest.raises(openai.ContentFilterFinishReasonError),
+        mixed.oa.chat.completions.stream(
+            model=model, messages=messages, response_format=Weather
+        ) as stream,
+    ):
+        for event in stream:
+            kinds.append(event.type)
+    assert "refusal.delta" in kinds and "content.delta" not in kinds
+    assert stream.current_completion_snapshot.choices[0].message.refusal == text
+    with pytest.raises(openai.ContentFilterFinishReasonError):
+        mixed.oa.chat.completions.parse(model=model, messages=messages, response_format=Weather)
+    whole = mixed.oa.chat.completions.create(
+        model=model,
+        messages=messages,
+        response_format=openai.lib._parsing.type_to_response_format_param(Weather),  # type: ignore[arg-type]
+    )
+    assert (whole.choices[0].message.content, whole.choices[0].message.refusal) == (None, text)
+    assert whole.choices[0].finish_reason == "content_filter"
+
+
+def test_schema_text_and_plain_refusals_stay_content(mixed: Rig) -> None:
+    """Controls: a schema's JSON that opens with blanks is parsed as content; a refusal of a
+    request without a schema stays the content it was (probe22a's held shape)."""
+    m = mixed.script(f"js{next(_n)}", _json_answer('\n  {"city": "Oslo", "temp": 3}'))
+    messages: Any = [{"role": "user", "content": f"weather {m}"}]
+    with mixed.oa.chat.completions.stream(
+        model="an-1", messages=messages, response_format=Weather
+    ) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.parsed == Weather(city="Oslo", temp=3)
+    m = mixed.script(f"rf{next(_n)}", _refusing("No."))
+    plain = mixed.oa.chat.completions.create(
+        model="an-1", messages=[{"role": "user", "content": f"hi {m}"}]
+    )
+    assert (plain.choices[0].message.content, plain.choices[0].message.refusal) == ("No.", None)
+    chunks = list(
+        mixed.oa.chat.completions.create(
+            model="an-1", messages=[{"role": "user", "content": f"hi {m}"}], stream=True
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "No."

@@ -117,6 +117,7 @@ def relay_codec(
     prompt_tokens: int = 0,
     limits: relayed_usage.Limits | None = None,
     shown_model: str = "",
+    json_only: bool = False,
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
@@ -126,7 +127,9 @@ def relay_codec(
     message_start when the upstream says none before its end (an OpenAI one), and for the
     usage a client reads when its upstream counted none; `limits`, what a relayed OpenAI
     usage is held to (relayed_usage.py); `shown_model`, the model's name a translated stream
-    shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`."""
+    shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`;
+    `json_only`: the caller asked a strict JSON schema (a translated answer's text that opens
+    as no JSON is its refusal: openai_response.declined_schema)."""
     shown = shown_model or model
     if upstream == client:
         if client == "openai":
@@ -142,7 +145,11 @@ def relay_codec(
     else:
         decoder = anthropic_stream.StreamDecoder(model)
         encoder = openai_stream.StreamEncoder(
-            shown, include_usage=include_usage, created=created, fallback_id=fallback_id
+            shown,
+            include_usage=include_usage,
+            created=created,
+            fallback_id=fallback_id,
+            json_only=json_only,
         )
     return Translating(decoder, encoder, prompt_tokens, limits)
 

@@ -209,14 +209,28 @@ def completion_id(raw_id: str) -> str:
     return raw_id if raw_id.startswith("chatcmpl-") else "chatcmpl-" + raw_id
 
 
-def encode_response(resp: CanonicalResponse, model: str, created: int) -> dict[str, Any]:
+def declined_schema(text: str) -> bool:
+    """Whether an answer's text, under a strict JSON schema, opens as no JSON: OpenAI's strict
+    mode wants an object at the root (Anthropic's structured outputs decode one too), so such
+    text is the model declining (Anthropic: "the refusal message takes precedence over schema
+    constraints", stop_reason refusal). OpenAI puts that in `message.refusal`; as `content`,
+    the openai SDK's `chat.completions.stream(response_format=...)` parsed it as partial JSON
+    and raised jiter's ValueError mid-stream."""
+    return text.lstrip()[:1] not in ("{", "[", "")
+
+
+def encode_response(
+    resp: CanonicalResponse, model: str, created: int, *, json_only: bool = False
+) -> dict[str, Any]:
     """A chat.completion for an OpenAI client; `model` is the name it sees, `created` the
-    Unix time (passed in: this module reads no clock)."""
+    Unix time (passed in: this module reads no clock). `json_only`: the caller asked a strict
+    JSON schema, so text that opens as no JSON is the refusal (declined_schema)."""
     calls = [p for p in resp.parts if isinstance(p, ToolCallPart)]
+    refused = json_only and declined_schema(resp.text)
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": resp.text if resp.text or not calls else None,
-        "refusal": None,
+        "content": None if refused else resp.text if resp.text or not calls else None,
+        "refusal": resp.text if refused else None,
     }
     if calls:
         message["tool_calls"] = [
