@@ -1,8 +1,10 @@
-"""oai25: the client's output limit reaches each OpenAI-protocol model under the name it takes
-(`max_tokens_param`), through a real `arbiter serve` and the openai SDK. `rsn-1` answers like
-OpenAI's reasoning models (a 400 for `max_tokens`: "use max_completion_tokens"); `old-1` is a
-server that knows only `max_tokens` (declared `max_tokens_param = "max_tokens"`) and ignores
-the other name, as such servers do."""
+"""oai25: OpenAI-protocol models that differ in what they take, through a real `arbiter serve`
+and the openai SDK: the client's output limit reaches each under the name it takes
+(`max_tokens_param`), and a routed request one refuses as unsupported goes to the next.
+`rsn-1` answers like OpenAI's reasoning models (400 `unsupported_parameter` for `max_tokens`,
+"use max_completion_tokens", and for `logprobs`); `old-1` is a server that knows only
+`max_tokens` (declared `max_tokens_param = "max_tokens"`) and ignores the other name, as such
+servers do, and takes logprobs."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from tests.probe22a_rig import Reply, Rig, chat_whole, rig
@@ -46,6 +49,10 @@ def r(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 def _like_its_server(path: str, body: dict[str, Any]) -> Reply:
     if body["model"] == "rsn-1" and "max_tokens" in body:
         return Reply(_REFUSED, status=400)
+    if body["model"] == "rsn-1" and body.get("logprobs"):
+        error = {**_REFUSED["error"], "param": "logprobs",
+                 "message": "logprobs is not supported with this model."}  # fmt: skip
+        return Reply({"error": error}, status=400)
     return Reply(chat_whole({"content": "ok"}, "stop"))
 
 
@@ -77,3 +84,24 @@ def test_a_limit_under_the_models_own_name_goes_as_it_came(r: Rig) -> None:
     assert _sent(r, "old-1", max_tokens=50) == {"max_tokens": 50}
     assert _sent(r, "rsn-1") == {"max_completion_tokens": 1024}
     assert _sent(r, "old-1") == {"max_tokens": 1024}
+
+
+def test_auto_tries_the_next_model_when_one_does_not_take_a_parameter(r: Rig) -> None:
+    """Nothing in the config says which OpenAI models take `logprobs` (reasoning models
+    refuse it): `auto` sent it to rsn-1 and relayed its 400, old-1 never asked. Now an
+    upstream's 400 `unsupported_parameter` / `unsupported_value` under `auto` goes on to the
+    next model; named, it is the caller's 400 as before (the control)."""
+    name = f"l{next(_n)}"
+    m = r.script(name, _like_its_server)
+    messages: Any = [{"role": "user", "content": m}]
+    raw = r.oa.chat.completions.with_raw_response.create(
+        model="auto", messages=messages, logprobs=True
+    )
+    raw.parse()
+    assert raw.headers["x-arbiter-model"] == "old-1"
+    assert [b["model"] for _, b in r.upstream.bodies(name)] == ["rsn-1", "old-1"]
+    attempts = r.decision(raw.headers["x-arbiter-decision-id"])["attempts"]
+    assert [(a["model"], a["ok"]) for a in attempts] == [("rsn-1", False), ("old-1", True)]
+    with pytest.raises(openai.BadRequestError):
+        r.oa.chat.completions.create(model="rsn-1", messages=messages, logprobs=True)
+    assert [b["model"] for _, b in r.upstream.bodies(name)] == ["rsn-1", "old-1", "rsn-1"]
