@@ -236,3 +236,34 @@ def test_schema_text_and_plain_refusals_stay_content(mixed: Rig) -> None:
         )
     )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "No."
+
+
+@pytest.mark.parametrize("model", ["auto", "an-1"])
+def test_claudes_refusal_of_a_text_format_is_a_refusal_part(mixed: Rig, model: str) -> None:
+    """The same on /v1/responses: Claude's refusal of a strict `text.format` was an
+    `output_text` part (incomplete, content_filter), and `responses.parse(text_format=...)` and
+    `responses.stream` ran it through the caller's model: pydantic's ValidationError. Now it is
+    a `refusal` part of a completed response, whole and streamed, as OpenAI answers one (the
+    SDK leaves it out of `output_parsed`)."""
+    text = "I can't help with that request."
+    m = mixed.script(f"rr{next(_n)}", _refusing(text))
+    done = mixed.oa.responses.parse(model=model, input=f"weather {m}", text_format=Weather)
+    assert done.status == "completed" and done.output_parsed is None
+    assert [c.model_dump() for c in done.output[0].content] == [  # type: ignore[union-attr]
+        {"type": "refusal", "refusal": text}
+    ]
+    with mixed.oa.responses.stream(model=model, input=f"weather {m}", text_format=Weather) as s:
+        kinds = [event.type for event in s]
+        final = s.get_final_response()
+    assert "response.refusal.done" in kinds and "response.output_text.delta" not in kinds
+    assert final.status == "completed" and final.output_parsed is None
+
+
+def test_a_text_format_claude_answers_is_parsed_by_the_responses_sdk(mixed: Rig) -> None:
+    """Control: JSON that opens with blanks is the answer, parsed whole and streamed."""
+    m = mixed.script(f"js{next(_n)}", _json_answer('\n  {"city": "Oslo", "temp": 3}'))
+    done = mixed.oa.responses.parse(model="an-1", input=f"weather {m}", text_format=Weather)
+    assert done.output_parsed == Weather(city="Oslo", temp=3)
+    with mixed.oa.responses.stream(model="an-1", input=f"weather {m}", text_format=Weather) as s:
+        final = s.get_final_response()
+    assert final.output_parsed == Weather(city="Oslo", temp=3)

@@ -45,6 +45,7 @@ from arbiter.protocols.openai_response import (
     unfinished,
 )
 from arbiter.protocols.openai_response import window_filled as openai_window_filled
+from arbiter.protocols.schema_refusal import SchemaRefusals
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.types import estimate_tokens
 from arbiter.upstream import lenient_json
@@ -129,7 +130,7 @@ def relay_codec(
     usage is held to (relayed_usage.py); `shown_model`, the model's name a translated stream
     shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`;
     `json_only`: the caller asked a strict JSON schema (a translated answer's text that opens
-    as no JSON is its refusal: openai_response.declined_schema)."""
+    as no JSON is its refusal: schema_refusal.py)."""
     shown = shown_model or model
     if upstream == client:
         if client == "openai":
@@ -145,12 +146,10 @@ def relay_codec(
     else:
         decoder = anthropic_stream.StreamDecoder(model)
         encoder = openai_stream.StreamEncoder(
-            shown,
-            include_usage=include_usage,
-            created=created,
-            fallback_id=fallback_id,
-            json_only=json_only,
+            shown, include_usage=include_usage, created=created, fallback_id=fallback_id
         )
+        if json_only:  # Claude's refusal of the schema: delta.refusal
+            encoder = SchemaRefusals(encoder)
     return Translating(decoder, encoder, prompt_tokens, limits)
 
 

@@ -18,6 +18,7 @@ from arbiter.canonical import (
     reported_cost,
 )
 from arbiter.errors import UpstreamError
+from arbiter.protocols.schema_refusal import declined_schema
 
 # OpenAI's finish words, then other OpenAI-compatible servers' words for the same ends (read
 # in lower case: Gemini's layer has said "MAX_TOKENS"). Unread, a Together answer ("eos") came
@@ -209,22 +210,12 @@ def completion_id(raw_id: str) -> str:
     return raw_id if raw_id.startswith("chatcmpl-") else "chatcmpl-" + raw_id
 
 
-def declined_schema(text: str) -> bool:
-    """Whether an answer's text, under a strict JSON schema, opens as no JSON: OpenAI's strict
-    mode wants an object at the root (Anthropic's structured outputs decode one too), so such
-    text is the model declining (Anthropic: "the refusal message takes precedence over schema
-    constraints", stop_reason refusal). OpenAI puts that in `message.refusal`; as `content`,
-    the openai SDK's `chat.completions.stream(response_format=...)` parsed it as partial JSON
-    and raised jiter's ValueError mid-stream."""
-    return text.lstrip()[:1] not in ("{", "[", "")
-
-
 def encode_response(
     resp: CanonicalResponse, model: str, created: int, *, json_only: bool = False
 ) -> dict[str, Any]:
     """A chat.completion for an OpenAI client; `model` is the name it sees, `created` the
     Unix time (passed in: this module reads no clock). `json_only`: the caller asked a strict
-    JSON schema, so text that opens as no JSON is the refusal (declined_schema)."""
+    JSON schema, so text that opens as no JSON is the refusal (schema_refusal.py)."""
     calls = [p for p in resp.parts if isinstance(p, ToolCallPart)]
     refused = json_only and declined_schema(resp.text)
     message: dict[str, Any] = {

@@ -32,7 +32,6 @@ from arbiter.protocols.openai_response import (
     call_id_or_made,
     completion_id,
     content_text,
-    declined_schema,
     finish_reason_out,
     legacy_call,
     matched_stop,
@@ -322,15 +321,10 @@ class StreamEncoder:
         include_usage: bool,
         created: int,
         fallback_id: str = "",
-        json_only: bool = False,
     ) -> None:
         """`fallback_id`: the completion's id when the upstream gave none (an Anthropic
-        message_start without an `id`): the decision's, never a bare `chatcmpl-`.
-        `json_only`: the caller asked a strict JSON schema, so text that opens as no JSON is
-        the model's refusal (declined_schema)."""
+        message_start without an `id`): the decision's, never a bare `chatcmpl-`."""
         self._model = model
-        self._json_only = json_only
-        self._opened: set[int] = set()  # text blocks whose first non-blank text was seen
         # The role chunk waits for the first thing shown: OpenAI's says `content: null` when
         # the answer opens with a tool call (or a refusal), "" when it opens with text, as the
         # whole answer's `content` is null or text; message_start alone does not tell (an
@@ -375,10 +369,6 @@ class StreamEncoder:
                 return self._role(None, tool_calls=[call])
             return self._chunk({"tool_calls": [call]})
         if isinstance(event, TextDelta):
-            if self._json_only and event.index not in self._opened and event.text.strip():
-                self._opened.add(event.index)
-                if declined_schema(event.text):
-                    self._refusals.add(event.index)
             refusal = event.index in self._refusals
             if not event.text and self._role_pending:
                 return b""  # an empty text block before a call: the whole answer says null

@@ -380,7 +380,7 @@ def render_result(
     whose `usage` holds a count that is no count gets Arbiter's counts: relayed_usage.py,
     `prompt_tokens` the prompt's; one past `limits`, what the call could bill, too;
     `json_only`: a strict JSON schema asked, so a translated text that opens as no JSON is
-    the refusal: openai_response.declined_schema)."""
+    the refusal: schema_refusal.py)."""
     if upstream_protocol == "openai":
         mend: dict[str, Any] = {}
         if not named(result.body.get("id")):  # the SDKs key a completion by it: never empty
