@@ -217,7 +217,7 @@ def encode_response(
     Unix time (passed in: this module reads no clock). `json_only`: the caller asked a strict
     JSON schema, so text that opens as no JSON is the refusal (schema_refusal.py)."""
     calls = [p for p in resp.parts if isinstance(p, ToolCallPart)]
-    refused = json_only and declined_schema(resp.text)
+    refused = json_only and declined_schema(resp.text, resp.stop_reason)
     message: dict[str, Any] = {
         "role": "assistant",
         "content": None if refused else resp.text if resp.text or not calls else None,

@@ -157,10 +157,14 @@ def _strict(echo: Echo) -> bool:
 
 
 def _schema_refused(canonical: CanonicalResponse) -> CanonicalResponse:
-    """An Anthropic answer to a strict schema whose last text opens as no JSON: that text is
-    the refusal (schema_refusal.py), a `refusal` part as the stream shows it."""
+    """An Anthropic answer to a strict schema that ends in a refusal, its last text opening as
+    no JSON: that text is the refusal (schema_refusal.py), a `refusal` part as streamed."""
     texts = [p for p in canonical.parts if isinstance(p, TextPart)]
-    if canonical.refusal is None and texts and declined_schema(texts[-1].text):
+    if (
+        canonical.refusal is None
+        and texts
+        and declined_schema(texts[-1].text, canonical.stop_reason)
+    ):
         return dataclasses.replace(canonical, refusal=texts[-1].text)
     return canonical
 
