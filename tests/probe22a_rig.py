@@ -219,7 +219,8 @@ Rig = SdkRig[Upstream]
 
 
 @contextmanager
-def rig(tmp: Path, make_config: Callable[[int, Path], str] = config) -> Iterator[Rig]:
+def rig(tmp: Path, made: Callable[[int, Path], str] = config) -> Iterator[Rig]:
+    """The sidecar on `made(port, db)` (this module's `config` unless another pool is given)."""
     upstream = Upstream()
-    with sidecar_before(tmp, _Handler, upstream, make_config) as (sidecar, key, oa, an):
+    with sidecar_before(tmp, _Handler, upstream, made) as (sidecar, key, oa, an):
         yield Rig(upstream, sidecar, key, oa, an)

@@ -293,7 +293,7 @@ def test_tool_results_as_arrays_of_blocks(r: Rig) -> None:
 
 def test_user_becomes_metadata_user_id(r: Rig) -> None:
     name, m = mark(r)
-    create(r, m, user="u1", metadata={"a": "b"}, store=True)
+    create(r, m, user="u1", metadata={"a": "b"}, store=False)
     _, body = r.upstream.one(name)
     assert body["metadata"] == {"user_id": "u1"}
 

@@ -205,6 +205,22 @@ def misconfiguration(err: BaseException) -> tuple[int, str | None] | None:
     return None
 
 
+# OpenAI's codes for a 400 about the model, not the request: it does not take that parameter or
+# value (its reasoning models refuse logprobs, a temperature other than 1, max_tokens...)
+_NOT_THIS_MODEL = frozenset({"unsupported_parameter", "unsupported_value"})
+
+
+def not_this_model(err: BaseException) -> bool:
+    """Whether a refusal says the model cannot take the request as sent (another model may):
+    nothing in the pool's config says which OpenAI models take `logprobs`, so `auto` routed it
+    to one that refuses it and the client got that upstream's 400, the next model unasked."""
+    if not isinstance(err, UpstreamRejected) or err.upstream_status != 400:
+        return False
+    body = err.body
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("code") in _NOT_THIS_MODEL
+
+
 # Below this much time left, a new try could not get an answer back: the deadline has passed.
 _MIN_TRY_S = 0.005
 
@@ -305,6 +321,10 @@ async def run_with_failover(
                 breaker.misconfigured(model, *config)
                 last = err
                 break
+            if not is_retryable(err) and i < len(queue) and not_this_model(err):
+                breaker.success(model)  # it answered: up, but not for this request
+                last = err
+                break  # a routed request's next model may take it
             if not is_retryable(err):
                 if isinstance(err, UpstreamRejected):
                     breaker.success(model)  # it answered: the model is up, the request is at fault

@@ -45,6 +45,7 @@ from arbiter.protocols.openai_response import (
     unfinished,
 )
 from arbiter.protocols.openai_response import window_filled as openai_window_filled
+from arbiter.protocols.schema_refusal import SchemaRefusals
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.types import estimate_tokens
 from arbiter.upstream import lenient_json
@@ -123,6 +124,7 @@ def relay_codec(
     prompt_tokens: int = 0,
     limits: relayed_usage.Limits | None = None,
     shown_model: str = "",
+    json_only: bool = False,
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
@@ -132,7 +134,9 @@ def relay_codec(
     message_start when the upstream says none before its end (an OpenAI one), and for the
     usage a client reads when its upstream counted none; `limits`, what a relayed OpenAI
     usage is held to (relayed_usage.py); `shown_model`, the model's name a translated stream
-    shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`."""
+    shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`;
+    `json_only`: the caller asked a strict JSON schema (a translated answer's text that opens
+    as no JSON is its refusal: schema_refusal.py)."""
     shown = shown_model or model
     if upstream == client:
         if client == "openai":
@@ -150,6 +154,8 @@ def relay_codec(
         encoder = openai_stream.StreamEncoder(
             shown, include_usage=include_usage, created=created, fallback_id=fallback_id
         )
+        if json_only:  # Claude's refusal of the schema: delta.refusal
+            encoder = SchemaRefusals(encoder)
     return Translating(decoder, encoder, prompt_tokens, limits)
 
 

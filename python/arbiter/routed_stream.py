@@ -28,7 +28,7 @@ from arbiter.request_plan import Plan, Streamed
 from arbiter.response_headers import headers_for
 from arbiter.types import ChatRequest
 from arbiter.upstream.base import UpstreamStream
-from arbiter.upstream_body import dropped_fields
+from arbiter.upstream_body import dropped_fields, wants_strict_schema
 from arbiter.upstream_call import call_upstream
 from arbiter.worst_case import CallWorst
 
@@ -98,6 +98,7 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
             stops=req.canonical.stop if req.canonical is not None else (),
             fallback_id=plan.decision_id, prompt_tokens=_prompt_count(s, req, plan, model),
             limits=shown_limits(m, req), shown_model=shown,
+            json_only=wants_strict_schema(req),
         )
     )  # fmt: skip
     # a deadline shorter than failover's is the caller's (failover.py reads it the same)

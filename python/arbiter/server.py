@@ -97,6 +97,7 @@ from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 from arbiter.types import ChatRequest
+from arbiter.upstream_body import wants_strict_schema
 from arbiter.worker_ready import workers_ready
 
 log = logging.getLogger("arbiter.server")
@@ -210,6 +211,7 @@ class Handlers(OperatorReads):
             outcome.result, outcome.protocol, int(time.time()),
             outcome.headers.get("x-arbiter-decision-id", ""), req.prompt_tokens,
             shown_limits(self.s.registry.get(outcome.result.model), req),
+            json_only=wants_strict_schema(req),
         )  # fmt: skip
         return JsonAnswer(body, headers=outcome.headers)
 

@@ -32,14 +32,18 @@ async def body_to_send(
 
 def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict[str, Any]:
     """The body sent to `model`, whose upstream speaks `protocol`. Same protocol as the client:
-    the client's own body (unknown fields kept), plus the output limit Arbiter enforces (when the
-    client set none) under the parameter name that model accepts. The other protocol: the
+    the client's own body (unknown fields kept; its own output limit under the name that model
+    takes: limit_named), plus the output limit Arbiter enforces (when the client set none)
+    under that name. The other protocol: the
     canonical request encoded for it (eligibility checked that it translates)."""
     if protocol == req.protocol:
+        body = req.body
+        if protocol == "openai":
+            body = limit_named(body, model.max_tokens_param)
         if not req.limit_injected or req.max_tokens is None:
-            return req.body
+            return body
         name = model.max_tokens_param if protocol == "openai" else "max_tokens"
-        return {**req.body, name: req.max_tokens}
+        return {**body, name: req.max_tokens}
     canonical = req.to_canonical()
     assert canonical is not None, "a request that does not translate is never sent across"
     # the limit Arbiter enforces (and reserved for) when the client set none
@@ -57,6 +61,23 @@ def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict
     if "max_tokens" in body and model.max_tokens_param != "max_tokens":
         body[model.max_tokens_param] = body.pop("max_tokens")
     return body
+
+
+_LIMIT_NAMES: Final = ("max_tokens", "max_completion_tokens")
+
+
+def limit_named(body: dict[str, Any], param: str) -> dict[str, Any]:
+    """The client's output limit under the name `model` takes (its `max_tokens_param`): one
+    OpenAI field, two names. OpenAI's reasoning models refuse `max_tokens` (400: use
+    max_completion_tokens), and a server that knows only `max_tokens` ignores the other, so
+    the limit Arbiter reserved for went unenforced: a client under `auto` cannot know which
+    the model it gets takes. Both set is a 400 before this; null is unset, left as it came."""
+    other = _LIMIT_NAMES[0] if param == _LIMIT_NAMES[1] else _LIMIT_NAMES[1]
+    if body.get(other) is None or body.get(param) is not None:
+        return body
+    renamed = {k: v for k, v in body.items() if k != other}
+    renamed[param] = body[other]
+    return renamed
 
 
 def cross_protocol_blocks(

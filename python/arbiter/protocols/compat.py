@@ -20,8 +20,10 @@ Translated, not refused:
   alike (openai_call_ids.py).
 Dropped (sampling hints and bookkeeping; the answer's content is not promised by them):
 - to OpenAI: `top_k`; extras in _DROPPED["anthropic"] (service tier, top-level cache_control).
-- to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, prompt-cache hints, ...);
-  `reasoning_effort: "none"` (no thinking: what Anthropic does unasked).
+- to Anthropic: extras in _DROPPED["openai"] (seed, penalties, prompt-cache hints, ...);
+  `reasoning_effort: "none"` (no thinking: what Anthropic does unasked). Not `store: true`:
+  OpenAI keeps that completion for the caller to fetch (`chat.completions.retrieve`, evals),
+  which Anthropic never does, so it is refused as any unknown extra (false is the default).
 Refused (see the checks below): n > 1, audio input, files/documents, the thinking of the
 tool-use loop in progress of a request that thinks (an earlier turn's is dropped: Anthropic
 drops it too; so is the loop's own when the request asks for no thinking: nothing reads it),
@@ -65,7 +67,7 @@ from arbiter.protocols.schema_dialects import openai_strict_problem
 # prompts its own way, and the answer is the same without them.
 _DROPPED: dict[Protocol, frozenset[str]] = {
     "openai": frozenset({
-        "seed", "frequency_penalty", "presence_penalty", "store", "metadata", "service_tier",
+        "seed", "frequency_penalty", "presence_penalty", "metadata", "service_tier",
         "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "top_k",
         "repetition_penalty", "min_p",
     }),

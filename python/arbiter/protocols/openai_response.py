@@ -18,6 +18,7 @@ from arbiter.canonical import (
     reported_cost,
 )
 from arbiter.errors import UpstreamError
+from arbiter.protocols.schema_refusal import declined_schema
 
 # OpenAI's finish words, then other OpenAI-compatible servers' words for the same ends (read
 # in lower case: Gemini's layer has said "MAX_TOKENS"). Unread, a Together answer ("eos") came
@@ -209,14 +210,18 @@ def completion_id(raw_id: str) -> str:
     return raw_id if raw_id.startswith("chatcmpl-") else "chatcmpl-" + raw_id
 
 
-def encode_response(resp: CanonicalResponse, model: str, created: int) -> dict[str, Any]:
+def encode_response(
+    resp: CanonicalResponse, model: str, created: int, *, json_only: bool = False
+) -> dict[str, Any]:
     """A chat.completion for an OpenAI client; `model` is the name it sees, `created` the
-    Unix time (passed in: this module reads no clock)."""
+    Unix time (passed in: this module reads no clock). `json_only`: the caller asked a strict
+    JSON schema, so text that opens as no JSON is the refusal (schema_refusal.py)."""
     calls = [p for p in resp.parts if isinstance(p, ToolCallPart)]
+    refused = json_only and declined_schema(resp.text, resp.stop_reason)
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": resp.text if resp.text or not calls else None,
-        "refusal": None,
+        "content": None if refused else resp.text if resp.text or not calls else None,
+        "refusal": resp.text if refused else None,
     }
     if calls:
         message["tool_calls"] = [

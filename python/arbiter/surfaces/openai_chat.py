@@ -372,12 +372,15 @@ def render_result(
     fallback_id: str = "",
     prompt_tokens: int = 0,
     limits: relayed_usage.Limits | None = None,
+    json_only: bool = False,
 ) -> bytes:
     """The chat.completion body for an answer: the upstream's bytes when it speaks OpenAI, else
     its Anthropic answer translated (`fallback_id`: its id when the answer has none, the
     decision's, never a bare `chatcmpl-`; an OpenAI answer without one gets it too, and one
     whose `usage` holds a count that is no count gets Arbiter's counts: relayed_usage.py,
-    `prompt_tokens` the prompt's; one past `limits`, what the call could bill, too)."""
+    `prompt_tokens` the prompt's; one past `limits`, what the call could bill, too;
+    `json_only`: a strict JSON schema asked, so a translated text that opens as no JSON is
+    the refusal: schema_refusal.py)."""
     if upstream_protocol == "openai":
         mend: dict[str, Any] = {}
         if not named(result.body.get("id")):  # the SDKs key a completion by it: never empty
@@ -398,7 +401,9 @@ def render_result(
     )
     if shown is not canonical.usage:  # translated, held to the same limits
         canonical = dataclasses.replace(canonical, usage=shown)
-    return orjson.dumps(openai_response.encode_response(canonical, result.shown_model, created))
+    return orjson.dumps(
+        openai_response.encode_response(canonical, result.shown_model, created, json_only=json_only)
+    )
 
 
 def render_error(err: ArbiterError) -> tuple[bytes, int]:

@@ -22,8 +22,10 @@ from arbiter.answer_cost import with_reported_cost
 from arbiter.cache.answer import with_hit_cost_body
 from arbiter.canonical import (
     CanonicalRequest,
+    CanonicalResponse,
     OpaquePart,
     Protocol,
+    TextPart,
     current_turn_start,
     is_thinking,
 )
@@ -38,8 +40,9 @@ from arbiter.protocols.openai_responses import (
     response_id,
 )
 from arbiter.protocols.openai_responses_stream import StreamEncoder
+from arbiter.protocols.schema_refusal import SchemaRefusals, declined_schema
 from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
-from arbiter.relay_codec import RelayCodec, Translating
+from arbiter.relay_codec import CanonicalEncoder, RelayCodec, Translating
 from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.surfaces.openai_chat import render_error  # noqa: F401  (this surface's errors)
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
@@ -139,10 +142,31 @@ def _stream_codec(
     """`prompt_tokens`: the request's count, shown where an Anthropic upstream counted none;
     `shown`: the model's name in the Response (the upstream's); `limits`: what its usage is
     held to (relayed_usage.py)."""
-    encoder = StreamEncoder(response_id(decision_id), shown, echo, created)
+    encoder: CanonicalEncoder = StreamEncoder(response_id(decision_id), shown, echo, created)
+    if upstream == "anthropic" and _strict(echo):  # Claude's refusal of it: a refusal part
+        encoder = SchemaRefusals(encoder)
     # an Anthropic upstream's thinking streams as a reasoning item (openai_responses_stream.py)
     decoder = stream_decoder(upstream, model, thinking=True)
     return Translating(decoder, encoder, prompt_tokens, limits)
+
+
+def _strict(echo: Echo) -> bool:
+    """Whether the request's `text.format` is a strict JSON schema."""
+    fmt = echo.text_format
+    return fmt.get("type") == "json_schema" and fmt.get("strict") is True
+
+
+def _schema_refused(canonical: CanonicalResponse) -> CanonicalResponse:
+    """An Anthropic answer to a strict schema that ends in a refusal, its last text opening as
+    no JSON: that text is the refusal (schema_refusal.py), a `refusal` part as streamed."""
+    texts = [p for p in canonical.parts if isinstance(p, TextPart)]
+    if (
+        canonical.refusal is None
+        and texts
+        and declined_schema(texts[-1].text, canonical.stop_reason)
+    ):
+        return dataclasses.replace(canonical, refusal=texts[-1].text)
+    return canonical
 
 
 def render_result(
@@ -167,6 +191,8 @@ def render_result(
         canonical = dataclasses.replace(canonical, usage=shown)
     echo = req.surface_data
     assert isinstance(echo, Echo)
+    if upstream_protocol == "anthropic" and _strict(echo):
+        canonical = _schema_refused(canonical)
     body = encode_response(canonical, response_id(decision_id), result.shown_model, echo, created)
     with_reported_cost(body, result.body)  # an upstream's `usage.cost`, as chat's body has it
     return orjson.dumps(with_hit_cost_body(body) if hit else body)
