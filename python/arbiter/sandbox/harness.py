@@ -37,11 +37,21 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from arbiter.sandbox.harness_bind import (
+        _bind_statements,
+        _import_from,
+        _import_module,
+        _imports,
+        _pre_import,
+        _rebound_by_functions,
+        _rewrite_imports,
+    )
     from arbiter.sandbox.harness_compare import (
         _chain,
         _compare,
         _load_numbers,
         _not,
+        _plain,
         _rewrite_compares,
         _trust_tests,
         _truth,
@@ -51,6 +61,11 @@ if TYPE_CHECKING:
 
 
 _audit = sys.audit
+
+
+def _bound(names: tuple[str, ...]) -> None:
+    """A tests' statement ran: the names it may have bound (`harness_bind.py`)."""
+    _audit("arbiter.bound", names)
 
 
 def _emit(record: dict[str, Any]) -> None:
@@ -129,7 +144,8 @@ def _rewrite_asserts(node: Any, units: list[int]) -> Any:
 
 def _prepare_tests(source: str, rec: _Recorder) -> Any:
     """The tests compiled (before the answer runs: the hook knows their code objects), with
-    their units: (code, asserts, test functions), or why they do not compile."""
+    their units: (code, asserts, test functions, the names their functions rebind, what they
+    import), or why they do not compile."""
     try:
         tree = compile(source, "<tests>", "exec", _ast.PyCF_ONLY_AST)
     except (SyntaxError, ValueError) as err:
@@ -141,6 +157,9 @@ def _prepare_tests(source: str, rec: _Recorder) -> Any:
                 _arguments_key(n) for n in _walk(node.test) if isinstance(n, _ast.Call)
             )
     tree = _rewrite_asserts(_rewrite_compares(tree, False), units_at)
+    imports = _imports(tree)
+    tree = _rewrite_imports(tree)
+    tree.body = _bind_statements(tree.body)
     asserts = len(units_at)
     funcs = [
         n.name
@@ -151,14 +170,14 @@ def _prepare_tests(source: str, rec: _Recorder) -> Any:
         code = compile(tree, "<tests>", "exec")
     except (SyntaxError, ValueError) as err:
         return f"line {getattr(err, 'lineno', 0)}: {err}"
-    return code, asserts, funcs
+    return code, asserts, funcs, _rebound_by_functions(tree), imports
 
 
 def _run_tests(prepared: Any, ns: dict[str, Any], rec: _Recorder) -> None:
     if isinstance(prepared, str):
         _emit({"event": "bad_tests", "detail": prepared})
         return
-    code, asserts, funcs = prepared
+    code, asserts, funcs, rebound, _ = prepared
     units = asserts + len(funcs)
     whole = units == 0  # neither asserts nor test functions: the file running through is the unit
     total = 1 if whole else units
@@ -188,9 +207,10 @@ def _run_tests(prepared: Any, ns: dict[str, Any], rec: _Recorder) -> None:
     own_builtins = dict(_PRISTINE)
     helpers = {"__arbiter_assert__": check, "__arbiter_compare__": _compare,
                "__arbiter_chain__": _chain, "__arbiter_not__": _not,
-               "__builtins__": own_builtins}  # fmt: skip
+               "__arbiter_import__": _import_module, "__arbiter_from__": _import_from,
+               "__arbiter_bound__": _bound, "__builtins__": own_builtins}  # fmt: skip
     ns = {**ns, **helpers}
-    _audit("arbiter.watch", (ns, tuple(helpers.items()), own_builtins))
+    _audit("arbiter.watch", (ns, tuple(helpers.items()), own_builtins, rebound))
     try:
         exec(code, ns)
     except BaseException as err:
@@ -304,7 +324,13 @@ def _run_doctests(
             else:
                 rec.record(unit, False, _kind_of(raised), unit, _describe(raised))
             continue
-        got = captured.getvalue() + ("" if value is None else repr(value))
+        try:  # the value's text as its plain value writes it: an answer's `__repr__` (or a
+            # str or int subclass's) could write the expected text for any value (game24)
+            shown = "" if value is None else repr(_plain(value))
+        except _Untrusted as err:
+            rec.record(unit, False, "wrong_answer", unit, f"{source} -> {err}")
+            continue
+        got = captured.getvalue() + shown
         if _normal(got) == want or _literal_equal(want, value):
             rec.record(unit, True, "", unit, "")
         else:
@@ -331,6 +357,7 @@ def main() -> None:
     _load_numbers(f"{job.get('code')}{job.get('tests')}{job.get('doctests')}".lower())
     if tests is not None and not isinstance(tests, str):
         _trust_tests(_codes([tests[0]]))
+        _pre_import(tests[4])  # before the answer: it may patch a module the tests import
     _guard(int(sys.argv[1]), str(job.pop("nonce")), None if isinstance(tests, str) else tests)
     _emit({"event": "started"})  # the jail and the harness work: now grade
     try:

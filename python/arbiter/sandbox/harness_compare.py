@@ -9,6 +9,7 @@ from __future__ import annotations
 import _ast
 import _collections  # type: ignore[import-not-found]  # deque's C module, no import cost
 import _operator
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,6 +48,15 @@ _OPS: dict[str, Any] = {
     "In": lambda a, b: _operator.contains(b, a), "NotIn": lambda a, b: not _operator.contains(b, a),
 }  # fmt: skip
 _DEPTH = 200
+# C types that hold other objects (gc-tracked) and compare by what they hold would run the
+# answer's comparison on an object inside: read as plain (SimpleNamespace, slice, dict_keys and
+# dict_items), or not compared; the rest (functions, types, modules) compare by identity
+_GC = 1 << 14
+_NAMESPACE = type(sys.implementation)  # types.SimpleNamespace, without importing `types`
+# C callables that compare what they are bound to by identity (`len == len`, `x.append`)
+_BY_IDENTITY = frozenset({type(len), type((1).__add__)})
+_KEYS: Any = type({}.keys())
+_ITEMS: Any = type({}.items())
 # The stdlib's numbers (numbers.Number) compare with each other by their own stdlib code:
 # `Fraction(2) == 2`. Exact types only: an answer's subclass is copied into its base type.
 # Fraction is a Python class the answer could patch: the guard watches it and its module.
@@ -114,11 +124,22 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if _Decimal is not None and issubclass(t, _Decimal):
         return _Decimal(value)  # C code copies the digits: no method of the answer's runs
     base = next((b for b in _BASES if t is b or issubclass(t, b)), None)
+    d = depth + 1
     if base is None:
         if _flags(t) & _HEAPTYPE:
             raise _Untrusted(f"a value of type {t.__name__!r}, not a built-in type")
-        return value
-    d = depth + 1
+        if not _flags(t) & _GC or not _compares(t) or t in _BY_IDENTITY:
+            return value  # holds no other object, or compares by identity: no answer code
+        if t is _NAMESPACE:  # by their C code, the values in it: read them as plain first
+            return _NAMESPACE(**{k: _plain(v, d) for k, v in dict.items(value.__dict__)})
+        if t is slice:
+            return slice(_plain(value.start, d), _plain(value.stop, d), _plain(value.step, d))
+        if t is _KEYS or t is _ITEMS:
+            try:
+                return {_plain(v, d) for v in t.__iter__(value)}  # set-like, as they compare
+            except TypeError:  # an unhashable value
+                pass
+        raise _Untrusted(f"a value of type {t.__name__!r}, compared by what it holds")
     if base is int or base is float or base is complex:
         return base.__pos__(value)  # a subclass's value as its base type, by the base's code
     if base is str:
@@ -129,6 +150,24 @@ def _plain(value: Any, depth: int = 0) -> Any:
         return {_plain(k, d): _plain(v, d) for k, v in dict.items(value)}
     items = [_plain(v, d) for v in base.__iter__(value)]
     return items if base is list else base(items)
+
+
+def _python_class(t: Any) -> bool:
+    """A class whose comparisons are Python functions (or object's): not a C heap type's
+    (functools.cmp_to_key's KeyWrapper calls the function it wraps: the answer's)."""
+    if not _flags(t) & _HEAPTYPE:
+        return False
+    for cls in _mro(t)[:-1]:
+        for name in _CMP_METHODS:
+            fn = _type_dict(cls).get(name)
+            if fn is not None and type(fn) is not _function:
+                return False
+    return True
+
+
+def _compares(t: Any) -> bool:
+    """A C type with comparisons of its own (not object's identity)."""
+    return any(name in _type_dict(cls) for cls in _mro(t)[:-1] for name in _CMP_METHODS)
 
 
 def _the_tests_class(t: Any) -> bool:
@@ -164,8 +203,10 @@ def _compare(op: str, a: Any, b: Any) -> Any:
                 return fn(_plain(a), b)
         except _Untrusted:
             pass
-    if ta is tb and op in ("Eq", "NotEq") and _flags(ta) & _HEAPTYPE:
+    if ta is tb and op in ("Eq", "NotEq") and _python_class(ta):
         return fn(a, b)  # one Python class's own comparison, both sides of it
+    if op in ("Eq", "NotEq") and a is b:
+        return op == "Eq"  # the very same object (a function, a C heap type's value)
     if op == "Eq":
         return False
     if op == "NotEq":

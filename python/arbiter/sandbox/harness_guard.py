@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from arbiter.sandbox.harness import _Recorder, _tb_line
+    from arbiter.sandbox.harness_bind import _STDLIB_WATCH
     from arbiter.sandbox.harness_compare import _OPS, _Fraction, _fractions, _mro
 
 
@@ -73,6 +74,9 @@ _REFUSED = (
     "    raise PermissionError('starting a program is not allowed in the sandbox')\n"
 )
 _PATH_EVENTS = frozenset({"open", "os.symlink", "os.link"})
+# a function's code and defaults: the tests' hold their expected values (audited reads; a
+# function's __globals__ is not audited in 3.11: the tests' names are watched instead)
+_CODE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 
 
 def _memory_file(path: Any) -> bool:
@@ -122,8 +126,54 @@ def _sealed(
     tb_codes: dict[int, Any] = {}  # the stdlib traceback module's code objects, by identity
     homes = [main_frame.f_globals]  # and the tests' namespace, once it exists
     failed: set[Any] = set()  # a unit written as failed is never written as passed
+    # the tests' namespace, the names their functions rebind (`global`), and its snapshot as
+    # the tests' own statements left it (grade25: a handed function's __globals__ let the
+    # answer rebind the tests' names: `want = 0` before `assert add(...) == want` was read)
+    bound: list[Any] = [None, (), ()]
 
-    def authentic(frame: Any) -> bool:
+    def plain_keys(mapping: Any) -> bool:
+        """Only exact str keys: a lookup then runs no answer's __eq__ or __hash__."""
+        for key in mapping:  # noqa: SIM110  (the sealed builtins hold no `all`)
+            if type(key) is not str:  # iterating a dict runs no code of the answer's
+                return False
+        return True
+
+    def unchanged(allowed: Any) -> bool:
+        """The tests' namespace holds what their statements left, but for `allowed` names."""
+        ns, skip, snap = bound
+        if ns is None:
+            return True
+        if not plain_keys(ns):
+            return False
+        kept = 0
+        for key, value in snap:
+            if key in allowed:
+                continue
+            kept += 1
+            if ns.get(key, bound) is not value:
+                return False
+        others = 0
+        for key in ns:
+            if key in skip or key in allowed:
+                others += 1
+        return len(ns) - others == kept
+
+    def snapshot() -> None:
+        ns, skip = bound[0], bound[1]
+        bound[2] = tuple((k, v) for k, v in ns.items() if k not in skip)
+
+    def code_read(obj: Any, depth: int) -> bool:
+        """A harness's or tests' function's code (its constants: the expected values) is
+        read only by the harness's or the tests' own code."""
+        code = obj.__code__ if type(obj) is type(code_read) else None
+        if code is None or trusted.get(id(code)) is not code:
+            return True
+        reader = getframe(depth + 1)
+        return trusted.get(id(reader.f_code)) is reader.f_code
+
+    def authentic(frame: Any, allowed: Any = None) -> bool:
+        """`allowed` given (a statement's bound names): the frames and the tests' namespace
+        only; the watched mappings are checked when a record is written."""
         while frame is not None and frame is not main_frame:
             if trusted.get(id(frame.f_code)) is not frame.f_code:
                 return False
@@ -133,13 +183,17 @@ def _sealed(
             frame = frame.f_back
         if frame is None:
             return False
+        if allowed is not None:
+            return unchanged(allowed)
         for mapping, items, exact in watched:
             if exact and len(mapping) != len(items):
+                return False
+            if type(mapping) is dict and not plain_keys(mapping):
                 return False
             for key, value in items:
                 if mapping.get(key) is not value:
                     return False
-        return True
+        return unchanged(())
 
     def learn(code: Any) -> None:
         """The traceback module's code, if it is the real file's (compiled as importlib does)."""
@@ -189,11 +243,16 @@ def _sealed(
             ok = get_ident() == main and reading(caller_is_authentic, 1)
             record = args[0] if args else None
             if event == "arbiter.watch":
-                if ok and type(record) is tuple and len(record) == 3:
-                    ns, helpers, own_builtins = record
+                if ok and type(record) is tuple and len(record) == 4:
+                    ns, helpers, own_builtins, skip = record
                     homes.append(ns)
                     watched.append((ns, helpers, False))
                     watched.append((own_builtins, tuple(own_builtins.items()), True))
+                    bound[0], bound[1] = ns, skip
+                    if plain_keys(ns):
+                        snapshot()
+                    else:
+                        bound[2] = ((None, bound),)  # never matches: no pass is written
                 return
             if type(record) is not dict:
                 return
@@ -211,6 +270,16 @@ def _sealed(
             while data:
                 data = data[write(fd, data) :]
             return
+        if event == "arbiter.bound":  # a tests' statement ran: the names it may have bound
+            names = args[0] if args else None
+            if type(names) is not tuple or bound[0] is None or get_ident() != main:
+                return
+            for name in names:
+                if type(name) is not str:
+                    return
+            if reading(lambda d: authentic(getframe(d + 1), names), 1):
+                reading(lambda d: snapshot(), 1)
+            return
         if event == "exec" and args and args[0].__class__ is tb_code.__class__:
             new = args[0].co_filename == tb_path and not tb_codes
             if new and reading(caller_is_importlib, 1):
@@ -224,6 +293,9 @@ def _sealed(
             # only the harness's own _tb_line, on the main thread, and the traceback module
             if not reading(caller_reads_for_itself, 1):
                 raise AttributeError(f"{args[1]} is not allowed in the sandbox")
+        elif event == "object.__getattr__" and args[1] in _CODE_ATTRS:
+            if not reading(lambda d: code_read(args[0], d + 1), 1):
+                raise AttributeError(f"{args[1]} of the tests is not the answer's to read")
         elif event == "import" and str(args[0]).partition(".")[0] in _DENIED_MODULES:
             raise ImportError(f"{args[0]} is not allowed in the sandbox")
         elif event in _PATH_EVENTS and args and _memory_file(args[0]):
@@ -276,11 +348,20 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
         (m, tuple(m.items()), True)
         for m in (own, __builtins__, _PRISTINE, _OPS, vars(_Recorder), *numbers)
     ]
+    # the stdlib the tests import, bound before the answer ran (harness `_pre_import`): a
+    # module's names (new ones allowed: a submodule imported later), its classes' exactly
+    watched.extend((m, tuple(m.items()), exact) for m, exact in _STDLIB_WATCH)
     used = ("str", "type", "len", "id", "ord", "int", "dict", "tuple", "bytes", "isinstance",
             "any", "set", "open", "compile", "ValueError", "RuntimeError", "AttributeError",
             "ImportError", "PermissionError", "OSError", "SyntaxError")  # fmt: skip
     sealed: dict[str, Any] = {"__builtins__": {n: getattr(builtins, n) for n in used}}
-    for name in ("_DENIED_EVENTS", "_FRAME_ATTRS", "_DENIED_MODULES", "_PATH_EVENTS"):
+    for name in (
+        "_DENIED_EVENTS",
+        "_FRAME_ATTRS",
+        "_DENIED_MODULES",
+        "_PATH_EVENTS",
+        "_CODE_ATTRS",
+    ):
         sealed[name] = own[name]
     for name in ("_json", "_memory_file", "_sealed"):
         sealed[name] = types.FunctionType(own[name].__code__, sealed, name)

@@ -18,12 +18,12 @@ from arbiter.sandbox.runner import FailureKind, Job, Limits, Outcome
 
 __all__ = ["HARNESS_PARTS", "HARNESS_SOURCE", "PythonRunner", "default_interpreter"]
 
-# The program run in the jail: the harness and the two modules it wires, in this order (the
+# The program run in the jail: the harness and the modules it wires, in this order (the
 # guard's first: it swaps in the private builtins every later function is defined with; the
 # harness's last: it calls main). The jail mounts only /usr, so nothing of this package can be
 # imported there: the parts travel as one `-c` source, one namespace, the one home the audit
 # hook's checks trust (their sibling imports sit under TYPE_CHECKING, for mypy only).
-HARNESS_PARTS = ("harness_guard.py", "harness_compare.py", "harness.py")
+HARNESS_PARTS = ("harness_guard.py", "harness_compare.py", "harness_bind.py", "harness.py")
 _FUTURE = "from __future__ import annotations\n"
 
 
