@@ -132,3 +132,39 @@ def test_a_list_of_candidates_is_worth_what_guessing_among_them_is(
     answer: str, reference: str, score: float
 ) -> None:
     assert _ref(answer, reference) == pytest.approx(score)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reference", "score"),
+    [
+        ("41 or 42", "42", 0.5),  # base: 1.0
+        ("The answer is 41 or 42", "41", 0.5),  # base: 1.0
+        ("\\boxed{41} or \\boxed{42}", "42", 0.5),  # base: 1.0
+        ("41, 42 or 43", "43", 1 / 3),  # base: 1.0
+        ("41, 42, 43", "43", 1 / 3),  # base: 1.0
+        ("The answer is 41 or 40.", "42", 0.0),
+        # controls: alternatives elsewhere in the answer, one number said twice
+        ("It takes 2 or 3 days, so the answer is 42.", "42", 1.0),
+        ("The answer is 42 (6 or 7 times 7 or 6).", "42", 1.0),
+        ("42 or 42", "42", 1.0),
+    ],
+)
+def test_numeric_alternatives_are_worth_what_guessing_among_them_is(
+    answer: str, reference: str, score: float
+) -> None:
+    assert _ref(answer, reference) == pytest.approx(score)
+
+
+@pytest.mark.parametrize(
+    ("content", "score"),
+    [
+        ("The answer is 42 or 41.", 0.5),  # base: 1.0
+        ("41 or 42", 0.5),  # base: 0.0 (no final answer)
+        ("The answer is 40 or 41.", 0.0),
+        ("It takes 6 or 7 steps; the answer is 42.", 1.0),  # control
+    ],
+)
+def test_math_alternatives_are_worth_what_guessing_among_them_is(
+    content: str, score: float
+) -> None:
+    assert _math(content) == pytest.approx(score)

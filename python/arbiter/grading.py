@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Final
 
 import orjson
@@ -29,6 +30,7 @@ __all__ = [
     "Grade",
     "extract_final_answer",
     "grade_answer",
+    "offered_numbers",
     "parse_json_content",
 ]
 
@@ -133,6 +135,8 @@ _NUMBER = (
     r"(?:\s?/\s?\d+)?\s?%?"
 )
 _ANY_NUMBER = linear.compile(_NUMBER)
+# what may stand between the numbers of a list of alternatives, LaTeX and emphasis dropped
+_NOT_LIST = linear.compile(r"\\boxed|[\s{}$*]+")
 _BOXED = linear.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 _HASHES = linear.compile(r"(?m)^\s*####\s*(" + _NUMBER + r")\s*$")
 _ANSWER_LINE = linear.compile(
@@ -483,6 +487,45 @@ def extract_final_answer(text: str) -> str | None:
     return None if stated is None else stated[0]
 
 
+def offered_numbers(text: str) -> list[str]:
+    """The final answer's alternatives ("The answer is 41 or 42", "\\boxed{41} or
+    \\boxed{42}", a last line "41, 42 or 43"): the distinct numbers of the run that holds the
+    stated answer (or makes the whole last line), joined by "or" or commas (three or more);
+    [] when the answer states one number."""
+    corrected = after_correction(text)
+    if corrected is not None:
+        text = corrected[1]
+    stated = _stated_answer(text)
+    if stated is not None:
+        first = text.rfind("\n", 0, stated[1]) + 1
+        end = text.find("\n", stated[1])
+        line, at = text[first : len(text) if end < 0 else end], stated[1] - first
+    else:
+        lines = [ln for ln in text[-2000:].splitlines() if ln.strip()]
+        line, at = (lines[-1] if lines else ""), 0
+    found = list(_ANY_NUMBER.finditer(line[:500]))
+    if stated is None and found:
+        outside = line[: found[0].start()] + line[found[-1].end() :]
+        if _NOT_LIST.sub("", outside).strip(".!"):
+            return []  # the last line holds more than the numbers
+    runs: list[list[Any]] = []
+    for number in found:
+        gap = "" if not runs else line[runs[-1][-1].end() : number.start()]
+        gap = _NOT_LIST.sub("", gap).casefold()
+        if runs and gap in ("", ",", "or", ",or"):
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    run = next((r for r in runs if r[-1].end() > at), [])
+    texts = [(m.group(0) or "").strip().rstrip(",") for m in run]
+    values = {mathcheck.to_fraction(t) for t in texts}
+    joined = [_NOT_LIST.sub("", line[a.end() : b.start()]) for a, b in pairwise(run)]
+    hedged = any("or" in g for g in joined) or len(values) >= 3
+    if not hedged or None in values or len(values) < 2:
+        return []
+    return list(dict.fromkeys(_clean_answer(t) for t in texts))
+
+
 def _stated_answer(text: str) -> tuple[str, int] | None:
     """The final answer as stated, and where its statement starts."""
     for pattern in (_BOXED, _HASHES, _ANSWER_LINE, _ANSWER_IS):
@@ -512,6 +555,11 @@ def _grade_math(prompt: str, content: str) -> Grade | None:
     value = mathcheck.evaluate_prompt_expression(prompt)
     if value is not None:
         expected = mathcheck.format_fraction(value)
+        offered = offered_numbers(content)
+        if offered:  # "41 or 42": guessing among k is worth 1/k
+            hit = any(mathcheck.answers_match(n, value) for n in offered)
+            score = 1.0 / len(offered) if hit else 0.0
+            return Grade(score, "math_checked", f"answer {' or '.join(offered)[:40]}, one of them")
         if answer is None:
             return Grade(0.0, "math_checked", f"expected {expected}, no final answer found")
         if mathcheck.answers_match(answer, value):

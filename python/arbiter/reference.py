@@ -33,7 +33,7 @@ import orjson
 from arbiter import linear, mathcheck
 from arbiter.config import ReferenceSettings
 from arbiter.errors import ConfigError
-from arbiter.grading import _GROUPED, Grade, extract_final_answer
+from arbiter.grading import _GROUPED, Grade, extract_final_answer, offered_numbers
 from arbiter.self_correction import after_correction
 
 __all__ = [
@@ -197,6 +197,11 @@ class ReferenceGrader:
         return Grade(1.0 if ok else 0.0, _GRADER, f"choice: answer {got}, expected {expected}")
 
     def _numeric(self, answer: str, expected: Fraction) -> Grade:
+        offered = offered_numbers(answer)
+        if offered:  # "41 or 42": guessing among k is worth 1/k
+            hit = any(mathcheck.answers_match(n, expected) for n in offered)
+            return Grade(1.0 / len(offered) if hit else 0.0, _GRADER,
+                         f"numeric: answer {' or '.join(offered)[:40]}, one of them")  # fmt: skip
         final = extract_final_answer(answer)
         if final is None or mathcheck.to_fraction(final) is None:
             final = last_number(answer)
