@@ -181,3 +181,15 @@ def test_an_honest_doctest_still_passes(runner: PythonRunner) -> None:
     )
     outcome = runner.run(job, LIMITS)
     assert (outcome.passed, outcome.total, outcome.kind) == (2, 2, None), outcome
+
+
+def test_tests_importing_traceback_leave_format_exc_working(runner: PythonRunner) -> None:
+    # the tests' modules are imported under the hook, which learns the traceback module's code
+    # as importlib runs it (imported before the hook, format_exc() in the answer was refused)
+    code = (
+        "import traceback\ndef add(a, b):\n    try:\n        1 / 0\n    except ZeroDivisionError:\n"
+        "        assert 'ZeroDivisionError' in traceback.format_exc()\n    return a + b\n"
+    )
+    tests = "import logging, traceback\nassert add(1, 2) == 3\nassert add(2, 2) == 4\n"
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (2, 2, None), outcome

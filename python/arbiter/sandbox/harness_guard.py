@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from arbiter.sandbox.harness import _Recorder, _tb_line
-    from arbiter.sandbox.harness_bind import _STDLIB_WATCH
+    from arbiter.sandbox.harness_bind import _STDLIB_WATCH, _pre_import
     from arbiter.sandbox.harness_compare import _OPS, _Fraction, _fractions, _mro
 
 
@@ -348,9 +348,6 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
         (m, tuple(m.items()), True)
         for m in (own, __builtins__, _PRISTINE, _OPS, vars(_Recorder), *numbers)
     ]
-    # the stdlib the tests import, bound before the answer ran (harness `_pre_import`): a
-    # module's names (new ones allowed: a submodule imported later), its classes' exactly
-    watched.extend((m, tuple(m.items()), exact) for m, exact in _STDLIB_WATCH)
     used = ("str", "type", "len", "id", "ord", "int", "dict", "tuple", "bytes", "isinstance",
             "any", "set", "open", "compile", "ValueError", "RuntimeError", "AttributeError",
             "ImportError", "PermissionError", "OSError", "SyntaxError")  # fmt: skip
@@ -371,5 +368,12 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
                              sys._getframe(1), trusted, watched, _tb_line.__code__, loader_exec,
                              tb_path, (gc.isenabled, gc.disable, gc.enable))  # fmt: skip
     sys.addaudithook(hook)
+    # the stdlib the tests import, imported now (under the hook: it learns the traceback
+    # module's code as importlib runs it) and before the answer (`harness_bind.py`): each
+    # module's names watched (new ones allowed: a submodule imported later), its classes' dicts
+    # exactly
+    if tests is not None:
+        _pre_import(tests[4])
+        watched.extend((m, tuple(m.items()), exact) for m, exact in _STDLIB_WATCH)
     # `import __main__` in the answer would hand it this module (the recorder's class)
     sys.modules["__main__"] = type(sys)("__main__")
