@@ -193,3 +193,22 @@ def test_tests_importing_traceback_leave_format_exc_working(runner: PythonRunner
     tests = "import logging, traceback\nassert add(1, 2) == 3\nassert add(2, 2) == 4\n"
     outcome = runner.run(Job(code, tests), LIMITS)
     assert (outcome.passed, outcome.total, outcome.kind) == (2, 2, None), outcome
+
+
+def test_stdlib_subclass_reprs_in_doctests_compare_by_value(runner: PythonRunner) -> None:
+    # their text is the type's name around literals: those must equal the plain value
+    code = (
+        "from collections import Counter, OrderedDict, namedtuple\nP = namedtuple('P', 'x y')\n"
+        "def f(s):\n    return Counter(s)\ndef g():\n    return P(1, 2)\n"
+        "def h():\n    return OrderedDict(a=1)\n"
+        "class Lie(dict):\n    def __repr__(self):\n        return \"Counter({'a': 2})\"\n"
+        "Lie.__name__ = 'Counter'\ndef k():\n    return Lie()\n"
+    )
+    examples = (
+        ("f('aa')", "Counter({'a': 2})"),
+        ("g()", "P(x=1, y=2)"),
+        ("h()", "OrderedDict([('a', 1)])"),
+        ("k()", "Counter({'a': 2})"),  # named so, and empty: fails
+    )
+    outcome = runner.run(Job(code, None, examples), LIMITS)
+    assert (outcome.passed, outcome.total) == (3, 4), outcome

@@ -330,7 +330,7 @@ def _run_doctests(
             rec.record(unit, False, "wrong_answer", unit, f"{source} -> {err}")
             continue
         got = captured.getvalue() + shown
-        if _normal(got) == want or _literal_equal(want, value):
+        if _normal(got) == want or _literal_equal(want, value) or _wrapped_equal(want, value):
             rec.record(unit, True, "", unit, "")
         else:
             rec.record(unit, False, "wrong_answer", unit, f"{source} -> {_normal(got)[:80]}")
@@ -344,6 +344,42 @@ def _literal_equal(want: str, value: Any) -> bool:
         expected = eval(compile(want, "<expected>", "eval"), {"__builtins__": {}})
         return _compare("Eq", value, expected) is True
     except BaseException:  # not a literal: the text comparison stands
+        return False
+
+
+_type_name = type.__dict__["__name__"].__get__  # not `t.__name__`: a metaclass could lie
+
+
+def _wrapped_equal(want: str, value: Any) -> bool:
+    """`Counter({'a': 2})`, `P(x=1, y=2)`: the repr of a built-in type's subclass (the stdlib
+    writes them so) read as the value's type's name around literals, which must equal the
+    value read as plain values (its own `__repr__` is not trusted: grade25)."""
+    try:
+        tree: Any = compile(want, "<expected>", "eval", _ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    call = tree.body
+    if not isinstance(call, _ast.Call) or not isinstance(call.func, _ast.Name):
+        return False
+    if call.func.id != _type_name(type(value)):
+        return False
+    if len(call.args) == 1 and not call.keywords:
+        parts = [call.args[0]]
+    elif call.keywords and not call.args and all(k.arg for k in call.keywords):
+        parts = [k.value for k in call.keywords]
+    else:
+        return False
+    try:
+        literals = [
+            eval(compile(_ast.Expression(body=part), "<expected>", "eval"), {"__builtins__": {}})
+            for part in parts
+        ]
+        plain = _plain(value)
+        expected = tuple(literals) if call.keywords else literals[0]
+        if type(plain) is dict and type(expected) is list:  # OrderedDict([('a', 1)])
+            expected = dict(expected)
+        return _compare("Eq", plain, expected) is True
+    except BaseException:  # not literals: no match
         return False
 
 
