@@ -25,6 +25,13 @@ import sys
 import time
 
 SANDBOX = "sandbox run (trivial)"
+# grade25: tests that import (the modules bound and watched) and loop (a statement's names told
+# to the guard on each pass): what the tests' binding adds
+SANDBOX_BOUND = "sandbox run (tests import, 200-pass loop)"
+BOUND_TESTS = (
+    "import math\nfrom collections import Counter\nfor i in range(200):\n"
+    "    assert add(i, 1) == i + 1\nassert math.isclose(add(0.1, 0.2), 0.3) and Counter('a')\n"
+)
 CODE_LINE = "def f(x):\n    return [i * x for i in range(10) if i % 2]\n"
 
 
@@ -65,14 +72,11 @@ async def _stall(task: str, answer: str, response_format: dict[str, str] | None)
     return max(gaps) * 1000
 
 
-def _sandbox_ms() -> float:
+def _sandbox_ms(tests: str = "assert add(1, 2) == 3\n") -> float:
     from arbiter.sandbox.python_runner import PythonRunner
     from arbiter.sandbox.runner import Job, Limits
 
-    runner, job = (
-        PythonRunner(),
-        Job("def add(a, b):\n    return a + b\n", "assert add(1, 2) == 3\n"),
-    )
+    runner, job = PythonRunner(), Job("def add(a, b):\n    return a + b\n", tests)
     return min(runner.run(job, Limits()).wall_ms for _ in range(5))
 
 
@@ -83,6 +87,7 @@ def child(path: str) -> None:
     for _ in sys.stdin:
         row = {name: asyncio.run(_stall(*case)) for name, case in work.items()}
         row[SANDBOX] = _sandbox_ms()
+        row[SANDBOX_BOUND] = _sandbox_ms(BOUND_TESTS)
         print(json.dumps(row), flush=True)
 
 
@@ -117,7 +122,7 @@ def main() -> None:
     first = variants[0][0]
     print(f"ms, median of {args.rounds} rounds [min-max], ratio to {first}: the longest loop gap "
           f"while grading each answer, then one sandbox run")  # fmt: skip
-    for case in [*cases(), SANDBOX]:
+    for case in [*cases(), SANDBOX, SANDBOX_BOUND]:
         base = statistics.median(r[case] for r in got[first])
         cells = []
         for name, _ in variants:

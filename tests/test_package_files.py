@@ -48,7 +48,9 @@ RUNTIME_FILES: dict[str, list[Path]] = {
     "cache.verifier": [verifier.MODEL_PATH],
     "cache.pair_model": [pair_model.PAIR_MODEL_PATH],
     "cache.exact_stage": [exact_stage.EXACT_STAGE_PATH],
-    "sandbox.python_runner": [Path(python_runner.__file__).with_name("harness.py")],
+    "sandbox.python_runner": [
+        Path(python_runner.__file__).with_name(name) for name in python_runner.HARNESS_PARTS
+    ],
     "store._sql": sorted((PACKAGE / "store" / "migrations").glob("*/*.sql")),
     # the child's PYTHONPATH: the folder that holds the package (site-packages when installed)
     "writer_process": [],

@@ -5,7 +5,7 @@ frame, a traceback, the garbage collector, `import __main__`, the checker in its
 tracer, a signal handler's frame) or the run's nonce (its own or its parent's memory through a
 child interpreter), or patch the builtins the harness writes its records with: every one of
 tests/probe24c_rig.GAMES turned a wrong `add` into 2/2 passed before the harness's audit hook
-(sandbox/harness.py _guard). Controls: the honest wrong answer fails and the right one passes,
+(sandbox/harness_guard.py _guard). Controls: the honest wrong answer fails and the right one passes,
 and answers that import what the hook must leave working still pass.
 """
 

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Final
 
 import orjson
@@ -21,6 +22,7 @@ from referencing.exceptions import Unresolvable
 from arbiter import linear, mathcheck
 from arbiter.classify import asks_for_code
 from arbiter.json_depth import MAX_JSON_NESTING, nests_deeper_than
+from arbiter.self_correction import after_correction
 
 __all__ = [
     "FENCE",
@@ -28,6 +30,7 @@ __all__ = [
     "Grade",
     "extract_final_answer",
     "grade_answer",
+    "offered_numbers",
     "parse_json_content",
 ]
 
@@ -124,7 +127,16 @@ _JSON_ASK = linear.compile_ascii_boundaries(
 _JSON_FENCE = linear.compile(r"(?s)```[ \t]*(?:json\w*)?[ \t]*\n(.*?)" + _CLOSE)
 
 # --- final-answer extraction for math -------------------------------------------------------
-_NUMBER = r"[-−]?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s?/\s?\d+)?\s?%?"
+# thousands grouped by a space ("4 200"; a thin or no-break space as SI and French write them)
+# come first, whole groups only ("4 2000" is 4, then 2000)
+_GROUPED = "(?:\\d{1,3}(?:[ \u00a0\u2009\u202f]\\d{3})+(?-u:\\b))"
+_NUMBER = (
+    r"[-−]?\$?\s?(?:" + _GROUPED + r"(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
+    r"(?:\s?/\s?\d+)?\s?%?"
+)
+_ANY_NUMBER = linear.compile(_NUMBER)
+# what may stand between the numbers of a list of alternatives, LaTeX and emphasis dropped
+_NOT_LIST = linear.compile(r"\\boxed|[\s{}$*]+")
 _BOXED = linear.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 _HASHES = linear.compile(r"(?m)^\s*####\s*(" + _NUMBER + r")\s*$")
 _ANSWER_LINE = linear.compile(
@@ -435,6 +447,10 @@ def _grade_extraction(
 
 
 def _clean_answer(raw: str) -> str:
+    boxed = _BOXED.match(raw.strip())
+    while boxed is not None and boxed.end() == len(raw.strip()):  # \boxed{\boxed{42}}
+        raw = boxed.group(1) or ""
+        boxed = _BOXED.match(raw.strip())
     text = _FRAC.sub(lambda m: f"{m.group(1) or m.group(3)}/{m.group(2) or m.group(4)}", raw)
     for mark, replacement in _LATEX_MARKS:
         text = text.replace(mark, replacement)
@@ -445,8 +461,11 @@ def _clean_answer(raw: str) -> str:
     leading = _LEADING_NUMBER.match(text)
     if leading is not None:
         number = mathcheck.to_fraction(leading.group(1))
-        if number is not None:
-            return mathcheck.format_fraction(number)
+        shown = None if number is None else mathcheck.format_fraction(number)
+        if shown is not None and len(shown) <= mathcheck.MAX_NUMBER_CHARS:
+            return shown
+        if shown is not None:  # 1e999 stays as written: its 1,000 digits are no number to read
+            return leading.group(1).strip()
     return text.rstrip(".").strip()
 
 
@@ -454,21 +473,75 @@ def extract_final_answer(text: str) -> str | None:
     """The final answer of a worked solution, numbers normalised ("1,234.50" -> "1234.5").
 
     Looks, in order, for ``\\boxed{..}``, ``#### N``, ``Answer: N``, "the answer is N", and a
-    last line ending in ``= N`` or consisting of a lone number. The last occurrence wins.
+    last line ending in ``= N`` or consisting of a lone number. The last occurrence wins, and
+    an answer that corrects itself after it ("... no wait, 41") is the last number it states
+    after the correction (arbiter.self_correction).
     """
+    stated = _stated_answer(text)
+    corrected = after_correction(text)
+    if corrected is not None and (stated is None or corrected[0] > stated[1]):
+        numbers = _ANY_NUMBER.findall(corrected[1])
+        answer = _clean_answer(numbers[-1]) if numbers else ""
+        if answer:
+            return answer
+    return None if stated is None else stated[0]
+
+
+def offered_numbers(text: str) -> list[str]:
+    """The final answer's alternatives ("The answer is 41 or 42", "\\boxed{41} or
+    \\boxed{42}", a last line "41, 42 or 43"): the distinct numbers of the run that holds the
+    stated answer (or makes the whole last line), joined by "or" or commas (three or more);
+    [] when the answer states one number."""
+    corrected = after_correction(text)
+    if corrected is not None:
+        text = corrected[1]
+    stated = _stated_answer(text)
+    if stated is not None:
+        first = text.rfind("\n", 0, stated[1]) + 1
+        end = text.find("\n", stated[1])
+        line, at = text[first : len(text) if end < 0 else end], stated[1] - first
+    else:
+        lines = [ln for ln in text[-2000:].splitlines() if ln.strip()]
+        line, at = (lines[-1] if lines else ""), 0
+    found = list(_ANY_NUMBER.finditer(line[:500]))
+    if stated is None and found:
+        outside = line[: found[0].start()] + line[found[-1].end() :]
+        if _NOT_LIST.sub("", outside).strip(".!"):
+            return []  # the last line holds more than the numbers
+    runs: list[list[Any]] = []
+    for number in found:
+        gap = "" if not runs else line[runs[-1][-1].end() : number.start()]
+        gap = _NOT_LIST.sub("", gap).casefold()
+        if runs and gap in ("", ",", "or", ",or"):
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    run = next((r for r in runs if r[-1].end() > at), [])
+    texts = [(m.group(0) or "").strip().rstrip(",") for m in run]
+    values = {mathcheck.to_fraction(t) for t in texts}
+    joined = [_NOT_LIST.sub("", line[a.end() : b.start()]) for a, b in pairwise(run)]
+    hedged = any("or" in g for g in joined) or len(values) >= 3
+    if not hedged or None in values or len(values) < 2:
+        return []
+    return list(dict.fromkeys(_clean_answer(t) for t in texts))
+
+
+def _stated_answer(text: str) -> tuple[str, int] | None:
+    """The final answer as stated, and where its statement starts."""
     for pattern in (_BOXED, _HASHES, _ANSWER_LINE, _ANSWER_IS):
-        found = pattern.findall(text)
-        if found:
-            answer = _clean_answer(found[-1])
+        matches = list(pattern.finditer(text))
+        if matches:
+            last = matches[-1]
+            answer = _clean_answer(last.group(1) or "")
             if answer:
-                return answer
+                return answer, last.start()
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:
         return None
     for pattern in (_EQUALS_END, _LONE_NUMBER):
         match = pattern.search(lines[-1])
         if match is not None:
-            return _clean_answer(match.group(1))
+            return _clean_answer(match.group(1)), text.rfind(lines[-1])
     return None
 
 
@@ -482,6 +555,11 @@ def _grade_math(prompt: str, content: str) -> Grade | None:
     value = mathcheck.evaluate_prompt_expression(prompt)
     if value is not None:
         expected = mathcheck.format_fraction(value)
+        offered = offered_numbers(content)
+        if offered:  # "41 or 42": guessing among k is worth 1/k
+            hit = any(mathcheck.answers_match(n, value) for n in offered)
+            score = 1.0 / len(offered) if hit else 0.0
+            return Grade(score, "math_checked", f"answer {' or '.join(offered)[:40]}, one of them")
         if answer is None:
             return Grade(0.0, "math_checked", f"expected {expected}, no final answer found")
         if mathcheck.answers_match(answer, value):

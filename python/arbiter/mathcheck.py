@@ -18,7 +18,7 @@ from arbiter import linear
 _THOUSANDS = linear.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?\n?\z")
 _PLAIN = linear.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d{1,3})?\n?\z")
 _MAX_MAGNITUDE: Final = Fraction(10) ** 30
-_MAX_NUMBER_CHARS: Final = 200
+MAX_NUMBER_CHARS: Final = 200
 _EXPR_CANDIDATE = linear.compile(r"-?[\d(.][\d\s.+\-*/%()]*[\d)]")
 _EXPR_OPERATOR = linear.compile(r"[\d)]\s*(?:\*\*|//|[-+*/%])\s*[-(\d.]")
 _WORD_OPERATORS: Final = (  # ASCII \b: the DFA stays on CJK text (linear.ascii_boundaries)
@@ -102,11 +102,12 @@ def _times_x(text: str) -> str:
 def to_fraction(raw: str) -> Fraction | None:
     """Exact value of "1,234", "$12.50", "-3/4", "1e3", "50%" (as 50); None if not a number.
 
-    Longer than ``_MAX_NUMBER_CHARS``: None (an answer, not a number; int() is quadratic in
+    Longer than ``MAX_NUMBER_CHARS``: None (an answer, not a number; int() is quadratic in
     digits and refuses over 4,300 of them)."""
-    if len(raw) > _MAX_NUMBER_CHARS:
+    if len(raw) > MAX_NUMBER_CHARS:
         return None
-    text = raw.strip().replace("−", "-").replace("$", "").replace(" ", "").rstrip("%").lower()
+    text = raw.strip().replace("−", "-").replace("$", "").rstrip("%").lower()
+    text = "".join(text.split())  # "4 200", "4\u2009200": thousands grouped by any space
     sign = 1
     if text.startswith("-"):
         sign, text = -1, text[1:]

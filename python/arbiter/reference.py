@@ -33,7 +33,8 @@ import orjson
 from arbiter import linear, mathcheck
 from arbiter.config import ReferenceSettings
 from arbiter.errors import ConfigError
-from arbiter.grading import Grade, extract_final_answer
+from arbiter.grading import _GROUPED, Grade, extract_final_answer, offered_numbers
+from arbiter.self_correction import after_correction
 
 __all__ = [
     "DEFAULT_CALIBRATION",
@@ -64,7 +65,18 @@ _LETTER_ANSWER = linear.compile_ascii_boundaries(
     # answer" are words, not choices
     r"(?i)(?:^\s*[(\[]?([A-J])(?:[)\].:,]|\s*$)|\banswer\s*(?:is|:)?\s*[(\[]?\s*([A-J])\b)"
 )
-_NUMBER = linear.compile(r"[-−]?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s?/\s?\d+)?")
+# as grading reads numbers: thousands grouped by spaces ("4 200") first, and an exponent (1e999
+# read as 999 matched a reference of 999)
+_NUMBER = linear.compile(
+    r"[-−]?\$?(?:" + _GROUPED + r"(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
+    r"(?:\s?/\s?\d+)?"
+)
+# what separates the items of a list ("Paris, Lyon or Marseille"); ASCII words
+_LIST_SEPARATOR = linear.compile_ascii_boundaries(r"(?i)\s*(?:[,;/&]|\band\b|\bor\b)\s*")
+_MORE_LETTERS = linear.compile_ascii_boundaries(
+    r"^[)\].]?\s*(?:,|/|\bor\b|\band\b)\s*(?:\bor\b\s*)?[(\[]?([A-J])[)\]]?(?:\s*\z|[.,;:/]|\s+(?:or|and)\b)"
+)
+_LIST_ITEM_WORDS: Final = 3  # a list's items are names, not clauses
 _NOT_WORD = linear.compile(r"[^\w]+")
 # invisible format characters (zero-width space and joiners, soft hyphen, BOM, bidi marks): NFKC
 # keeps them, and "Pa\u200bris" read as a word other than "paris" (a right answer graded 0)
@@ -170,18 +182,31 @@ class ReferenceGrader:
         return [float(d / n) if n > 0 else 0.0 for d, n in zip(dots, norms, strict=True)]
 
     def _letter(self, answer: str, expected: str) -> Grade:
-        m = _LETTER_ANSWER.search(answer[:2000])
+        corrected = after_correction(answer)  # "B... no wait, C": the last stated choice
+        m = _LETTER_ANSWER.search((answer if corrected is None else corrected[1])[:2000])
         got = ((m.group(1) or m.group(2) or "") if m is not None else "").upper()
         if not got:
             return Grade(0.0, _GRADER, f"choice: expected {expected}, no letter found")
+        text = answer if corrected is None else corrected[1]
+        assert m is not None  # a letter was found
+        offered = _offered_letters(text[:2000], m.end(1) if m.group(1) else m.end(2), got)
+        if len(offered) > 1:  # "A or B": guessing among them is worth 1/k
+            score = 1.0 / len(offered) if expected in offered else 0.0
+            return Grade(score, _GRADER, f"choice: answer {'/'.join(offered)}, expected {expected}")
         ok = got == expected
         return Grade(1.0 if ok else 0.0, _GRADER, f"choice: answer {got}, expected {expected}")
 
     def _numeric(self, answer: str, expected: Fraction) -> Grade:
+        offered = offered_numbers(answer)
+        if offered:  # "41 or 42": guessing among k is worth 1/k
+            hit = any(mathcheck.answers_match(n, expected) for n in offered)
+            return Grade(1.0 / len(offered) if hit else 0.0, _GRADER,
+                         f"numeric: answer {' or '.join(offered)[:40]}, one of them")  # fmt: skip
         final = extract_final_answer(answer)
         if final is None or mathcheck.to_fraction(final) is None:
             final = last_number(answer)
         shown = mathcheck.format_fraction(expected)
+        shown = shown if len(shown) <= 40 else f"{shown[:12]}… ({len(shown)} chars)"  # 1e999
         if final is None:
             return Grade(0.0, _GRADER, f"numeric: expected {shown}, no number found")
         value = mathcheck.to_fraction(final)
@@ -192,21 +217,24 @@ class ReferenceGrader:
         return Grade(1.0 if ok else 0.0, _GRADER, f"numeric: answer {final[:40]}, expected {shown}")
 
     def _short(self, answer: str, ref_norm: str) -> Grade:
-        got = normalise(answer[:4000])
+        corrected = after_correction(answer[:4000])  # "Lyon... no wait, Paris": what follows
+        answer = answer[:4000] if corrected is None else corrected[1]
+        got = normalise(answer)
         if got == ref_norm:
             return Grade(1.0, _GRADER, "exact: normalised match")
         if f" {ref_norm} " not in f" {got} ":
             return Grade(0.0, _GRADER, f"exact: expected {ref_norm[:60]!r}")
         if len(got.split()) <= _SHORT_ANSWER_WORDS:
-            return _in_short_answer(got.split(), ref_norm.split())
+            return _in_short_answer(got.split(), ref_norm.split(), answer)
         # in a long answer the words may sit in any claim ("not Paris but ..."): likely, not sure
         return Grade(0.75, _GRADER, "exact: the reference appears in a long answer")
 
 
-def _in_short_answer(words: list[str], ref: list[str]) -> Grade:
+def _in_short_answer(words: list[str], ref: list[str], answer: str) -> Grade:
     """The reference is in a short answer: right, unless every time it is negated ("It is not
-    Paris.") or, where it is not, offered beside an alternative ("Paris or Lyon"): words a
-    reviewer would not grade as the answer."""
+    Paris.") or, where it is not, offered beside alternatives ("Paris or Lyon"; a list of
+    candidates "Paris, Lyon, Marseille" is graded 1/k for k candidates, what guessing among
+    them is worth): words a reviewer would not grade as the answer."""
     k = len(ref)
     around = [
         (words[i - 1] if i else "", words[i + k] if i + k < len(words) else "")
@@ -216,9 +244,61 @@ def _in_short_answer(words: list[str], ref: list[str]) -> Grade:
     meant = [(before, after) for before, after in around if before not in _NEGATING]
     if not meant:
         return Grade(0.0, _GRADER, "exact: the short answer negates the reference")
+    candidates = _listed_candidates(answer, " ".join(ref))
+    if candidates > 1:
+        return Grade(
+            1.0 / candidates, _GRADER, f"exact: the reference is one of {candidates} listed"
+        )
     if all("or" in pair for pair in meant):
         return Grade(0.5, _GRADER, "exact: the reference is one of the answer's alternatives")
     return Grade(1.0, _GRADER, "exact: the reference is in the short answer")
+
+
+def _offered_letters(text: str, end: int, first: str) -> list[str]:
+    """The chosen letter and the letters listed right after it ("A or B", "A, B, C"): the
+    others must stand alone (capital, then the end, punctuation, or "or"/"and"), so "A, I
+    think" offers A only."""
+    offered = [first]
+    while len(offered) < 10:
+        m = _MORE_LETTERS.match(text[end : end + 40])
+        if m is None:
+            break
+        letter = m.group(1) or ""
+        if letter not in offered:
+            offered.append(letter)
+        end += m.end(1)
+    return offered
+
+
+def _listed_candidates(answer: str, ref: str) -> int:
+    """How many candidates an answer that lists the reference among others offers (1: not
+    such a list). Items split at commas, semicolons, slashes, "and", "or"; the list's items
+    are short names (the first may lead in: "The capital is Paris, Lyon or Marseille"), one
+    of them the reference; a negated item ("not Lyon") is no candidate. Two items joined by a
+    comma alone are read as an apposition ("Paris, France"), not a list."""
+    if any(w in ("and", "or") for w in ref.split()):
+        return 1  # the reference's own words would split it
+    items: list[str] = []
+    separators: list[str] = []
+    at = 0
+    for m in _LIST_SEPARATOR.finditer(answer):
+        items.append(answer[at : m.start()])
+        separators.append((m.group(0) or "").strip().casefold())
+        at = m.end()
+    items.append(answer[at:])
+    names = [normalise(item) for item in items]
+    names = [n for n in names if n]
+    if len(names) < 2 or (len(names) == 2 and separators.count(",") == len(separators)):
+        return 1
+    if any(len(n.split()) > _LIST_ITEM_WORDS for n in names[1:]):
+        return 1  # clauses, not a list of names
+    # an item holding the reference names it: a lead-in ("The capital is Paris"), "only Paris",
+    # "or rather Paris itself"
+    names = [ref if f" {ref} " in f" {n} " else n for n in names]
+    if ref not in names or len(names[0].split()) > _LIST_ITEM_WORDS:
+        return 1
+    others = {n for n in names if n != ref and n.split()[0] not in _NEGATING}
+    return 1 + len(others)
 
 
 # --- the operator's references and the local embedder ---------------------------------------

@@ -16,9 +16,27 @@ import orjson
 from arbiter.sandbox.bwrap import Bubblewrap, Collected
 from arbiter.sandbox.runner import FailureKind, Job, Limits, Outcome
 
-__all__ = ["HARNESS_SOURCE", "PythonRunner", "default_interpreter"]
+__all__ = ["HARNESS_PARTS", "HARNESS_SOURCE", "PythonRunner", "default_interpreter"]
 
-HARNESS_SOURCE = (Path(__file__).with_name("harness.py")).read_text(encoding="utf-8")
+# The program run in the jail: the harness and the modules it wires, in this order (the
+# guard's first: it swaps in the private builtins every later function is defined with; the
+# harness's last: it calls main). The jail mounts only /usr, so nothing of this package can be
+# imported there: the parts travel as one `-c` source, one namespace, the one home the audit
+# hook's checks trust (their sibling imports sit under TYPE_CHECKING, for mypy only).
+HARNESS_PARTS = ("harness_guard.py", "harness_compare.py", "harness_bind.py", "harness.py")
+_FUTURE = "from __future__ import annotations\n"
+
+
+def _program(parts: tuple[str, ...]) -> str:
+    texts = [Path(__file__).with_name(name).read_text(encoding="utf-8") for name in parts]
+    for name, text in zip(parts, texts, strict=True):
+        if text.count(_FUTURE) != 1:
+            raise RuntimeError(f"sandbox/{name}: expected one {_FUTURE.strip()!r}")
+    # the future import must open the source; each part's is dropped where it stands
+    return _FUTURE + "\n".join(text.replace(_FUTURE, "", 1) for text in texts)
+
+
+HARNESS_SOURCE = _program(HARNESS_PARTS)
 _RESULT_CAP = 1 << 20
 _PROBE_WALL_S = 15.0
 
