@@ -119,7 +119,8 @@ class Pipeline:
             markup=self.s.cost_ratios.factor,
             images=await worst_case.image_parts_off_loop(counted), sent=req.body,
         )  # fmt: skip
-        first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
+        # the call made first leads (a cascade's cheap one): held alone when the dearest won't fit
+        first = (*((plan.cascade_first,) if plan.cascade_first else ()), *plan.models)
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
         outcome: Completed | Streamed
         watching = watch()
