@@ -6,7 +6,8 @@ made BEFORE the call, atomically in the store, in every cap that applies (a `Cha
 
 - before the first call: the worst case of one call to the dearest model the request may use
   (`worst_tokens.request_prompt_tokens` counts every content part with a real tokenizer, plus
-  n x the output cap); a refusal is a 429 and no upstream call is made;
+  n x the output cap), or, where the cap has no room for that, to the model called first (the
+  routed one, a cascade's cheap one); a refusal of both is a 429 and no upstream call is made;
 - before every further call (a failover retry, the next model, a cascade's escalated call), the
   reservation is topped up so that what is held minus what earlier calls cost still covers one
   more worst case of that model; a refused top-up ends the request with the same 429;
@@ -327,10 +328,21 @@ class Budgets:
         first_calls: Sequence[str],
     ) -> Charge:
         """Reserve one worst-case call to the dearest of `first_calls` (or raise BudgetExceeded /
-        BudgetStoreDown). Without caps, the charge only tallies what the calls cost."""
+        BudgetStoreDown); the first of them is the call made first. A cap with no room for
+        the dearest holds that first call's worst case instead: a tenant near its cap on
+        `auto` was refused while the routed model fitted (and the same request named to it was
+        served); a failover or escalation past that hold then tops it up only where the cap
+        allows (`before_call`). Without caps, the charge only tallies what the calls cost."""
         charge = Charge(decision_id, caps, call_worst, self.owner)
         if caps:
-            await self._hold(charge, max((call_worst(m) for m in first_calls), default=0.0))
+            dearest = max((call_worst(m) for m in first_calls), default=0.0)
+            try:
+                await self._hold(charge, dearest)
+            except BudgetExceeded:
+                least = call_worst(first_calls[0]) if first_calls else dearest
+                if not least < dearest:
+                    raise
+                await self._hold(charge, least)
             self._open[decision_id] = charge
         return charge
 

@@ -112,8 +112,9 @@ def saved_now(s: Services, entry: cached.Entry) -> float:
     if m is None or not (u.prompt_tokens or u.output_tokens):
         return entry.cost_usd
     return entry.earlier_usd + m.cost_usd(
-        u.prompt_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens
-    )
+        u.prompt_tokens, u.output_tokens, u.cache_read_input_tokens,
+        u.cache_creation_input_tokens, u.cache_creation_1h_input_tokens,
+    )  # fmt: skip
 
 
 def remember_answer(

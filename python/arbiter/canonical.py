@@ -202,6 +202,10 @@ class CanonicalUsage:
     # the cost the upstream reported in its usage (`usage.cost`, OpenRouter's style), carried
     # through a translation so a streamed answer's final usage says it as the body's does
     cost: float | None = None
+    # of `cache_creation_input_tokens`, those written to Anthropic's 1-hour cache (its usage's
+    # cache_creation.ephemeral_1h_input_tokens; billed 2x the input price, the 5-minute's 1.25x):
+    # kept so a cached answer's saving prices them so and a hit's usage says the split
+    cache_creation_1h_input_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:

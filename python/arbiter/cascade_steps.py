@@ -78,6 +78,22 @@ def cascade_first(
     return first.model
 
 
+def cheap_order(plan: Plan, cheap: str) -> tuple[str, ...]:
+    """The models a cascade's cheap try may use, in order: `cheap`, then (a retryable failure
+    of it) the other eligible first models cheaper than the escalation target: the configured
+    `cascade_first_model(s)` in their order, else the eligible candidates by price. None under
+    a latency SLO: `cascade_first` fitted only `cheap`'s try in it."""
+    if plan.slo.max_latency_ms is not None:
+        return (cheap,)
+    eligible = {c.model: c for c in plan.candidates if c.eligible}
+    target = plan.models[0]
+    bar = eligible[target].est_cost_usd if target in eligible else 0.0
+    wanted = plan.routing.first_models() if plan.routing is not None else []
+    order = wanted or [c.model for c in sorted(eligible.values(), key=lambda c: c.est_cost_usd)]
+    more = (m for m in order if m != cheap and m in eligible and eligible[m].est_cost_usd < bar)
+    return (cheap, *more)
+
+
 def judge_ms(
     r: RoutingSettings, router: Router, tenant: str, task: str, slo: LatencySLO, first: str = ""
 ) -> float:

@@ -10,12 +10,12 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from arbiter import cascade_steps, dropped_usage, shared_timeouts
-from arbiter.budget import may_be_billed
+from arbiter import cascade_steps, dropped_usage
 from arbiter.call_pricing import believable, call_cost
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
 from arbiter.errors import ArbiterError, BudgetExceeded
+from arbiter.failover import run_with_failover
 from arbiter.grading import INLINE_CHARS
 from arbiter.records import Attempt
 from arbiter.request_plan import Plan
@@ -34,29 +34,28 @@ async def try_cascade(
     fails, `_weak_served`).
     `deadline` (monotonic) is the request's: the cheap try and the judge count against it,
     so the escalation gets only what they left (failover.deadline_s is the whole request)."""
-    cheap = plan.cascade_first
-    assert cheap is not None
-    started = time.perf_counter()
+    assert plan.cascade_first is not None
+    # a transient failure (a 500, a reset) is retried, then the next cheap model tried, as
+    # plain routing does, within the request's deadline: it escalated at once, paying the
+    # strong model for a fault a retry clears. Every try is on record (failover's attempts;
+    # a client gone meanwhile: `cancelled`, billed maybe)
     try:
-        async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
-            result = await call_upstream(s, req, plan, cheap, s.upstream_for(cheap).complete)
+        cheap, result = await run_with_failover(
+            cascade_steps.cheap_order(plan, plan.cascade_first),
+            lambda m: call_upstream(s, req, plan, m, s.upstream_for(m).complete),
+            settings=s.settings.failover,
+            breaker=s.breaker,
+            attempts=attempts,
+            deadline_s=max(deadline - time.monotonic(), 0.001),
+        )
     except BudgetExceeded:
         raise  # the escalated call could not be covered either
-    except ArbiterError as err:  # the cheap try failing is not the request failing
-        ms = (time.perf_counter() - started) * 1000
-        attempts.append(Attempt(cheap, False, ms, err.code, billed=may_be_billed(err)))
+    except ArbiterError:  # the cheap try failing is not the request failing
         plan.cascade = "escalated"
         return None, 0.0, None
-    except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
-        ms = (time.perf_counter() - started) * 1000
-        attempts.append(Attempt(cheap, False, ms, "upstream_timeout", billed=True))
-        plan.cascade = "escalated"
-        return None, 0.0, None
-    except asyncio.CancelledError:
-        # the client left: the abandoned call is on record (it may be billed), as failover's
-        ms = (time.perf_counter() - started) * 1000
-        attempts.append(Attempt(cheap, False, ms, "cancelled", billed=True))
-        raise
+    # its answer's own attempt is written below, with the verdict, timed from its own try
+    started = time.perf_counter() - attempts.pop().latency_ms / 1000
+    plan.cascade_first = cheap  # the model that answered first (a failover's)
     # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
     fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
     rule = answer_rule(plan.routing, plan.task, s.math_verifier, fix)

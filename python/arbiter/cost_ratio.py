@@ -64,21 +64,23 @@ def cost_ratios() -> CostRatios:
 
 def seed(
     ratios: CostRatios,
-    rows: Iterable[tuple[str, float, int, int]],
+    rows: Iterable[tuple[str, float, int, int, float | None]],
     model_of: Callable[[str], ModelSettings | None],
 ) -> int:
     """Teach `ratios` the stored decisions' reports, oldest first (store/reported_costs.py):
-    each (model, cost, prompt tokens, output tokens) a call charged its upstream's reported
-    cost. A restarted sidecar's first burst then holds at the ratio its predecessor learnt
-    (probe23b's cold process held it at the registry's prices). Their prompt counts include
-    any cache parts at the input price: a ratio read low there is no worse than none. The
-    number of models taught."""
+    each (model, cost, prompt tokens, output tokens, its usage's price) a call charged its
+    upstream's reported cost. A restarted sidecar's first burst then holds at the ratio its
+    predecessor learnt (probe23b's cold process held it at the registry's prices). The usage's
+    price is the decision's own (prompt-cache parts at their prices, as the live ratio divides
+    by); a decision written before it was kept prices its totals, cache parts at the input
+    price (a ratio read low there is no worse than none). The number of models taught."""
     taught: set[str] = set()
-    for model, cost, prompt, output in rows:
+    for model, cost, prompt, output, priced in rows:
         m = model_of(model)
         if m is None:  # a model no longer configured
             continue
-        ratios.observe(model, m.cost_usd(prompt, output), cost)
+        usage_price = priced if priced is not None and priced > 0 else m.cost_usd(prompt, output)
+        ratios.observe(model, usage_price, cost)
         taught.add(model)
     return len(taught)
 

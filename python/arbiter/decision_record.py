@@ -104,6 +104,8 @@ async def record_decision(
         cost_source=source,  # type: ignore[arg-type]
         # why the response cache did not answer it, when it was bypassed for a reason
         cache_info={"bypass": why} if (why := _bypass_why(plan)) is not None else None,
+        # what cost_ratio.seed divides a report by (the totals alone priced cache parts at input)
+        usage_cost_usd=registry_cost if source == "upstream" else None,
     )
     # settled before the record: a strict commit that fails (the store down) raises here,
     # and the calls were made and may be billed all the same; the request's end would

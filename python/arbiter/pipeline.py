@@ -9,6 +9,7 @@ cascade_try.py), upstream_call.py (each call), decision_record.py (the record), 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -71,8 +72,11 @@ class Pipeline:
                 return await serve_hit(self.s, req, principal, look)
         try:
             outcome = await self._miss(req, principal, look, caps, watch, slo)
-        except BaseException:
-            self.s.cache.settle(look)  # identical requests waiting on this one go on as misses
+        except BaseException as err:
+            # identical requests waiting on this one go on as misses; when its client left,
+            # one of them leads and the rest wait on it
+            gone = isinstance(err, (asyncio.CancelledError, ClientDisconnected))
+            self.s.cache.settle(look, client_left=gone)
             raise
         if not isinstance(outcome, Streamed):  # a stream's ends with its relay (routed_stream.py)
             self.s.cache.settle(look)
@@ -119,7 +123,8 @@ class Pipeline:
             markup=self.s.cost_ratios.factor,
             images=await worst_case.image_parts_off_loop(counted), sent=req.body,
         )  # fmt: skip
-        first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
+        # the call made first leads (a cascade's cheap one): held alone when the dearest won't fit
+        first = (*((plan.cascade_first,) if plan.cascade_first else ()), *plan.models)
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
         outcome: Completed | Streamed
         watching = watch()

@@ -114,6 +114,9 @@ class DecisionRecord:
     cache_saved_usd: float | None = None  # a hit: what the source answer cost
     # a hit: entry_id, source_decision_id, similarity, p_false (the feedback path reads them)
     cache_info: dict[str, Any] | None = None
+    # charged its upstream's reported cost: its usage at the registry's prices, prompt-cache
+    # parts at theirs (what cost_ratio.seed divides the report by at start); else None
+    usage_cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

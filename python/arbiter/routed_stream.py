@@ -186,11 +186,14 @@ async def _finish_stream(
                 usage = CanonicalUsage(
                     max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
                     u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
+                    cache_creation_1h_input_tokens=u.cache_write_1h_tokens,
                 ) if u is not None else CanonicalUsage()  # fmt: skip
                 answer = cached.of_stream(
                     content, outcome.codec.finish, usage, plan.decision_id, model,
                     outcome.codec.stop_sequence, calls=bool(outcome.codec.calls.calls()),
                 )  # fmt: skip
                 remember_answer(s, plan, model, answer, cost)
-    finally:  # identical requests waiting on this one: served it, or on as misses
-        s.cache.settle(plan.cache)
+    finally:  # identical requests waiting on this one: served it, or on as misses (one
+        # leading the rest when this client left)
+        gone = isinstance(outcome.failure, ClientDisconnected)
+        s.cache.settle(plan.cache, client_left=gone)

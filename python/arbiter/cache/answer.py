@@ -92,7 +92,7 @@ def dump_answer(answer: CanonicalResponse) -> str:
         "id": answer.id, "model": answer.model, "parts": parts,
         "stop_reason": answer.stop_reason, "stop_sequence": answer.stop_sequence,
         "usage": [u.input_tokens, u.output_tokens, u.cache_read_input_tokens,
-                  u.cache_creation_input_tokens],
+                  u.cache_creation_input_tokens, u.cache_creation_1h_input_tokens],
     }).decode()  # fmt: skip
 
 
@@ -107,9 +107,16 @@ def load_answer(text: str | bytes) -> CanonicalResponse:
         model=raw["model"],
         parts=parts,
         stop_reason=raw["stop_reason"],
-        usage=CanonicalUsage(*raw["usage"]),
+        usage=_usage(raw["usage"]),
         stop_sequence=raw["stop_sequence"],
     )
+
+
+def _usage(counts: list[int]) -> CanonicalUsage:
+    """A stored usage: four counts, or five with the 1-hour cache writes (entries written
+    before they were kept have four)."""
+    fresh, out, read, write, hour = [*counts, 0, 0, 0, 0, 0][:5]
+    return CanonicalUsage(fresh, out, read, write, cache_creation_1h_input_tokens=hour)
 
 
 # a hit's tool calls are named as the client's protocol names live ones
@@ -165,7 +172,13 @@ def events(answer: CanonicalResponse, response_id: str) -> Iterator[StreamEvent]
     yield MessageStart(
         response_id,
         answer.model,
-        CanonicalUsage(u.input_tokens, 0, u.cache_read_input_tokens, u.cache_creation_input_tokens),
+        CanonicalUsage(
+            u.input_tokens,
+            0,
+            u.cache_read_input_tokens,
+            u.cache_creation_input_tokens,
+            cache_creation_1h_input_tokens=u.cache_creation_1h_input_tokens,
+        ),
     )
     for index, part in enumerate(answer.parts):
         if isinstance(part, TextPart):

@@ -44,6 +44,11 @@ one of these ways are different questions, whatever their cosine and however ali
 - accents: a word of one prompt differs from a word of the other by its diacritics alone
   ("minha avó" / "minha avô", "un año" / "un ano", "schon" / "schön"): the embeddings strip
   accents, so the pair is one vector, served at 0.3.
+- tense: one prompt asks about the future ("will", "shall", "won't") and the other does not
+  ("Who won the 2018 World Cup?" / "Who will win ...?", served at 0.5), or both say when one
+  thing happens against another ("while", "during", "after", "before", "until") and not the same
+  way ("... alcohol while taking antibiotics?" / "... after ...", served at 0.3;
+  bench/semantic_guard_tense.py).
 
 Plain string operations only (no `re` on client text).
 """
@@ -68,6 +73,7 @@ NUMBER_WORDS: Final = _wordset(
 )
 RULES: Final = (
     "numbers", "negation", "order", "values", "language", "opposites", "literals", "accents",
+    "tense",
 )  # fmt: skip
 
 
@@ -115,7 +121,27 @@ def differ(ask: str, stored: str, rules: tuple[str, ...] = RULES) -> str | None:
             return rule
         if rule == "accents" and accents_differ(a, s):
             return rule
+        if rule == "tense" and tense_differs(a, s):
+            return rule
     return None
+
+
+# -- tense --------------------------------------------------------------------------------------
+# the future's markers ("won't" reads "wont"; "I'll" is left out: it reads "ill", a word too)
+_FUTURE: Final = _wordset("will shall wont shant")
+# when one thing happens against another: "while" taking a drug is not "after" it
+_WHEN: Final = _wordset("while during after before until")
+
+
+def tense_differs(a: list[str], s: list[str]) -> bool:
+    """One prompt asks about the future and the other does not ("Who won the 2018 World Cup?" /
+    "Who will win ...?": served at 0.5), or both say when one thing happens against another and
+    not the same way ("Can I drink alcohol while taking antibiotics?" / "... after ...": served
+    at 0.3; "when" says neither, so "when" / "while" passes)."""
+    if any(w in _FUTURE for w in a) != any(w in _FUTURE for w in s):
+        return True
+    when_a, when_s = _WHEN.intersection(a), _WHEN.intersection(s)
+    return bool(when_a) and bool(when_s) and when_a != when_s
 
 
 # -- accents ------------------------------------------------------------------------------------

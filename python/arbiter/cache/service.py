@@ -7,8 +7,9 @@
 Identical requests in flight at once are coalesced (in this process): the first miss of an exact
 key leads (it calls upstream), the others wait for its answer (at most `wait_s`) and are served
 it as a hit; when it stores nothing (an error, a cut stream, an uncacheable answer) they go on as
-misses. Fifty identical requests are one upstream call, not fifty. Only a request that would
-wait that long anyway waits: a stream (its first token would come only with the leader's last)
+misses, except when its client left: then the first of them leads and the rest wait on it.
+Fifty identical requests are one upstream call, not fifty. Only a request that would wait that
+long anyway waits: a stream (its first token would come only with the leader's last)
 and a request with a latency SLO of its own go on as misses.
 
 Replicas: each keeps an in-memory LRU front (`max_entries`); on a local miss it reads through
@@ -89,6 +90,9 @@ class _Flight:
 
     done: asyncio.Event
     until: float  # time.monotonic(): past it the flight is stale (a leader never settled)
+    # the leader's client left before its answer: the first waiter to wake leads a new flight
+    # and the rest wait on it (they all went on as misses at once: a herd against the upstream)
+    handed_off: bool = False
 
 
 BYPASS = Lookup("bypass")
@@ -265,23 +269,39 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
             return None
         if not wait:
             return None
-        try:
-            async with asyncio.timeout(flight.until - now):
-                with watch():  # only a follower pays for watching its client
-                    await flight.done.wait()
-        except TimeoutError:
-            return None
+        give_up = now + self._wait_s  # this request's own bound, however many leaders it waits on
+        while True:
+            try:
+                async with asyncio.timeout(min(flight.until, give_up) - now):
+                    with watch():  # only a follower pays for watching its client
+                        await flight.done.wait()
+            except TimeoutError:
+                return None
+            if not flight.handed_off:
+                break
+            # the leader's client left (nothing stored): lead a new flight, or wait on the one
+            # an earlier waiter just took (no await between the look and the take)
+            now = time.monotonic()
+            nxt = self._flights.get(key)
+            if nxt is None or nxt.until <= now:
+                look.flight = self._flights[key] = _Flight(asyncio.Event(), now + self._wait_s)
+                return None
+            flight = nxt
         entry = await self._get(key, look.tenant, self.clock())
         if entry is None or not self._usable(entry.model):
             return None
         return entry
 
-    def settle(self, look: Lookup | None) -> None:
+    def settle(self, look: Lookup | None, *, client_left: bool = False) -> None:
         """The leader's request is over (answered, stored or not, or failed): wake the ones
-        waiting on it. Idempotent; a no-op for a request that led nothing."""
+        waiting on it. `client_left`: its client went before the answer, so one waiter takes
+        the lead (the others wait on it); else, with nothing stored, they go on as misses (an
+        error or an uncacheable answer would be theirs too: no queue behind each other).
+        Idempotent; a no-op for a request that led nothing."""
         if look is None or look.flight is None:
             return
         flight, look.flight = look.flight, None
+        flight.handed_off = client_left
         assert look.keys is not None
         if self._flights.get(look.keys.exact) is flight:
             del self._flights[look.keys.exact]

@@ -48,12 +48,16 @@ def _count(usage: dict[str, Any], key: str) -> int:
 
 def usage_in(raw: Any) -> CanonicalUsage:
     usage = raw if isinstance(raw, dict) else {}
+    writes = _count(usage, "cache_creation_input_tokens")
+    split = usage.get("cache_creation")  # the writes by cache: the hour's are billed dearer
+    hour = min(_count(split, "ephemeral_1h_input_tokens"), writes) if isinstance(split, dict) else 0
     return CanonicalUsage(
         input_tokens=_count(usage, "input_tokens"),
         output_tokens=_count(usage, "output_tokens"),
         cache_read_input_tokens=_count(usage, "cache_read_input_tokens"),
-        cache_creation_input_tokens=_count(usage, "cache_creation_input_tokens"),
+        cache_creation_input_tokens=writes,
         cost=reported_cost(usage),
+        cache_creation_1h_input_tokens=hour,
     )
 
 
@@ -64,6 +68,11 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
         "cache_read_input_tokens": usage.cache_read_input_tokens,
         "cache_creation_input_tokens": usage.cache_creation_input_tokens,
     }
+    if hour := usage.cache_creation_1h_input_tokens:  # the split, as the live answer said it
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": usage.cache_creation_input_tokens - hour,
+            "ephemeral_1h_input_tokens": hour,
+        }
     if usage.cost is not None:  # an upstream's reported cost, as it said it
         out["cost"] = usage.cost
     return out

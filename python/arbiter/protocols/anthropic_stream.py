@@ -221,6 +221,9 @@ class StreamDecoder:
             cache_creation_input_tokens=late.cache_creation_input_tokens
             or self._usage.cache_creation_input_tokens,
             cost=late.cost if late.cost is not None else self._usage.cost,
+            cache_creation_1h_input_tokens=late.cache_creation_1h_input_tokens
+            if late.cache_creation_input_tokens
+            else self._usage.cache_creation_1h_input_tokens,
         )
         sequence = delta.get("stop_sequence")
         return MessageDelta(

@@ -71,7 +71,7 @@ _DCOLS = (
     "id", "ts", "tenant", "task", "mode", "chosen_model", "reason", "candidates", "attempts",
     "status", "cost_usd", "baseline_model", "baseline_cost_usd", "latency_ms", "prompt_tokens",
     "completion_tokens", "stream", "difficulty", "key_id", "error", "cost_source",
-    "cache_kind", "cache_saved_usd", "cache_info",
+    "cache_kind", "cache_saved_usd", "cache_info", "usage_cost_usd",
 )  # fmt: skip
 _JSON_COLS = frozenset({"candidates", "attempts"})
 _GCOLS = ("decision_id", "grader", "ts", "tenant", "task", "model", "score", "detail")

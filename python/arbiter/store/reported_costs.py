@@ -20,21 +20,28 @@ class ReportedCostsMixin(StoreHooks):
 
     def recent_reported_costs(
         self, decisions: int = RECENT_DECISIONS
-    ) -> list[tuple[str, float, int, int]]:
-        """(model, cost, prompt tokens, output tokens) of each decision answered at its first
-        try and charged its upstream's reported cost among the newest `decisions`, oldest
-        first (a failed try's possible bill would be on its cost)."""
+    ) -> list[tuple[str, float, int, int, float | None]]:
+        """(model, cost, prompt tokens, output tokens, the usage's price or None) of each
+        decision answered at its first try and charged its upstream's reported cost among the
+        newest `decisions`, oldest first (a failed try's possible bill would be on its cost).
+        The usage's price (`usage_cost_usd`, prompt-cache parts at their prices) is None for a
+        decision written before it was kept."""
         with self._ro() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT chosen_model, cost_usd, prompt_tokens, completion_tokens, attempts "
+                    "SELECT chosen_model, cost_usd, prompt_tokens, completion_tokens, attempts, "
+                    "usage_cost_usd "
                     "FROM (SELECT * FROM decisions ORDER BY ts DESC LIMIT %s) recent "
                     "WHERE cost_source = 'upstream' AND status = 'ok' ORDER BY ts"
                 ),
                 (decisions,),
             )
             rows = cur.fetchall()
-        return [(str(m), float(c), int(p), int(o)) for m, c, p, o, a in rows if _tries(a) == 1]
+        return [
+            (str(m), float(c), int(p), int(o), None if u is None else float(u))
+            for m, c, p, o, a, u in rows
+            if _tries(a) == 1
+        ]
 
 
 def _tries(attempts: Any) -> int:

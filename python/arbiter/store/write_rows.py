@@ -74,7 +74,7 @@ def decision_row(d: DecisionRecord) -> tuple[Any, ...]:
         json_text(d.candidates), json_text(d.attempts), d.status, d.cost_usd, d.baseline_model,
         d.baseline_cost_usd, d.latency_ms, d.prompt_tokens, d.completion_tokens, d.stream,
         d.difficulty, d.key_id, d.error, d.cost_source, d.cache_kind, d.cache_saved_usd,
-        json_text(d.cache_info) if d.cache_info is not None else None,
+        json_text(d.cache_info) if d.cache_info is not None else None, d.usage_cost_usd,
     )  # fmt: skip
 
 
