@@ -339,3 +339,20 @@ def test_difficulty_model_names_a_shipped_model_or_a_file(tmp_path: Path) -> Non
         ConfigError, match=r"routing\.difficulty_model .*nope\.onnx.* is not a file"
     ):
         config.loads(missing, env=ENV)
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "-0.5"])
+@pytest.mark.parametrize("where", ["routing", "tenant"])
+def test_a_quality_bar_of_zero_is_refused_at_load(value: str, where: str) -> None:
+    """route25 saw `quality_target = 0` accepted by the config and refused by the native router
+    on the first routed request (a 500 the client saw); the config says so at load."""
+    text = EXAMPLE.read_text()
+    if where == "routing":
+        assert "quality_target = 0.95" in text
+        text = text.replace("quality_target = 0.95", f"quality_target = {value}", 1)
+        key = "routing.quality_target"
+    else:
+        text += f'\n[tenants."bar-zero"]\nquality_target = {value}\n'
+        key = "tenants.bar-zero.quality_target"
+    with pytest.raises(ConfigError, match=rf"{key} = -?0(\.\d+)? is outside \(0, 2\]"):
+        config.loads(text, env=ENV, source="arbiter.toml")

@@ -59,7 +59,7 @@ def check_difficulty_model(loc: _Locator, r: RoutingSettings) -> None:
 
 
 def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
-    check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
+    check_quality_target(loc, ["routing", "quality_target"], r.quality_target)
     check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
     check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
     check_cascade(loc, r, models)
@@ -334,6 +334,16 @@ def check_limits(loc: _Locator, s: Settings) -> None:
 def check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
     if not lo <= v <= hi:
         loc.fail(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")
+
+
+def check_quality_target(loc: _Locator, path: list[str], v: float) -> None:
+    """A quality bar is a fraction of the baseline's quality in (0, 2]: the router divides by
+    it, so 0 would fail every routed request (the cheapest model: a small bar such as 0.01)."""
+    if not 0.0 < v <= 2.0:
+        loc.fail(
+            f"{loc.where(path)}: {'.'.join(path)} = {v} is outside (0, 2] "
+            "(for the cheapest model whatever its quality, set a small bar such as 0.01)"
+        )
 
 
 def check_verifier_file(loc: _Locator, spec: str) -> None:

@@ -20,6 +20,7 @@ from arbiter.config_checks import (
     check_limits,
     check_media,
     check_prior_task,
+    check_quality_target,
     check_range,
     check_routing,
     check_sandbox,
@@ -206,7 +207,7 @@ def resolve(
                 where = loc.where(["tenants", name, key])
                 loc.fail(f"{where}: tenants.{name}.{key}: unknown model {model!r}")
         if t.quality_target is not None:  # as routing.quality_target's (TOML has nan and inf)
-            check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
+            check_quality_target(loc, ["tenants", name, "quality_target"], t.quality_target)
     check_budgets(loc, s.budgets)
     check_shadow(loc, s.shadow, models)
     b = s.budgets
