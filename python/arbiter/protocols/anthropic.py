@@ -240,6 +240,13 @@ _MIN_THINKING_BUDGET = 1024
 _THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")  # the SDK's (2.17) union
 
 
+def wants_thinking(body: dict[str, Any]) -> bool:
+    """Extended thinking asked for (a model without it refuses the request); `disabled` and
+    `between_tools` turn it off."""
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
 def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
     """Extended thinking as Anthropic takes it: a budget >= 1024 and below max_tokens, and none
     of what its docs say thinking does not go with (a forced tool, a temperature other than 1,
