@@ -201,10 +201,12 @@ def config(port: int, db: Path) -> str:
         f"price_cache_read_per_mtok = {PRICE_CACHE_READ}\n"
         f"price_cache_write_per_mtok = {PRICE_CACHE_WRITE}\n"
     )
+    claude = '["chat", "json", "tools", "vision", "thinking", "pdf"]'
     models = "".join(
-        model_toml(name, up, (PRICE_IN, PRICE_OUT), 2000000, caps, cache)
-        for name, up in (("oa-1", "ro"), ("an-1", "ra"), ("oa-2", "ro"), ("an-2", "ra"))
-    )
+        model_toml(name, up, (PRICE_IN, PRICE_OUT), 2000000, c, cache)
+        for name, up, c in (("oa-1", "ro", caps), ("an-1", "ra", claude), ("oa-2", "ro", caps),
+                            ("an-2", "ra", claude))
+    )  # fmt: skip
     failover = {"first_byte_timeout_s": 3.0, "total_timeout_s": 6.0, "deadline_s": 8.0,
                 "retries_per_model": 0}  # fmt: skip
     return rig_toml(port, db, models, failover, breaker=100000)

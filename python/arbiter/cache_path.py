@@ -20,6 +20,7 @@ from arbiter.records import DecisionRecord
 from arbiter.relay_codec import Translating
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.types import ChatRequest, ChatResult, Usage
+from arbiter.upstream_body import dropped_fields
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -57,6 +58,8 @@ async def serve_hit(
     if look.match is not None:
         info |= {"similarity": look.match.similarity, "p_false": look.match.p_false}
         headers["x-arbiter-cache-similarity"] = f"{look.match.similarity:.4f}"
+    if (dropped := _dropped(s, req, entry.model)) is not None:
+        headers["x-arbiter-dropped"] = dropped
     usage = entry.answer.usage
     record = DecisionRecord(
         id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
@@ -98,6 +101,15 @@ async def serve_hit(
         req.protocol,
     )  # fmt: skip
     return Completed(result, headers, req.protocol, hit=True)
+
+
+def _dropped(s: Services, req: ChatRequest, model: str) -> str | None:
+    """What the live answer's x-arbiter-dropped said: the fields of this request (an exact
+    hit's are the source request's) the answering model's protocol has no place for; unknown
+    once that model has left the registry."""
+    if s.registry.get(model) is None:
+        return None
+    return dropped_fields(req, s.protocol_of(model))
 
 
 def saved_now(s: Services, entry: cached.Entry) -> float:

@@ -182,6 +182,26 @@ class CanonicalRequest:
             for p in m.parts
         )
 
+    @property
+    def has_pdf(self) -> bool:
+        """An Anthropic `document` block holding a PDF (base64 or linked: a text, content or
+        Files API document may be plain text), at the top level or in a tool result."""
+        return any(
+            _is_pdf(p) or (isinstance(p, ToolResultPart) and any(_is_pdf(c) for c in p.content))
+            for m in self.messages
+            for p in m.parts
+        )
+
+
+def _is_pdf(part: Any) -> bool:
+    if not (isinstance(part, OpaquePart) and part.kind == "document"):
+        return False
+    source = part.data.get("source")
+    if not isinstance(source, dict):
+        return False
+    kind = source.get("type")
+    return kind == "url" or (kind == "base64" and source.get("media_type") == "application/pdf")
+
 
 def _is_image(part: Part) -> bool:
     """An inline or linked image, or an image from Anthropic's Files API."""

@@ -24,6 +24,7 @@ Shapes accepted per entry (each field optional but `id`; the first one present w
                    (OpenRouter); LiteLLM's `supports_vision`, `supports_function_calling`,
                    `supports_response_schema` (json and json-schema); Anthropic's
                    `capabilities` as a list of names or a map name -> bool / {"supported": bool}
+                   (its `thinking` -> thinking, `pdf_input` -> pdf, `image_input` -> vision)
 LiteLLM's `/model/info` entries nest these fields under `model_info`; they are read from there too.
 """
 
@@ -53,7 +54,8 @@ _SCHEMA = ("json", "json-schema")
 _ALIASES = {"vision": ("vision",), "image_input": ("vision",), "tools": ("tools",),
             "tool_use": ("tools",), "function_calling": ("tools",), "json": ("json",),
             "structured_outputs": _SCHEMA, "json_schema": _SCHEMA,
-            "json-schema": _SCHEMA}  # fmt: skip
+            "json-schema": _SCHEMA, "thinking": ("thinking",),
+            "pdf_input": ("pdf",), "pdf": ("pdf",)}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

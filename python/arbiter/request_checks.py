@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from arbiter.services import Services
 
 
-# the media capabilities a named model must have for a request that carries (or asks for) them
+# the capabilities a named model must have for a request that carries (or asks for) them
 _MEDIA = {
     "vision": "the request carries an image",
     "audio": "the request carries or asks for audio",
+    "thinking": "the request asks for extended thinking",
+    "pdf": "the request carries a PDF document",
 }
 
 
@@ -47,6 +49,10 @@ def needs_of(req: ChatRequest) -> frozenset[str]:
         needs.add("json")
     if req.has_audio:
         needs.add("audio")
+    if req.wants_thinking:
+        needs.add("thinking")
+    if req.has_pdf:
+        needs.add("pdf")
     return frozenset(needs)
 
 
@@ -244,6 +250,8 @@ def _need_param(req: ChatRequest, capability: str) -> str:
         return "tools"
     if capability == "json":
         return format_param(req)
+    if capability == "thinking":
+        return "thinking"
     modalities = req.body.get("modalities")
     if capability == "audio" and isinstance(modalities, list) and "audio" in modalities:
         return "modalities"  # spoken output asked for

@@ -179,7 +179,10 @@ class RequestLog:
     def decided(self, record: DecisionRecord) -> None:
         """The pipeline recorded the request's decision."""
         self.tenant = record.tenant
-        self.model = record.chosen_model
+        # a failed request names the last model tried, as its error message does (the routed
+        # choice may have failed first and been failed over)
+        tried = record.attempts[-1].model if record.status == "failed" and record.attempts else None
+        self.model = tried or record.chosen_model
         self.reason = record.reason
         self.attempts = len(record.attempts)
         self.outcome = record.status

@@ -39,6 +39,10 @@ class ChatRequest:
     has_tools: bool = False
     has_images: bool = False
     has_audio: bool = False  # an input_audio part or spoken output: "audio" models only
+    # Anthropic's extended thinking asked for (`thinking` enabled or adaptive), a PDF document:
+    # "thinking" / "pdf" models only (request_checks.needs_of)
+    wants_thinking: bool = False
+    has_pdf: bool = False
     prompt_text: str = ""  # the text of the messages, for classification and difficulty
     # routing's count (media.py: o200k text, audio by duration, PDFs by pages) until the upstream
     # reports usage; without the images, whose tokens depend on the model: `images`, priced by

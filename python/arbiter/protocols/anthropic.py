@@ -86,12 +86,13 @@ _MODELED = frozenset({
 # anthropic SDK's (2.17) create params, beta ones included, and thread (refused below). Any
 # other field is Anthropic's 400 "<field>: Extra inputs are not permitted", so it is ours too
 # (a typo like `max_token` must not be dropped silently, nor meet a provider's 400 after
-# routing). A field Anthropic adds later needs a line here.
+# routing). A field Anthropic adds later needs a line here. The params' `workspace_id` and
+# `user_profile_id` are not body fields: the SDK sends them as the `anthropic-workspace-id` /
+# `anthropic-user-profile-id` headers (not forwarded: the upstream key is the operator's).
 _PASSED_ON = frozenset({
     "billing_policy", "cache_control", "compaction", "container", "context_management",
     "diagnostics", "fallback_credit_token", "fallbacks", "inference_geo", "mcp_servers",
     "output_config", "output_format", "service_tier", "speed", "thinking", "thread",
-    "user_profile_id", "workspace_id",
 })  # fmt: skip
 _KNOWN_FIELDS = _MODELED | _PASSED_ON
 # /v1/messages/count_tokens takes fewer: those of the anthropic SDK's (2.17)
@@ -238,6 +239,13 @@ def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[st
 
 _MIN_THINKING_BUDGET = 1024
 _THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")  # the SDK's (2.17) union
+
+
+def wants_thinking(body: dict[str, Any]) -> bool:
+    """Extended thinking asked for (a model without it refuses the request); `disabled` and
+    `between_tools` turn it off."""
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
