@@ -658,6 +658,17 @@ def _guard(
             response.headers["connection"] = "close"
             response.headers.update(ctx.decision_headers())
             error = stopped.code
+        except HTTPException:
+            raise  # Starlette's own (http_errors.http_exception answers it)
+        except Exception as caught:
+            # a bug: answered in the surface's shape as a 500 (not Starlette's error middleware,
+            # after which nothing ended the span nor wrote the request line), its traceback
+            # and request line at error, both naming the request id (CURRENT is still set)
+            log.exception("unhandled error on %s", request.url.path, exc_info=caught)
+            failed = ArbiterError("The server had an error while processing your request.")
+            response = error_response(failed, render)
+            error, ctx.level = failed.code, logging.ERROR
+            response.headers.update(ctx.decision_headers())
         finally:
             request_log.CURRENT.reset(token)
         finish_headers(response, ctx.id)
