@@ -5,7 +5,8 @@ spans over OTLP/HTTP with the official SDK (`pip install 'arbiter[otel]'`).
 Spans: one per request (`POST /v1/chat/completions`, ...; kind SERVER, in the client's trace
 when its `traceparent` names one, the only header read; a stream's ends with its last event,
 and its relay runs in the request's context: request_log.serving),
-`route` (the choice: task, mode, candidates, the chosen model), one per upstream attempt
+`route` (the choice: task, mode, candidates, the chosen model), one per upstream attempt (its
+`traceparent` sent on the call)
 (`chat sim-small`, kind CLIENT, with the GenAI semantic-convention attributes:
 gen_ai.operation.name, gen_ai.provider.name and gen_ai.system, gen_ai.request.model,
 gen_ai.response.model, gen_ai.usage.input_tokens / output_tokens, error.type) and `grade`
@@ -138,6 +139,18 @@ def client_parent(value: str | None) -> Any:
         trace_flags=TraceFlags(int(flags, 16) & TraceFlags.SAMPLED),
     )  # fmt: skip
     return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def traceparent() -> bytes | None:
+    """The W3C `traceparent` of the current span (an upstream attempt's, on its call), so a
+    tracing upstream's spans join the request's trace; None outside any span. Only this header
+    goes upstream: the client's `tracestate` and `baggage` are never read nor sent on."""
+    from opentelemetry import trace
+
+    sc = trace.get_current_span().get_span_context()
+    if not sc.is_valid:
+        return None
+    return b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags & 0x01)
 
 
 @contextmanager
