@@ -78,6 +78,7 @@ from arbiter.metrics_worker import labelled, this_worker
 from arbiter.operator_reads import OperatorReads
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
+from arbiter.probes import readiness
 from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_log import finish_headers
@@ -443,6 +444,15 @@ class Handlers(OperatorReads):
         )  # fmt: skip
         return json_response(view)
 
+    async def livez(self, request: Request) -> Response:
+        """Liveness: answering is the whole check (a wedged loop answers nothing)."""
+        return json_response({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Readiness from the state the sidecar keeps (probes.py): no store round trip."""
+        status, body = readiness(self.s)
+        return json_response(body, status=status)
+
     async def healthz(self, request: Request) -> Response:
         body = {
             "status": "ok",
@@ -564,6 +574,8 @@ def build_app(
         Route("/metrics", guard(h.metrics), methods=["GET"]),
         *admin_routes.routes(admin_routes.AdminHandlers(svc, h.admin), guard),
         Route("/healthz", guard(h.healthz), methods=["GET"]),
+        Route("/livez", guard(h.livez), methods=["GET"]),
+        Route("/readyz", guard(h.readyz), methods=["GET"]),
         *dashboard.routes(h, guard),
     ]
     # the AzureOpenAI SDK's /openai/responses, /openai/models; Azure's v1 API's /openai/v1/...
