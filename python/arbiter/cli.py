@@ -428,6 +428,10 @@ def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> A
             if self.started:  # accepting: a worker tells /healthz it serves (worker_ready.py)
                 worker_ready.mark_ready()
 
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            stopping.draining = True  # /readyz: not ready from the signal on (probes.py)
+            super().handle_exit(sig, frame)
+
         async def shutdown(self, sockets: Any = None) -> None:
             stopping.started = True
             await super().shutdown(sockets)

@@ -78,6 +78,7 @@ from arbiter.metrics_worker import labelled, this_worker
 from arbiter.operator_reads import OperatorReads
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
+from arbiter.probes import readiness
 from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_log import finish_headers
@@ -445,6 +446,15 @@ class Handlers(OperatorReads):
         )  # fmt: skip
         return json_response(view)
 
+    async def livez(self, request: Request) -> Response:
+        """Liveness: answering is the whole check (a wedged loop answers nothing)."""
+        return json_response({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Readiness from the state the sidecar keeps (probes.py): no store round trip."""
+        status, body = readiness(self.s)
+        return json_response(body, status=status)
+
     async def healthz(self, request: Request) -> Response:
         body = {
             "status": "ok",
@@ -566,6 +576,8 @@ def build_app(
         Route("/metrics", guard(h.metrics), methods=["GET"]),
         *admin_routes.routes(admin_routes.AdminHandlers(svc, h.admin), guard),
         Route("/healthz", guard(h.healthz), methods=["GET"]),
+        Route("/livez", guard(h.livez), methods=["GET"]),
+        Route("/readyz", guard(h.readyz), methods=["GET"]),
         *dashboard.routes(h, guard),
     ]
     # the AzureOpenAI SDK's /openai/responses, /openai/models; Azure's v1 API's /openai/v1/...
@@ -660,6 +672,17 @@ def _guard(
             response.headers["connection"] = "close"
             response.headers.update(ctx.decision_headers())
             error = stopped.code
+        except HTTPException:
+            raise  # Starlette's own (http_errors.http_exception answers it)
+        except Exception as caught:
+            # a bug: answered in the surface's shape as a 500 (not Starlette's error middleware,
+            # after which nothing ended the span nor wrote the request line), its traceback
+            # and request line at error, both naming the request id (CURRENT is still set)
+            log.exception("unhandled error on %s", request.url.path, exc_info=caught)
+            failed = ArbiterError("The server had an error while processing your request.")
+            response = error_response(failed, render)
+            error, ctx.level = failed.code, logging.ERROR
+            response.headers.update(ctx.decision_headers())
         finally:
             request_log.CURRENT.reset(token)
         finish_headers(response, ctx.id)

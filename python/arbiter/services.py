@@ -219,6 +219,7 @@ class Services:
             judge_caller(self, judge_model, mode="cascade_judge") if judge_model else None
         )
         self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli.py)
+        self.started = False  # start() is done (probes.py)
         # SIGHUP and POST /arbiter/admin/reload; None unless started from a file (build_app)
         self.reloader: ConfigReloader | None = None
 
@@ -603,6 +604,7 @@ class Services:
             or self.settings.store.timeseries_retention_days > 0
         ):
             self._prune_task = loop.create_task(self._prune_loop())
+        self.started = True  # store migrated, state and pool loaded: /readyz (probes.py)
 
     async def stop(self) -> None:
         self.after_answer.drain()  # answers sent, their learning not yet run: before the rest

@@ -12,6 +12,9 @@ from arbiter.errors import ArbiterError
 @dataclass(slots=True)
 class Stopping:
     started: bool = False
+    # SIGTERM (or SIGINT) arrived: set by the signal, before uvicorn's loop notices it and
+    # closes the listener; /readyz says `draining` from then (probes.py)
+    draining: bool = False
 
 
 class ServerStopping(ArbiterError):

@@ -5,7 +5,8 @@ spans over OTLP/HTTP with the official SDK (`pip install 'arbiter[otel]'`).
 Spans: one per request (`POST /v1/chat/completions`, ...; kind SERVER, in the client's trace
 when its `traceparent` names one, the only header read; a stream's ends with its last event,
 and its relay runs in the request's context: request_log.serving),
-`route` (the choice: task, mode, candidates, the chosen model), one per upstream attempt
+`route` (the choice: task, mode, candidates, the chosen model), one per upstream attempt (its
+`traceparent` sent on the call)
 (`chat sim-small`, kind CLIENT, with the GenAI semantic-convention attributes:
 gen_ai.operation.name, gen_ai.provider.name and gen_ai.system, gen_ai.request.model,
 gen_ai.response.model, gen_ai.usage.input_tokens / output_tokens, error.type) and `grade`
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +36,7 @@ _T = TypeVar("_T")
 
 TRACER: Any = None  # an opentelemetry Tracer when traces are on
 _PROVIDER: Any = None  # the TracerProvider configure() made (shut down by shutdown())
+_COUNTS: Any = None  # its span_counts.SpanCounts (what was ended, what the collector took)
 
 
 def endpoint_of(settings: TelemetrySettings, env: Mapping[str, str]) -> str | None:
@@ -51,9 +54,15 @@ def endpoint_of(settings: TelemetrySettings, env: Mapping[str, str]) -> str | No
     return with_path(base, "" if path_of(base).endswith("/v1/traces") else "/v1/traces")
 
 
+# a stop waits this long for the last spans' export, then goes on without them (counted in
+# its log line): the exporter's own timeout (10 s) and retries would hold a stop that long
+# behind a dead or silent collector, every record already written
+SHUTDOWN_EXPORT_S = 2.0
+
+
 def configure(settings: TelemetrySettings, env: Mapping[str, str] | None = None) -> bool:
     """Turn traces on when an endpoint is configured; True when they are on."""
-    global _PROVIDER
+    global _PROVIDER, _COUNTS
     url = endpoint_of(settings, os.environ if env is None else env)
     if url is None:
         return False
@@ -69,8 +78,17 @@ def configure(settings: TelemetrySettings, env: Mapping[str, str] | None = None)
             extra={"endpoint": url},
         )
         return False
-    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
+    from arbiter.span_counts import CountedExporter, SpanCounts
+
+    # no atexit shutdown of its own: shutdown() bounds the one it makes
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": settings.service_name}), shutdown_on_exit=False
+    )
+    _COUNTS = SpanCounts(url)
+    provider.add_span_processor(_COUNTS)  # counts each ended span (first: before the batch's)
+    provider.add_span_processor(
+        BatchSpanProcessor(CountedExporter(OTLPSpanExporter(endpoint=url), _COUNTS))
+    )
     _PROVIDER = provider
     use(provider.get_tracer("arbiter"))
     log.info("telemetry: exporting traces", extra={"endpoint": url})
@@ -83,13 +101,21 @@ def use(tracer: Any) -> None:
     TRACER = tracer
 
 
-def shutdown() -> None:
-    """Flush and stop the exporter configure() started (at the app's shutdown)."""
-    global _PROVIDER
-    if _PROVIDER is not None:
-        _PROVIDER.shutdown()
-        _PROVIDER = None
-        use(None)
+def shutdown(bound_s: float = SHUTDOWN_EXPORT_S) -> None:
+    """Flush and stop the exporter configure() started (at the app's shutdown), waiting at most
+    `bound_s` for the collector; the spans it did not take are counted in a warning."""
+    global _PROVIDER, _COUNTS
+    if _PROVIDER is None:
+        return
+    provider, counts = _PROVIDER, _COUNTS
+    _PROVIDER = _COUNTS = None
+    use(None)
+    # in a daemon thread: one stuck in an export does not hold the process's exit
+    flushing = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    flushing.start()
+    flushing.join(bound_s)
+    if counts is not None:
+        counts.report(waited_out=flushing.is_alive(), bound_s=bound_s)
 
 
 # -- the hooks (each called only when TRACER is not None) -----------------------------------
@@ -138,6 +164,18 @@ def client_parent(value: str | None) -> Any:
         trace_flags=TraceFlags(int(flags, 16) & TraceFlags.SAMPLED),
     )  # fmt: skip
     return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def traceparent() -> bytes | None:
+    """The W3C `traceparent` of the current span (an upstream attempt's, on its call), so a
+    tracing upstream's spans join the request's trace; None outside any span. Only this header
+    goes upstream: the client's `tracestate` and `baggage` are never read nor sent on."""
+    from opentelemetry import trace
+
+    sc = trace.get_current_span().get_span_context()
+    if not sc.is_valid:
+        return None
+    return b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags & 0x01)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import httpx
 import orjson
 
-from arbiter import canonical, request_log, shared_timeouts
+from arbiter import canonical, request_log, shared_timeouts, telemetry
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, UpstreamSettings
 from arbiter.errors import (
@@ -359,6 +359,8 @@ class HTTPProvider:
             extra.append((b"x-request-id", ctx.id.encode()))
             if ctx.anthropic_beta is not None and self.protocol == "anthropic":
                 extra.append((b"anthropic-beta", ctx.anthropic_beta.encode("ascii")))
+        if telemetry.TRACER is not None and (parent := telemetry.traceparent()) is not None:
+            extra.append((b"traceparent", parent))  # the attempt span's: one trace upstream too
         url = url or self._url
         if type(self._transport) is H1Transport:  # ours: the bytes httpx.Request would make
             known = self._heads.get(id(url))  # (the url itself: an id can be reused)
