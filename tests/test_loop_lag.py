@@ -40,8 +40,15 @@ def test_lag_lands_in_the_first_bucket_that_holds_it() -> None:
 def test_the_sidecar_serves_its_loop_lag_on_metrics(tmp_path: Path) -> None:
     async def main() -> None:
         async with sidecar_in_process(tmp_path) as sc:
-            sc.app.state.handlers.loop_lag.start()  # the lifespan's job (tests/e2e/test_metrics)
-            await asyncio.sleep(0.05)
+            lag = sc.app.state.handlers.loop_lag
+            lag.start()  # the lifespan's job (tests/e2e/test_metrics)
+            # its first tick, whenever it comes: a fixed 0.05 s sleep raced the watch's first
+            # step, which under load set its timer after this one's and had not fired by the
+            # read (/metrics counted 0 ticks, 2 of 15 runs with two busy loops)
+            for _ in range(200):
+                if sum(lag.counts):
+                    break
+                await asyncio.sleep(0.01)
             r = await sc.client.get("/metrics", headers=sc.admin)
             assert r.status_code == 200
             assert "arbiter_event_loop_lag_max_seconds " in r.text
@@ -50,6 +57,6 @@ def test_the_sidecar_serves_its_loop_lag_on_metrics(tmp_path: Path) -> None:
                 if line.startswith("arbiter_event_loop_lag_seconds_count")
             )  # fmt: skip
             assert int(count.split()[1]) >= 1
-            await sc.app.state.handlers.loop_lag.stop()
+            await lag.stop()
 
     asyncio.run(main())

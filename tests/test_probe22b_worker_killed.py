@@ -83,7 +83,10 @@ def test_a_worker_killed_holding_reservations(tmp_path: Path) -> None:
             time.sleep(0.2)
         key = str(s.create_key("t")["key"])
         asyncio.run(_ask(s.base_url, key))  # both workers importing done: one answer
-        time.sleep(2.0)  # the second worker's start (its imports) behind it too
+        # the second worker's start behind it too: /healthz is 200 only once both serve
+        # (worker_ready.py), which Sidecar.start already waited for; a fixed 2 s sleep was here
+        health = f.get("/healthz")
+        assert health["workers"] == {"ready": 2, "of": 2}, health
         f.up.reset(oa_1="delay@2.5")
 
         def kill() -> None:

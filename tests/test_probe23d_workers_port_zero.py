@@ -33,14 +33,17 @@ def test_two_workers_on_port_0_share_one_announced_port(tmp_path: Path) -> None:
             port = int(found[0].group(1)) if found else None
             time.sleep(0.1)
         assert port, "".join(said)[-3000:]
-        workers: list[int] = []
         until = time.monotonic() + 30
         while time.monotonic() < until:  # both workers up, each done starting
-            workers = children(proc.pid)
-            up = len(workers) == 2 and all(listening_ports(w) for w in workers)
-            if up and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+            # the shared socket listens from before the workers start (so a worker "listens"
+            # from its fork on): a connection made then waits in the backlog until a worker
+            # serves, which on a loaded host took past httpx's 5 s default. It is answered,
+            # never reset: wait for its answer (503 `starting` until both workers serve).
+            left = max(until - time.monotonic(), 1.0)
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=left).status_code == 200:
                 break
             time.sleep(0.2)
+        workers = children(proc.pid)
         assert [listening_ports(w) for w in workers] == [{port}, {port}], (port, workers)
     reader.join(5)  # the process is gone: its stderr is at its end
     proc.stderr.close()
