@@ -213,6 +213,7 @@ class StreamDecoder:
             cache_creation_input_tokens=late.cache_creation_input_tokens
             or self._usage.cache_creation_input_tokens,
             cost=late.cost if late.cost is not None else self._usage.cost,
+            counted=late.counted and self._usage.counted,
         )
         sequence = delta.get("stop_sequence")
         return MessageDelta(
