@@ -51,6 +51,7 @@ from arbiter.failover import CircuitBreaker
 from arbiter.feedback_limit import KeyRate
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
+from arbiter.key_streams import KeyStreams
 from arbiter.latency_setup import make_latency_model
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
@@ -131,6 +132,7 @@ class Services:
         )
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.feedback_rate = KeyRate(lambda: self.settings.auth.feedback_per_minute)
+        self.key_streams = KeyStreams()  # the streams of each client key: a revoked key's end
         self.budgets = Budgets(
             settings.budgets,
             self.store,

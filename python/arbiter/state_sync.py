@@ -113,6 +113,12 @@ class StateSync:
                     log.warning("policy sync back after %.1fs", time.monotonic() - failing_since)
                     failing_since = None
             try:
+                await self.cut_revoked()
+            except StoreError as err:
+                log.debug("revoked keys' check failed: %s", err)
+            except Exception:
+                log.warning("revoked keys' check failed; will retry", exc_info=True)
+            try:
                 await s.budgets.keep_lease()  # on its own cadence (a third of the lease)
             except Exception:  # never let the loop die: the lease would lapse with it
                 log.warning("budget lease renewal failed; will retry", exc_info=True)
@@ -170,6 +176,15 @@ class StateSync:
             raise
         self.refresh_registry()
         s.shadow.refresh()
+
+    async def cut_revoked(self) -> int:
+        """End the running streams of keys any replica revoked (key_streams.py): the store is
+        asked only about the keys with a stream running here, by id."""
+        keys = self._s.key_streams.keys()
+        if not keys:
+            return 0
+        revoked = await asyncio.to_thread(self._s.store.revoked_among, keys)
+        return self._s.key_streams.cut(revoked) if revoked else 0
 
     def _latency_horizon(self) -> float:
         """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""

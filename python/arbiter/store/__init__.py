@@ -227,6 +227,10 @@ class Store(Protocol):
 
     def revoke_key(self, key_id: str, ts: float) -> bool: ...
 
+    def revoked_among(self, key_ids: Sequence[str]) -> set[str]:
+        """Which of `key_ids` are revoked."""
+        ...
+
     def reserve_budget(
         self,
         caps: Sequence[tuple[str, float, float]],
