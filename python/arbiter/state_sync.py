@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from arbiter import cost_ratio, stalls
@@ -24,6 +24,7 @@ from arbiter.records import PolicyDelta
 from arbiter.registry import validate_patch
 from arbiter.store import StoreError
 from arbiter.store.arm_resets import ArmResetRow
+from arbiter.store.latency import shifted
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 # prompt lines written by processes this recent seed a starting one (store/prompt_fits.py)
 FITS_HORIZON_S = 7 * 86400.0
 CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
+OFFSET_EVERY_S = 60.0  # how often the store's clock is read again (store.clock_offset)
 
 
 class StateSync:
@@ -48,6 +50,11 @@ class StateSync:
         self._unsent: tuple[str, list[ArmResetRow], list[PolicyDelta]] | None = None
         self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
         self.last_sync_rows = 0  # arms rows the last policy sync fetched
+        # the latency rows' times (decay reference, epoch) are shared on the store's clock:
+        # read on this replica's own, a replica minutes ahead weighed its evidence as fresher
+        # and its latency epoch outranked a later one (`clock`: the latency model's, a test's)
+        self.clock: Callable[[], float] = time.time
+        self._offset, self._offset_at = 0.0, -math.inf
 
     # -- the store's reads and writes -------------------------------------------------------
     def load_state(self) -> None:
@@ -57,7 +64,7 @@ class StateSync:
         arms, self._arms_mark = s.store.load_arms_since(None)
         s.policy.replace_synced(arms)
         self.last_sync_rows = len(arms)
-        s.latency.replace_others(s.store.load_latency(self._latency_horizon()))
+        self._replace_latency(self._store_offset())
         self.refresh_registry()
         # the markups upstreams' own reports showed, at the prices now adopted: a restarted
         # process holds its first burst at them (cost_ratio.seed)
@@ -155,11 +162,12 @@ class StateSync:
         # latency: this replica's changed sums replace its rows (idempotent), everyone's are read
         rows = s.latency.rows(changed_only=True)
         try:
-            s.store.write_latency(rows)
+            offset = self._store_offset()
+            s.store.write_latency([shifted(r, offset) for r in rows])
         except Exception:
             s.latency.unsent(rows)
             raise
-        s.latency.replace_others(s.store.load_latency(self._latency_horizon()))
+        self._replace_latency(offset)
         # the prompt lines: this replica's changed ones shared, the others' read at start only
         fits = s.prompt_ratios.take_changed()
         try:
@@ -186,9 +194,19 @@ class StateSync:
         revoked = await asyncio.to_thread(self._s.store.revoked_among, keys)
         return self._s.key_streams.cut(revoked) if revoked else 0
 
-    def _latency_horizon(self) -> float:
-        """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""
-        return time.time() - 20 * self._s.settings.latency.half_life_s
+    def _replace_latency(self, offset: float) -> None:
+        """Every replica's latency rows, their times moved from the store's clock to this one's.
+        (Rows older than the horizon weigh under 1e-6 of a fresh one: not worth reading.)"""
+        s = self._s
+        horizon = self.clock() + offset - 20 * s.settings.latency.half_life_s
+        s.latency.replace_others([shifted(r, -offset) for r in s.store.load_latency(horizon)])
+
+    def _store_offset(self) -> float:
+        """The store's clock less this replica's, read again each OFFSET_EVERY_S."""
+        now = self.clock()
+        if now - self._offset_at >= OFFSET_EVERY_S:
+            self._offset, self._offset_at = self._s.store.clock_offset(self.clock), now
+        return self._offset
 
     # -- detected changes -------------------------------------------------------------------
     def on_change(self, event: ChangeEvent) -> None:

@@ -17,7 +17,7 @@ Write idempotence (`Store.write(records, batch_id=...)`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.errors import ArbiterError, ConfigError
@@ -348,6 +348,10 @@ class Store(Protocol):
 
     # -- the latency model's per-replica sums (store/latency.py) ------------------------------
     def write_latency(self, rows: Sequence[LatencyRow]) -> None: ...
+
+    def clock_offset(self, clock: Callable[[], float]) -> float:
+        """The store's clock less `clock`'s (0: a store without one: SQLite)."""
+        ...
 
     def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]: ...
 
