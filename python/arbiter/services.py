@@ -236,6 +236,10 @@ class Services:
             on_grade=self._submit,
             usable=lambda model: self.registry.get(model) is not None,
             wait_s=settings.failover.deadline_s,
+            # entries' ages and expiries are shared: on the store's clock, as every replica
+            # reads it (a replica minutes ahead found live entries expired, one behind served
+            # expired ones)
+            clock=self.state_sync.store_time,
         )
         # an answer graded wrong is not served from the cache any more (ResponseCache.graded)
         self.learner.observers.append(self.cache.graded)

@@ -201,6 +201,11 @@ class StateSync:
         horizon = self.clock() + offset - 20 * s.settings.latency.half_life_s
         s.latency.replace_others([shifted(r, -offset) for r in s.store.load_latency(horizon)])
 
+    def store_time(self) -> float:
+        """Now on the store's clock, as this replica last read it (its own before the first
+        sync; the same on SQLite): what shared times (the cache's entries) are stamped with."""
+        return self.clock() + self._offset
+
     def _store_offset(self) -> float:
         """The store's clock less this replica's, read again each OFFSET_EVERY_S."""
         now = self.clock()
