@@ -137,7 +137,9 @@ class Services:
             settings.budgets,
             self.store,
             lambda tenant, kind, message, data: self.alerts.emit(tenant, kind, message, data=data),
-            wall=budget_clock,
+            # cap windows cut on the store's clock (as last read): two replicas minutes apart
+            # reserved one call in today's window and the next in tomorrow's around midnight
+            wall=lambda: budget_clock() + self.state_sync.offset,
         )
         self._spend_tasks: set[asyncio.Task[None]] = set()
         self.policy = Policy()  # filled from the store by load_state()

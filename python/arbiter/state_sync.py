@@ -201,6 +201,11 @@ class StateSync:
         horizon = self.clock() + offset - 20 * s.settings.latency.half_life_s
         s.latency.replace_others([shifted(r, -offset) for r in s.store.load_latency(horizon)])
 
+    @property
+    def offset(self) -> float:
+        """The store's clock less this replica's, as last read (0 before the first read)."""
+        return self._offset
+
     def store_time(self) -> float:
         """Now on the store's clock, as this replica last read it (its own before the first
         sync; the same on SQLite): what shared times (the cache's entries) are stamped with."""
