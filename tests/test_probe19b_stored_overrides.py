@@ -35,12 +35,12 @@ def _write_rows(url: str, rows: list[tuple[str, str]]) -> None:
 def test_a_damaged_override_is_ignored_and_the_rest_apply(
     tmp_path: Path, backend: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from arbiter import services
+    from arbiter import state_sync
     from arbiter.store import accounts, open_store
 
     # each is logged once per process: this test's own process-wide memory of it
     monkeypatch.setattr(accounts, "_UNREADABLE", set(), raising=False)
-    monkeypatch.setattr(services, "_IGNORED_OVERRIDES", set(), raising=False)
+    monkeypatch.setattr(state_sync, "_IGNORED_OVERRIDES", set(), raising=False)
 
     with empty_store_url(backend, tmp_path / "arbiter.db") as url:
         store = open_store(url)

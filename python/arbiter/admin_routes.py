@@ -115,7 +115,10 @@ class AdminHandlers:
 
     async def revoke_key(self, request: Request) -> Response:
         await self.admin(request)
-        return json_response(await self.s.auth.revoke(request.path_params["id"]))
+        key_id = request.path_params["id"]
+        view = await self.s.auth.revoke(key_id)
+        self.s.key_streams.cut({key_id})  # this process's streams of it end at once
+        return json_response(view)
 
     async def registry(self, request: Request) -> Response:
         """The registry by model name, a page at a time (`limit` 1-1000, default 1000;

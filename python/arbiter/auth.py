@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 
 from arbiter.config import AuthSettings, TenantSettings
-from arbiter.errors import InvalidRequest, NotFound, Unauthorized
+from arbiter.errors import InvalidRequest, NotFound, RateLimited, Unauthorized
+from arbiter.feedback_limit import KeyRate
 from arbiter.principal import OPEN_PRINCIPAL, Principal
 from arbiter.records import SYSTEM_TENANT
 from arbiter.store import Store, StoreError
@@ -143,6 +146,9 @@ class Authenticator:
         self._stale_warned = -1e9
         self._store_down = False  # a lookup failed; background refreshes clear it
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        # per client address: store lookups of key ids this process holds no record of (a
+        # guesser's every try was a lookup in a thread, unbounded); found keys give theirs back
+        self._unknown = KeyRate(lambda: self._s.unknown_keys_per_minute)
         if settings.mode == "open" and not is_worker():  # a set's supervisor warned for it
             warn_open()
 
@@ -172,7 +178,10 @@ class Authenticator:
         key = self._s.metrics_key
         return bool(key and token and hmac.compare_digest(token.encode(), key.encode()))
 
-    async def authenticate(self, authorization: str | None, x_api_key: str | None) -> Principal:
+    async def authenticate(
+        self, authorization: str | None, x_api_key: str | None, source: str | None = None
+    ) -> Principal:
+        """`source`: the client's address, whose lookups of unknown keys are rate-limited."""
         token = presented_key(authorization, x_api_key)
         if token is not None and not _well_formed(token):
             # every key we issue (and any sane admin key) is printable ASCII; anything else is
@@ -193,9 +202,20 @@ class Authenticator:
         if parsed is None:
             raise Unauthorized("Incorrect API key provided.")
         key_id, secret = parsed
+        # a key this process holds a record of (fresh or stale) is never held back
+        paid = source is not None and key_id not in self._cache
+        if paid and (wait := self._unknown.take(source or "")) is not None:
+            raise RateLimited(
+                "Too many requests with unknown API keys from this address "
+                f"(auth.unknown_keys_per_minute = {self._s.unknown_keys_per_minute}): "
+                f"retry in {math.ceil(wait)} s.",
+                retry_after_s=wait,
+            )
         row = await self._lookup(key_id)
         if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
             raise Unauthorized("Incorrect API key provided.")
+        if paid:  # a real key: only failed guesses use the address's lookups up
+            self._unknown.give_back(source or "")
         if row["revoked_ts"] is not None:
             raise Unauthorized(f"The API key {PREFIX}-{key_id}-… has been revoked.")
         if row["expires_ts"] is not None and row["expires_ts"] <= time.time():
@@ -287,6 +307,11 @@ class Authenticator:
         row = await asyncio.to_thread(self._store.get_key, key_id)
         assert row is not None
         return public_view(row)
+
+
+def client_address(request: HTTPConnection) -> str | None:
+    """The peer's address, whose lookups of unknown keys are counted (a proxy's, behind one)."""
+    return request.client.host if request.client is not None else None
 
 
 def key_header(headers: Headers) -> str | None:

@@ -226,6 +226,9 @@ class CanonicalUsage:
     # cache_creation.ephemeral_1h_input_tokens; billed 2x the input price, the 5-minute's 1.25x):
     # kept so a cached answer's saving prices them so and a hit's usage says the split
     cache_creation_1h_input_tokens: int = 0
+    # every count the upstream sent was a count (count_in read a negative, fractional or huge
+    # one as 0): False, a client is shown Arbiter's counts instead (relayed_usage.canonical_shown)
+    counted: bool = True
 
     @property
     def prompt_tokens(self) -> int:
@@ -242,6 +245,11 @@ def count_in(value: Any) -> int:
     """An upstream's token count as a count: a positive integer up to MAX_CALL_TOKENS, else 0.
     A translated answer showed 10^13 as its client's count (the bill never believed it)."""
     return value if type(value) is int and 0 < value <= MAX_CALL_TOKENS else 0
+
+
+def all_counts(values: Any) -> bool:
+    """Each of `values` absent (None) or a count a client can read as one: 0 to MAX_CALL_TOKENS."""
+    return all(v is None or (type(v) is int and 0 <= v <= MAX_CALL_TOKENS) for v in values)
 
 
 def reported_cost(usage: dict[str, Any]) -> float | None:

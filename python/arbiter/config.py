@@ -435,6 +435,9 @@ class AuthSettings:
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
     # grades one key may send a minute (POST /v1/feedback; feedback_limit.py), 0 for no limit
     feedback_per_minute: int = 6000
+    # store lookups of keys this process does not hold one client address may cause a minute
+    # (failed guesses: auth.py), past it a 429; 0 for no limit
+    unknown_keys_per_minute: int = 120
 
 
 @dataclass(frozen=True, slots=True)

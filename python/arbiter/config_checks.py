@@ -287,6 +287,7 @@ _LIMITS: tuple[tuple[str, str, float, float], ...] = (
     ("store", "sync_interval_ms", 1, 3_600_000),
     ("auth", "key_cache_ttl_s", 0.0, 86400.0),
     ("auth", "feedback_per_minute", 0, 1_000_000_000),
+    ("auth", "unknown_keys_per_minute", 0, 1_000_000_000),
     ("routing", "evidence_cap", 1.0, 1e12),
     ("routing", "prior_strength", 0.0, 1e12),
     ("routing", "default_prior", 0.0, 1.0),

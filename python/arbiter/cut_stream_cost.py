@@ -35,6 +35,7 @@ from typing import Final
 
 from arbiter import tokenizer_load
 from arbiter.errors import ClientDisconnected
+from arbiter.key_streams import KeyRevoked
 from arbiter.latency import Estimate
 from arbiter.relay import DeadlineExceeded, _StreamOutcome
 from arbiter.relay_codec import RelayCodec
@@ -114,10 +115,10 @@ BILLS_AFTER_DISCONNECT: Final = "bills-after-disconnect"
 
 
 def cut_by_us(failure: BaseException | None) -> bool:
-    """Did we end the call (the client left, a deadline, a shutdown), so that we know when the
-    upstream's connection closed? An upstream that broke or stalled may have generated the
-    whole answer before it did: that call stays at its worst case."""
-    return isinstance(failure, ClientDisconnected | DeadlineExceeded | ServerStopping)
+    """Did we end the call (the client left, a deadline, a shutdown, its key revoked), so that
+    we know when the upstream's connection closed? An upstream that broke or stalled may have
+    generated the whole answer before it did: that call stays at its worst case."""
+    return isinstance(failure, ClientDisconnected | DeadlineExceeded | ServerStopping | KeyRevoked)
 
 
 async def cut_call_cost(

@@ -37,6 +37,13 @@ class KeyRate:
         self._buckets[key] = (tokens - 1.0, now)
         return None
 
+    def give_back(self, key: str) -> None:
+        """Return a token `take` took (the thing it paid for turned out not to count)."""
+        capacity = self._per_minute()
+        held = self._buckets.get(key)
+        if held is not None and capacity > 0:
+            self._buckets[key] = (min(float(capacity), held[0] + 1.0), held[1])
+
     def _prune(self, now: float, rate: float, capacity: int) -> None:
         full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * rate >= capacity]
         for k in full:

@@ -64,8 +64,10 @@ cost vs the oracle and lowered the worst seed's SLO attainment, so it ships off.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +90,10 @@ _REFIT_EVERY = 8  # answers between refits of a task's regression (it moves slow
 # in the others' median once it has this many answers; the median is recomputed every
 # POOL_REFRESH answers of any task
 POOL_MIN, POOL_REFRESH = 20, 16
+# a task's window is written to the store (store/length_fits.py, part `task:<name>`) at most
+# this often: ~19 KB a task (70 KB with shapes), and a restart losing the last minute's answers
+# of a window of 200 moves its correction little
+TASK_WRITE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +174,8 @@ class TaskResiduals:
         self._spreads: dict[str, float] = {}
         self._added = 0
         self._spreads_at = -1
+        self._changed: dict[str, None] = {}  # tasks observed since their last write (states)
+        self._written: dict[str, float] = {}  # task -> when its window was last taken to write
 
     def observe(
         self,
@@ -187,6 +195,7 @@ class TaskResiduals:
                 return
             window = self._windows[task] = _Window()
         window.add(predicted, actual, stats, model)
+        self._changed[task] = None
         self._added += 1
         if window.n < FIT_MIN or window.added % _REFIT_EVERY == 0:
             self._corrections[task] = None
@@ -214,6 +223,44 @@ class TaskResiduals:
             self._spreads, self._spreads_at = spreads, self._added
         others = [v for name, v in self._spreads.items() if name != task]
         return float(np.median(others)) if len(others) >= 2 else fallback
+
+    def states(self, now: float, every_s: float = TASK_WRITE_S) -> list[tuple[str, dict[str, Any]]]:
+        """(task, its window as a document) of the tasks observed since their last write and
+        not written within `every_s` (all the changed ones: `every_s` 0): shared like the
+        regressions, so a restart, or another replica, corrects as this one learnt to."""
+        out = []
+        for task in list(self._changed):
+            if now - self._written.get(task, -1e18) < every_s:
+                continue
+            window = self._windows.get(task)
+            self._changed.pop(task, None)
+            if window is not None:
+                self._written[task] = now
+                out.append((task, window.to_json()))
+        return out
+
+    def unsent(self, tasks: list[str]) -> None:
+        """Tasks `states` gave whose write failed: given again at the next sync."""
+        for task in tasks:
+            self._changed[task] = None
+            self._written.pop(task, None)
+
+    def seed(self, docs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Windows an earlier process (or another replica) wrote, by task; returns the tasks
+        refused (malformed), left as they are."""
+        refused = []
+        for task, doc in sorted(docs.items()):
+            try:
+                window = _Window.from_json(doc)
+            except (ValueError, TypeError, KeyError):
+                refused.append(task)
+                continue
+            if task not in self._windows and len(self._windows) >= _MAX_TASKS:
+                continue
+            self._windows[task] = window
+            self._corrections[task] = None
+        self._spreads_at = -1
+        return refused
 
     def correction(self, task: str | None) -> Correction | None:
         """The task's correction; None for a task without answers yet (or no task)."""
@@ -255,6 +302,41 @@ class _Window:
         self.next = (self.next + 1) % WINDOW
         self.n = min(self.n + 1, WINDOW)
         self.added += 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The window's filled columns (float64, base64; the shape rows only when any is set),
+        its ring position and its models' codes."""
+        n = self.n
+        shaped = bool(np.any(self.rows[2 + N_STATS :, :n]))
+        rows = self.rows[:, :n] if shaped else self.rows[: 2 + N_STATS, :n]
+        return {
+            "n": n, "next": self.next, "added": self.added, "shaped": shaped,
+            "rows": base64.b64encode(np.ascontiguousarray(rows, dtype="<f8").tobytes()).decode(),
+            "codes": self.codes[:n].tolist(), "names": dict(self.names),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> _Window:
+        n, nxt, added = int(doc["n"]), int(doc["next"]), int(doc["added"])
+        if not (0 < n <= WINDOW and 0 <= nxt < WINDOW and added >= n):
+            raise ValueError("window position out of range")
+        height = 2 + N_ROW if doc["shaped"] is True else 2 + N_STATS
+        rows = np.frombuffer(base64.b64decode(doc["rows"], validate=True), dtype="<f8")
+        if rows.size != height * n or not np.all(np.isfinite(rows)):
+            raise ValueError("window rows malformed")
+        codes = [int(c) for c in doc["codes"]]
+        names = {str(k): int(v) for k, v in dict(doc["names"]).items()}
+        if len(codes) != n or len(names) > _MAX_MODELS:
+            raise ValueError("window models malformed")
+        if any(not -1 <= c < len(names) for c in codes) or sorted(names.values()) != list(
+            range(len(names))
+        ):
+            raise ValueError("window model codes malformed")
+        window = cls()
+        window.rows[:height, :n] = rows.reshape(height, n)
+        window.codes[:n] = codes
+        window.names, window.n, window.next, window.added = names, n, nxt, added
+        return window
 
     def correction(self, near: int = 0) -> Correction:
         x, y = self.rows[0, : self.n], self.rows[1, : self.n]

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from arbiter import policy_view, request_log
-from arbiter.auth import authorization, key_header
+from arbiter.auth import authorization, client_address, key_header
 from arbiter.errors import InvalidRequest, NotFound
 from arbiter.http_json import (
     float_param,
@@ -44,7 +44,9 @@ class OperatorReads:
     async def reader(self, request: Request) -> Principal:
         """The caller of a read endpoint (any key, the dashboard's read-only one included)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
+        principal = await self.s.auth.authenticate(
+            authorization(h), key_header(h), client_address(request)
+        )
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.tenant = principal.tenant
         return principal

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 
 from arbiter import _native
 from arbiter.difficulty import N_STATS
-from arbiter.length_task import N_SHAPE, TaskResiduals
+from arbiter.length_task import N_SHAPE, TASK_WRITE_S, TaskResiduals
 
 N_FEATURES = N_STATS  # difficulty.prompt_stats: the 16 text statistics; slot 15 is 1.0
 _MAX_LOG = math.log1p(1_000_000)  # predictions never exceed a million tokens
@@ -240,7 +241,9 @@ class OutputLength:
         y = math.log1p(completion_tokens)
         if task is not None:  # against the prediction the router had for this answer
             predicted = sum(p.mean(stats) for p in self._parts(model))
-            self._tasks.observe(task, predicted, y, task_row(stats, shape), model)
+            row = task_row(stats, shape)
+            with self._lock:  # the sync thread takes the windows to write (`states`)
+                self._tasks.observe(task, predicted, y, row, model)
         fitted = self._fitted.get(model)
         if fitted is not None:
             fitted.observe(stats, y, weight)
@@ -285,12 +288,16 @@ class OutputLength:
             if part == "pool":
                 doc["upside"] = [self._upside.n, self._upside.s]
             out.append((part, doc))
+        with self._lock:  # the per-task corrections' windows (length_task.py), each a minute
+            tasks = self._tasks.states(time.time(), TASK_WRITE_S if changed_only else 0.0)
+        out += [(f"task:{task}", doc) for task, doc in tasks]
         return out
 
     def unsent(self, parts: Sequence[str]) -> None:
         """Parts `states` gave whose write failed: given again next time."""
         with self._lock:
-            self._resend.update(parts)
+            self._resend.update(p for p in parts if not p.startswith("task:"))
+            self._tasks.unsent([p[5:] for p in parts if p.startswith("task:")])
 
     def _fold(self, taken: Mapping[str, list[tuple[bytes, float]]]) -> None:
         """Add each part's observed rows (sum w x x') to its precision and the pool's (every
@@ -309,7 +316,8 @@ class OutputLength:
         SLO, from what it had learnt, not from the configured default (probe24d: 2,126 ms
         against 112 ms learnt, until the model's first answer). A fitted part only over a
         model still fitted; returns the parts refused (malformed), which are left as they are."""
-        refused = []
+        tasks = {p[5:]: d for p, d in docs.items() if p.startswith("task:")}
+        refused = [f"task:{t}" for t in self._tasks.seed(tasks)]
         for part, doc in sorted(docs.items()):
             kind, _, model = part.partition(":")
             if kind not in ("pool", "offset", "fitted") or (

@@ -21,6 +21,7 @@ from arbiter.errors import (
     UpstreamTimeout,
 )
 from arbiter.failover import misconfiguration
+from arbiter.key_streams import KeyRevoked, KeyStreams
 from arbiter.records import Attempt
 from arbiter.relay_codec import RelayCodec
 from arbiter.stopping import ServerStopping, Stopping
@@ -100,12 +101,14 @@ class Relay:
         finish: _Finish,
         callers_deadline: float | None = None,
         stopping: Stopping | None = None,
+        key: tuple[KeyStreams, str] | None = None,
     ) -> None:
         self._outcome = _StreamOutcome(codec)
         self._finish = finish
         self._gen = forward(
-            breaker, model, upstream, codec, self._outcome, finish, callers_deadline, stopping
-        )
+            breaker, model, upstream, codec, self._outcome, finish, callers_deadline, stopping,
+            key,
+        )  # fmt: skip
 
     def __aiter__(self) -> Relay:
         return self
@@ -179,6 +182,7 @@ async def forward(
     finish: _Finish,
     callers_deadline: float | None = None,
     stopping: Stopping | None = None,
+    key: tuple[KeyStreams, str] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Forward each upstream event as it arrives, in the client's protocol (`codec`); end
     with its terminal event ([DONE], message_stop) only when the upstream finished properly
@@ -186,7 +190,9 @@ async def forward(
     Never references the Relay, so dropping an unfinished Relay lets Python finalize this
     generator at once. A stream failed by the upstream opens `breaker` one step for `model`
     (count_failure). Cancelled because the server's graceful shutdown ran out (`stopping`),
-    it ends with an error event the client can read, recorded as such."""
+    it ends with an error event the client can read, recorded as such; so does one whose
+    client key (`key`: the registry and the key's id) is revoked while it runs (key_streams.py)."""
+    live = key[0].enter(key[1]) if key is not None else None
     try:
         try:
             async for event in upstream.events():
@@ -194,7 +200,17 @@ async def forward(
                 outcome.events += 1
                 out = codec.feed(event)
                 if out:
-                    yield out  # each event as it comes, never batched
+                    if live is None:
+                        yield out  # each event as it comes, never batched
+                        continue
+                    live.at_yield = True  # the client's side holds the task: not cancelled
+                    yield out
+                    live.at_yield = False
+                    if live.revoked:
+                        raise live.error()
+            if live is not None:  # the answer is whole: it ends as it is
+                live.leave()
+                live = None
             if not upstream.done:
                 raise UpstreamError(f"{model}: the stream ended before its end event")
             tail = codec.end()
@@ -206,6 +222,9 @@ async def forward(
         except UpstreamError as err:
             outcome.failure = err
             count_failure(breaker, model, err, callers_deadline)
+            final = codec.error(err)
+        except KeyRevoked as err:  # between two events (key_streams.py)
+            outcome.failure = err
             final = codec.error(err)
         # Record before the terminal event: a client that stops reading at [DONE] (the
         # openai SDK does) must find the decision committed under strict durability.
@@ -219,6 +238,19 @@ async def forward(
         outcome.complete = True
         yield final
     except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if (
+            live is not None and live.cancelled and task is not None and task.cancelling() == 1
+            and not outcome.finished and not outcome.complete and outcome.failure is None
+        ):  # fmt: skip
+            # our own cancel, its key revoked while the upstream was awaited: taken back, and
+            # the client told why its stream ends (recorded, billed what was sent)
+            task.uncancel()
+            outcome.failure = live.error()
+            await run_to_end(finish(outcome))
+            outcome.complete = True
+            yield codec.error(outcome.failure)
+            return
         cut_by_stop = stopping is not None and stopping.started and not outcome.finished
         if not cut_by_stop or outcome.complete or outcome.failure is not None:
             if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
@@ -226,7 +258,6 @@ async def forward(
             raise
         # uvicorn cancelled the request at the end of server.shutdown_grace_s: the client is
         # still there, so it is told why its stream ends (then the response ends normally)
-        task = asyncio.current_task()
         if task is not None:
             task.uncancel()
         outcome.failure = ServerStopping(
@@ -241,5 +272,7 @@ async def forward(
             outcome.failure = ClientDisconnected("the client disconnected mid-stream")
         raise
     finally:
+        if live is not None:
+            live.leave()
         if not outcome.finished:  # the client left mid-stream: record even while cancelled
             await run_to_end(finish(outcome))

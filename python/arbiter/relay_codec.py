@@ -546,7 +546,7 @@ class Translating(_Collecting):
         believed the missing count: upstream/anthropic.py). A count past what the call could
         bill, the same (relayed_usage.canonical_shown)."""
         decoder = self._decoder
-        if self._limits is not None:
+        if self._limits is not None or not event.usage.counted:
             usage = relayed_usage.canonical_shown(
                 event.usage, self._prompt_tokens, estimate_tokens("".join(self.parts)),
                 self._limits,

@@ -151,9 +151,12 @@ def embeddings_usage(usage: Any, prompt_tokens: int) -> dict[str, Any] | None:
 def canonical_shown(
     usage: CanonicalUsage, prompt_tokens: int, output_tokens: int, limits: Limits | None
 ) -> CanonicalUsage:
-    """A decoded usage about to be re-encoded for the client: itself when within `limits`, else
-    Arbiter's counts (the prompt's, the answer estimated from its text), the ones it was
-    billed by, and nothing else of the upstream's (as chat's own_openai_usage)."""
-    if limits is None or (usage.output_tokens <= limits[0] and usage.prompt_tokens <= limits[1]):
+    """A decoded usage about to be re-encoded for the client: itself when its counts were counts
+    and within `limits`, else Arbiter's counts (the prompt's, the answer estimated from its
+    text), the ones it was billed by, and nothing else of the upstream's (as chat's
+    own_openai_usage). A negative count read as 0 showed the client 0 (`counted`)."""
+    if usage.counted and (
+        limits is None or (usage.output_tokens <= limits[0] and usage.prompt_tokens <= limits[1])
+    ):
         return usage
     return CanonicalUsage(input_tokens=prompt_tokens, output_tokens=output_tokens)

@@ -103,7 +103,9 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
     )  # fmt: skip
     # a deadline shorter than failover's is the caller's (failover.py reads it the same)
     callers = deadline if limit < s.settings.failover.deadline_s else None
-    relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
+    key_id = plan.principal.key_id
+    key = (s.key_streams, key_id) if key_id and not plan.principal.is_admin else None
+    relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping, key)
     return Streamed(relay, headers, deadline)
 
 

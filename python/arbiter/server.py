@@ -36,7 +36,7 @@ from arbiter import (
     worst_case,
 )
 from arbiter.after_answer import AfterAnswer
-from arbiter.auth import authorization, key_header
+from arbiter.auth import authorization, client_address, key_header
 from arbiter.azure_paths import azure_routes, unscoped_routes
 from arbiter.budget_view import budget_view, page_params
 from arbiter.cache.keys import check_directives, from_pragma
@@ -167,7 +167,9 @@ class Handlers(OperatorReads):
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
+        principal = await self.s.auth.authenticate(
+            authorization(h), key_header(h), client_address(request)
+        )
         # the log line names who was refused too (a 429 or 404 before any decision), as the
         # operator reads' lines do: without it a tenant's refusals read as anonymous
         if (ctx := request_log.CURRENT.get()) is not None:
@@ -180,7 +182,9 @@ class Handlers(OperatorReads):
         """The caller of an admin-only endpoint: any other key (a tenant's, the dashboard's) is
         told the admin key is needed (`admin_key_required`), not that a model was refused."""
         h = request.headers
-        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
+        principal = await self.s.auth.authenticate(
+            authorization(h), key_header(h), client_address(request)
+        )
         if not principal.is_admin:
             raise AdminRequired("This endpoint needs the admin key.")
         return principal

@@ -13,26 +13,22 @@ import dataclasses
 import importlib
 import itertools
 import logging
-import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from arbiter import (
-    cost_ratio,
     latency_setup,
     log_secrets,
     logs,
     reference,
-    stalls,
     tokenizer_load,
     writer_process,
 )
 from arbiter.after_answer import AfterAnswer
-from arbiter.alerts import CHANGE_ONCE_S, AlertRules, ChangeEvent
+from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.billing_alerts import BillingAlerts
 from arbiter.budget import Budgets
@@ -50,18 +46,18 @@ from arbiter.cost_ratio import cost_ratios
 from arbiter.decision_lookup import SiblingReads, sibling_wait_s
 from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
-from arbiter.errors import ConfigError, InvalidRequest
+from arbiter.errors import ConfigError
 from arbiter.failover import CircuitBreaker
 from arbiter.feedback_limit import KeyRate
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
+from arbiter.key_streams import KeyStreams
 from arbiter.latency_setup import make_latency_model
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
 from arbiter.output_limit import OutputLimits
 from arbiter.policy import Policy
-from arbiter.price_factor_sync import SharedPriceFactors
 from arbiter.principal import Principal
 from arbiter.priors import load as load_priors
 from arbiter.prompt_ratio import PromptRatios
@@ -71,18 +67,17 @@ from arbiter.records import (
     AlertRecord,
     DecisionRecord,
     GradeRecord,
-    PolicyDelta,
     Record,
 )
-from arbiter.registry import Registry, validate_patch
+from arbiter.registry import Registry
 from arbiter.routing import Router
 from arbiter.routing_types import PoolModel, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
+from arbiter.state_sync import StateSync
 from arbiter.stopping import Stopping
 from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
-from arbiter.store.arm_resets import ArmResetRow
 from arbiter.store.sqlite import parse_sqlite_url
 from arbiter.store_url import is_postgres
 from arbiter.strict_commit import StrictCommits
@@ -91,9 +86,6 @@ from arbiter.upstream_alerts import UpstreamAlerts
 from arbiter.upstream_swap import make_provider, retire_providers, swap_providers
 
 log = logging.getLogger(__name__)
-# prompt lines written by processes this recent seed a starting one (store/prompt_fits.py)
-FITS_HORIZON_S = 7 * 86400.0
-CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
 
 
 class Services:
@@ -130,32 +122,30 @@ class Services:
         self.spool = _spool_for(settings.store)  # strict's failed commits, on disk
         # durability = "strict": bounded
         self.strict_commits = StrictCommits(self.recorder, self.spool)
+        # learned state kept in step with the store, and detected changes acted on
+        self.state_sync = StateSync(self)
         self.alerts = AlertRules(
             self._submit,
             false_alarms_per_100k=settings.routing.change_false_alarms_per_100k,
             on_change=self._changed,
             price_factor=lambda model: self.registry.price_factor(model),
         )
-        # model -> (until, note): recent detected changes, named in the reasons of decisions
-        # that weigh that model (empty almost always: one dict check per request)
-        self.recent_changes: dict[str, tuple[float, str]] = {}
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.feedback_rate = KeyRate(lambda: self.settings.auth.feedback_per_minute)
+        self.key_streams = KeyStreams()  # the streams of each client key: a revoked key's end
         self.budgets = Budgets(
             settings.budgets,
             self.store,
             lambda tenant, kind, message, data: self.alerts.emit(tenant, kind, message, data=data),
-            wall=budget_clock,
+            # cap windows cut on the store's clock (as last read): two replicas minutes apart
+            # reserved one call in today's window and the next in tomorrow's around midnight
+            wall=lambda: budget_clock() + self.state_sync.offset,
         )
         self._spend_tasks: set[asyncio.Task[None]] = set()
         self.policy = Policy()  # filled from the store by load_state()
         self.priors = load_priors(settings.routing.priors_file)
         self.registry = Registry(settings.models, settings.upstreams, self.priors)
         self._registry_lock = threading.Lock()  # refresh_registry: one store snapshot at a time
-        # price factors the change detector adopted while the lock was taken (_adopt_price_factor)
-        self._factors_pending: dict[str, float] = {}
-        self._factors_task: asyncio.Task[None] | None = None
-        self.shared_factors = SharedPriceFactors()  # adopted factors, through the store
         self.pool = self.registry.pool()
         # circuit_open and upstream_config (upstream_alerts.py)
         self.upstream_alerts = UpstreamAlerts(self.alerts, self.registry, lambda: self.settings)
@@ -163,7 +153,6 @@ class Services:
         self.billing_alerts = BillingAlerts(self.alerts, self.metrics, self.registry.get)
         # how much longer each model's upstream counts a prompt than o200k: reservations follow
         self.prompt_ratios = PromptRatios()
-        self._fits_replica = uuid.uuid4().hex[:16]  # this process's rows of prompt_fits
         # how much more than its usage's price each model's upstream reports: reservations follow
         self.cost_ratios = cost_ratios()
         self.breaker = CircuitBreaker(
@@ -250,6 +239,10 @@ class Services:
             on_grade=self._submit,
             usable=lambda model: self.registry.get(model) is not None,
             wait_s=settings.failover.deadline_s,
+            # entries' ages and expiries are shared: on the store's clock, as every replica
+            # reads it (a replica minutes ahead found live entries expired, one behind served
+            # expired ones)
+            clock=self.state_sync.store_time,
         )
         # an answer graded wrong is not served from the cache any more (ResponseCache.graded)
         self.learner.observers.append(self.cache.graded)
@@ -259,9 +252,6 @@ class Services:
         )  # fmt: skip
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
-        self._unsent: tuple[str, list[ArmResetRow], list[PolicyDelta]] | None = None
-        self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
-        self.last_sync_rows = 0  # arms rows the last policy sync fetched
 
     def _cache_matcher(self) -> Matcher | None:
         """The semantic side of the response cache; None (exact cache only) unless
@@ -284,25 +274,29 @@ class Services:
         return c.cache.enabled or any(t.cache for t in c.tenants.values())
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
+    # -- state kept in step with the store (state_sync.py) -----------------------------------
+    def load_state(self) -> None:
+        self.state_sync.load_state()
+
+    def sync_policy(self) -> None:
+        self.state_sync.sync_policy()
+
     def refresh_registry(self) -> None:
-        """Adopt registry overrides and adopted price factors from the store (any replica may
-        have made them; this one's adopted factors are written first).
-        Read and apply under one lock: the sync thread and a discovery poll both refresh, and a
-        snapshot read before the other's write must never be applied after it."""
-        with self._registry_lock:
-            discovered = self.store.discovered_models() if self.discovery.upstreams else None
-            changed = self.registry.apply(
-                _valid_overrides(self.store.model_overrides()), discovered
-            )
-            factors = self.shared_factors.sync(self.store, self.registry, self.alerts.forget_price)
-            for model, factor in factors:  # another replica's detection: named here too
-                self.recent_changes[model] = (
-                    time.time() + CHANGE_NOTE_S,
-                    _price_note(model, factor),
-                )
-            if changed or factors:
-                self._pool_changed()
-                log.info("registry overrides applied: %d routable models", len(self.pool))
+        self.state_sync.refresh_registry()
+
+    def _changed(self, event: ChangeEvent) -> None:
+        self.state_sync.on_change(event)
+
+    def change_notes(self, models: Iterable[str]) -> str:
+        return self.state_sync.change_notes(models)
+
+    @property
+    def recent_changes(self) -> dict[str, tuple[float, str]]:
+        return self.state_sync.recent_changes
+
+    @property
+    def last_sync_rows(self) -> int:
+        return self.state_sync.last_sync_rows
 
     async def apply_settings(self, new: Settings) -> None:
         """A reload's live parts (config_reload.py checked that nothing else differs), swapped
@@ -465,96 +459,9 @@ class Services:
             after_answer_failed=self.after_answer.failed,
         )
 
-    def _changed(self, event: ChangeEvent) -> None:
-        """Act on a detected change at once, rather than letting old evidence outvote it."""
-        c = event.change
-        if c.signal == "quality" and event.task is not None:
-            # the arm's evidence becomes the grades since the change alone: set, not added to,
-            # once per change in the store (two replicas' deltas subtracted the past twice)
-            key = (event.tenant, event.task, event.model)
-            count, total = event.since
-            self.policy.reset(key, c.direction, total, count - total, count)
-            note = (
-                f"{event.model} on {event.task}: grades changed {c.before:.2f} -> {c.after:.2f}, "
-                "evidence from before the change dropped"
-            )
-        elif c.signal == "price":
-            self._adopt_price_factor(event.model, c.after)
-            self.shared_factors.adopted(self.registry, event.model, c.after)
-            note = _price_note(event.model, c.after)
-        else:
-            # the level moved by c.magnitude: the latency model restarts there at once (every
-            # replica), and the detector re-learns its reference from the new level
-            f = self.latency.estimate(event.model)
-            m = c.magnitude
-            self.latency.adopt(
-                event.model,
-                ttft_ms=math.exp(f.ttft_mu) * m * 1000.0,
-                tokens_per_s=math.exp(f.speed_mu) / m,
-            )
-            self.alerts.forget_latency(event.model)
-            note = f"{event.model}: latency x{m:.2f} of what it was learned to take, adopted"
-        self.recent_changes[event.model] = (time.time() + CHANGE_NOTE_S, note)
-        log.warning("change detected: %s", note, extra={"model": event.model, "signal": c.signal})
-
-    def _adopt_price_factor(self, model: str, factor: float) -> None:
-        """Price `model` at `factor` under the registry's lock, as every other change to it is:
-        adopted while the sync thread's refresh was mid-way through its own, it changed the
-        factors dict that refresh was reading (the refresh failed, half swapped in) or was
-        overwritten by the refresh's older copy. The loop never waits on the lock (a refresh
-        holds it over store reads): while it is taken, the factor waits for it off the loop,
-        the latest per model kept (`_adopt_pending`)."""
-        self._factors_pending[model] = factor
-        if self._registry_lock.acquire(blocking=False):
-            try:
-                self._adopt_factors()
-            finally:
-                self._registry_lock.release()
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not on the loop (a thread's settle): this thread may wait
-            with self._registry_lock:
-                self._adopt_factors()
-            return
-        if self._factors_task is None or self._factors_task.done():
-            self._factors_task = loop.create_task(self._adopt_pending())
-
-    async def _adopt_pending(self) -> None:
-        taking = asyncio.ensure_future(asyncio.to_thread(self._registry_lock.acquire))
-        try:
-            await asyncio.shield(taking)
-        except asyncio.CancelledError:  # the thread still takes it: given back once it has
-            taking.add_done_callback(lambda _: self._registry_lock.release())
-            raise
-        try:  # on the loop again, under the lock: no refresh in between
-            self._adopt_factors()
-        finally:
-            self._registry_lock.release()
-
-    def _adopt_factors(self) -> None:
-        """The pending price factors adopted; the caller holds the registry's lock."""
-        pending, self._factors_pending = self._factors_pending, {}
-        changed = [self.registry.adopt_price_factor(m, f) for m, f in pending.items()]
-        if any(changed):
-            self._pool_changed()
-
     def latency_ratio(self, model: str, ratio: float) -> None:
         """An answering call's time over what the latency model expected (changepoint.py)."""
         self.alerts.observe_latency(SYSTEM_TENANT, model, ratio)
-
-    def change_notes(self, models: Iterable[str]) -> str:
-        """'; change: ...' for the models with a recent detected change, else ''."""
-        now = time.time()
-        notes = []
-        for m in models:
-            hit = self.recent_changes.get(m)
-            if hit is not None:
-                if hit[0] < now:
-                    self.recent_changes.pop(m, None)  # (the sync thread may set it meanwhile)
-                else:
-                    notes.append(hit[1])
-        return "".join(f"; change: {n}" for n in notes)
 
     async def _lookup_decision(
         self, decision_id: str, tenant: str | None = None
@@ -564,26 +471,6 @@ class Services:
         with `tenant`, another tenant's decision reads as none."""
         await asyncio.to_thread(self.recorder.flush, 2.0)
         return await self.sibling_reads.read(decision_id, tenant)
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def load_state(self) -> None:
-        """The store I/O of start-up: the schema, the learned policy, registry overrides."""
-        self.store.migrate()
-        arms, self._arms_mark = self.store.load_arms_since(None)
-        self.policy.replace_synced(arms)
-        self.last_sync_rows = len(arms)
-        self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
-        self.refresh_registry()
-        # the markups upstreams' own reports showed, at the prices now adopted: a restarted
-        # process holds its first burst at them (cost_ratio.seed)
-        cost_ratio.seed(self.cost_ratios, self.store.recent_reported_costs(), self.registry.get)
-        # and the prompt lines earlier processes learnt (prompt_ratio.py), a week's
-        self.prompt_ratios.seed(self.store.load_prompt_fits(time.time() - FITS_HORIZON_S))
-        # and the answer-length regressions (output_length.py): an SLO's first predictions
-        refused = self.lengths.seed(self.store.load_length_fits(time.time() - FITS_HORIZON_S))
-        if refused:
-            log.warning("output length: stored regressions not read: %s", ", ".join(refused))
-        self.shadow.refresh()
 
     async def start(self) -> None:
         if self.settings.budgets.caps:  # every request is counted: load the tables now, in a
@@ -597,7 +484,7 @@ class Services:
         self.recorder.start()
         await self.cache.start()
         loop = asyncio.get_running_loop()
-        self._sync_task = loop.create_task(self._sync_loop())
+        self._sync_task = loop.create_task(self.state_sync.sync_loop())
         self.discovery.start()
         if (
             self.settings.store.retention_days > 0
@@ -616,8 +503,9 @@ class Services:
                     await task
         await self.learner.drain(5.0)
         await self.cache.stop()
-        if self._factors_task is not None:  # a price factor waiting for the registry's lock
-            await asyncio.wait({self._factors_task}, timeout=5.0)
+        factors_task = self.state_sync.factors_task
+        if factors_task is not None:  # a price factor waiting for the registry's lock
+            await asyncio.wait({factors_task}, timeout=5.0)
         if self._spend_tasks:
             await asyncio.wait(set(self._spend_tasks), timeout=5.0)
         # settles queued during a store outage, those of requests cut by the shutdown, then
@@ -637,38 +525,6 @@ class Services:
         for up in [*self.upstreams.values(), *self._gone_upstreams.values()]:
             await up.aclose()
         self.store.close()
-
-    async def _sync_loop(self) -> None:
-        interval = self.settings.store.sync_interval_ms / 1000
-        failing_since: float | None = None  # when syncs began failing on an unavailable store
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(stalls.SYNC.run, self.sync_policy)
-            except StoreError as err:  # the store is down: keep serving from memory, retry
-                # one line when it starts and one when it is back (recorder.py does the same):
-                # a traceback every interval buried those two under thousands of lines
-                if failing_since is None:
-                    failing_since = time.monotonic()
-                    log.warning("policy sync failed, store unavailable: %s; serving the "
-                                "policy in memory, retrying every %gs", err, interval)  # fmt: skip
-                else:
-                    log.debug("policy sync failed again: %s", err)
-            except Exception:  # not the store's outage: a bug, with its stack every time
-                log.warning("policy sync failed; will retry", exc_info=True)
-            else:
-                if failing_since is not None:
-                    log.warning("policy sync back after %.1fs", time.monotonic() - failing_since)
-                    failing_since = None
-            try:
-                await self.budgets.keep_lease()  # on its own cadence (a third of the lease)
-            except Exception:  # never let the loop die: the lease would lapse with it
-                log.warning("budget lease renewal failed; will retry", exc_info=True)
-            if self.spool is not None:
-                try:
-                    await asyncio.to_thread(self._replay_spools)
-                except Exception:
-                    log.warning("decision spool upkeep failed; will retry", exc_info=True)
 
     def _replay_spools(self) -> None:
         """The strict spool's upkeep (blocking): empty this process's file once the recorder
@@ -715,81 +571,6 @@ class Services:
         if any(deleted.values()):
             log.info("retention: deleted %s", deleted)
         return deleted
-
-    def sync_policy(self) -> None:
-        """Push local additive deltas, then adopt the store's totals (every replica's sum).
-
-        A batch that failed is retried with the same batch id, so a write whose commit landed
-        but whose reply was lost is never counted twice."""
-        if self._unsent is None:
-            resets, deltas = self.policy.take_batch()
-            if resets or deltas:
-                self._unsent = (uuid.uuid4().hex, resets, deltas)
-        if self._unsent is not None:
-            batch_id, resets, deltas = self._unsent
-            if resets:  # before the deltas taken with them; a retry finds its own and skips
-                self.store.reset_arms(resets, CHANGE_ONCE_S)
-                self._unsent = (batch_id, [], deltas)
-            self.store.write(deltas, batch_id=batch_id)
-            self._unsent = None
-        if self._arms_mark is None:
-            arms, self._arms_mark = self.store.load_arms_since(None)
-            self.policy.replace_synced(arms)
-        else:  # only the arms any replica changed since the last sync (deltas, not the table)
-            arms, self._arms_mark = self.store.load_arms_since(self._arms_mark)
-            self.policy.apply_synced(arms)
-        self.last_sync_rows = len(arms)
-        # latency: this replica's changed sums replace its rows (idempotent), everyone's are read
-        rows = self.latency.rows(changed_only=True)
-        try:
-            self.store.write_latency(rows)
-        except Exception:
-            self.latency.unsent(rows)
-            raise
-        self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
-        # the prompt lines: this replica's changed ones shared, the others' read at start only
-        fits = self.prompt_ratios.take_changed()
-        try:
-            self.store.write_prompt_fits(self._fits_replica, fits, time.time())
-        except Exception:
-            self.prompt_ratios.unsent(fits)
-            raise
-        # the answer-length regressions observed since (this replica's rows: idempotent)
-        parts = self.lengths.states(changed_only=True)
-        try:
-            self.store.write_length_fits(self._fits_replica, parts, time.time())
-        except Exception:
-            self.lengths.unsent([p for p, _ in parts])
-            raise
-        self.refresh_registry()
-        self.shadow.refresh()
-
-    def _latency_horizon(self) -> float:
-        """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""
-        return time.time() - 20 * self.settings.latency.half_life_s
-
-
-def _price_note(model: str, factor: float) -> str:
-    return f"{model}: price now x{factor:.2f} of the configured price, adopted"
-
-
-def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The stored patches the admin API would take (registry.validate_patch); another (a field
-    this version does not know, a price that is text: a hand edit, a newer replica's field)
-    is left out, logged, instead of failing the registry refresh of every replica, and so its
-    start-up, on `dataclasses.replace` or later on a request's arithmetic."""
-    out = {}
-    for name, patch in stored.items():
-        try:
-            out[name] = validate_patch(patch) if patch else {}
-        except InvalidRequest as err:
-            if len(_IGNORED_OVERRIDES) < 10_000 and name not in _IGNORED_OVERRIDES:
-                _IGNORED_OVERRIDES.add(name)  # said once, not on every sync
-                log.warning("registry: the stored override of %r is ignored: %s", name, err.message)
-    return out
-
-
-_IGNORED_OVERRIDES: set[str] = set()
 
 
 def _protocols(settings: Settings) -> frozenset[Protocol]:

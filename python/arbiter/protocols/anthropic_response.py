@@ -17,6 +17,7 @@ from arbiter.canonical import (
     TextPart,
     Thought,
     ToolCallPart,
+    all_counts,
     count_in,
     reported_cost,
 )
@@ -58,7 +59,16 @@ def usage_in(raw: Any) -> CanonicalUsage:
         cache_creation_input_tokens=writes,
         cost=reported_cost(usage),
         cache_creation_1h_input_tokens=hour,
+        counted=all_counts(usage.get(k) for k in _COUNTS),
     )
+
+
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 
 
 def usage_out(usage: CanonicalUsage) -> dict[str, Any]:

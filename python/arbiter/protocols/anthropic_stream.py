@@ -224,6 +224,7 @@ class StreamDecoder:
             cache_creation_1h_input_tokens=late.cache_creation_1h_input_tokens
             if late.cache_creation_input_tokens
             else self._usage.cache_creation_1h_input_tokens,
+            counted=late.counted and self._usage.counted,
         )
         sequence = delta.get("stop_sequence")
         return MessageDelta(

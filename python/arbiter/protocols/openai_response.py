@@ -14,6 +14,7 @@ from arbiter.canonical import (
     StopReason,
     TextPart,
     ToolCallPart,
+    all_counts,
     count_in,
     reported_cost,
 )
@@ -88,6 +89,14 @@ def usage_in(raw: Any) -> CanonicalUsage:
         cache_read_input_tokens=min(cached, prompt),
         reasoning_tokens=min(reasoning, output),
         cost=reported_cost(usage),
+        counted=all_counts(
+            (
+                usage.get("prompt_tokens"),
+                usage.get("completion_tokens"),
+                details.get("cached_tokens") if isinstance(details, dict) else None,
+                out_details.get("reasoning_tokens") if isinstance(out_details, dict) else None,
+            )
+        ),
     )
 
 

@@ -17,7 +17,7 @@ Write idempotence (`Store.write(records, batch_id=...)`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.errors import ArbiterError, ConfigError
@@ -227,6 +227,10 @@ class Store(Protocol):
 
     def revoke_key(self, key_id: str, ts: float) -> bool: ...
 
+    def revoked_among(self, key_ids: Sequence[str]) -> set[str]:
+        """Which of `key_ids` are revoked."""
+        ...
+
     def reserve_budget(
         self,
         caps: Sequence[tuple[str, float, float]],
@@ -344,6 +348,10 @@ class Store(Protocol):
 
     # -- the latency model's per-replica sums (store/latency.py) ------------------------------
     def write_latency(self, rows: Sequence[LatencyRow]) -> None: ...
+
+    def clock_offset(self, clock: Callable[[], float]) -> float:
+        """The store's clock less `clock`'s (0: a store without one: SQLite)."""
+        ...
 
     def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]: ...
 

@@ -104,6 +104,19 @@ class AccountsMixin(StoreHooks):
             rows = cur.fetchall()
         return [_key_dict(r) for r in rows]
 
+    def revoked_among(self, key_ids: Sequence[str]) -> set[str]:
+        """Which of `key_ids` are revoked (by primary key, 500 a statement)."""
+        out: set[str] = set()
+        ids = list(key_ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ", ".join(["%s"] * len(part))
+            sql = f"SELECT id FROM api_keys WHERE id IN ({marks}) AND revoked_ts IS NOT NULL"
+            with self._ro() as cur:
+                cur.execute(self._sql(sql), part)
+                out.update(str(r[0]) for r in cur.fetchall())
+        return out
+
     def revoke_key(self, key_id: str, ts: float) -> bool:
         with self._tx() as cur:
             cur.execute(

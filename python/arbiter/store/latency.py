@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import astuple
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, replace
 
 from arbiter.latency_sums import LatencyRow
 from arbiter.store._hooks import StoreHooks
@@ -34,6 +34,18 @@ class LatencyMixin(StoreHooks):
         with self._tx() as cur:
             cur.executemany(self._sql(_UPSERT), [astuple(r) for r in rows])
 
+    def clock_offset(self, clock: Callable[[], float]) -> float:
+        """The store's clock less `clock`'s (seconds; the round trip's midpoint), 0 for a store
+        without a clock of its own (SQLite: its processes share one host's)."""
+        if self._STORE_NOW is None:
+            return 0.0
+        before = clock()
+        with self._ro() as cur:
+            cur.execute(f"SELECT {self._STORE_NOW}")
+            row = cur.fetchone()
+        after = clock()
+        return float(row[0]) - (before + after) / 2 if row else 0.0
+
     def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]:
         """Every replica's rows updated at or after `since_ts`."""
         with self._ro() as cur:
@@ -41,3 +53,12 @@ class LatencyMixin(StoreHooks):
                 self._sql(f"SELECT {_COLS} FROM latency_stats WHERE updated_ts >= %s"), (since_ts,)
             )
             return [LatencyRow(*row) for row in cur.fetchall()]
+
+
+def shifted(row: LatencyRow, by_s: float) -> LatencyRow:
+    """`row` with its times moved `by_s` seconds (onto the store's clock, or back off it): its
+    decay reference, when it was written, and its epoch (0: none, kept)."""
+    if by_s == 0.0:
+        return row
+    epoch = row.epoch + by_s if row.epoch > 0 else row.epoch
+    return replace(row, epoch=epoch, ref_ts=row.ref_ts + by_s, updated_ts=row.updated_ts + by_s)
