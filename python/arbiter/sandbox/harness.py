@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         _load_numbers,
         _not,
         _plain,
+        _repr_equal,
         _rewrite_compares,
         _trust_tests,
         _truth,
@@ -339,10 +340,18 @@ def _run_doctests(
             # str or int subclass's) could write the expected text for any value (game24)
             shown = "" if value is None else repr(_plain(value))
         except _Untrusted as err:
-            rec.record(unit, False, "wrong_answer", unit, f"{source} -> {err}")
+            if _repr_equal(want, value):  # what an Enum's, a dataclass's repr states, it holds
+                rec.record(unit, True, "", unit, "")
+            else:
+                rec.record(unit, False, "wrong_answer", unit, f"{source} -> {err}")
             continue
         got = captured.getvalue() + shown
-        if _normal(got) == want or _literal_equal(want, value) or _wrapped_equal(want, value):
+        if (
+            _normal(got) == want
+            or _literal_equal(want, value)
+            or _wrapped_equal(want, value)
+            or _repr_equal(want, value)
+        ):
             rec.record(unit, True, "", unit, "")
         else:
             rec.record(unit, False, "wrong_answer", unit, f"{source} -> {_normal(got)[:80]}")
@@ -415,7 +424,12 @@ def main() -> None:
     except (MemoryError, RecursionError) as err:
         _emit({"event": "syntax", "line": 0, "detail": _describe(err)[:200]})
         return
-    ns: dict[str, Any] = {"__name__": "__answer__", "__builtins__": builtins}  # not our copy
+    # the answer's namespace is a module's, in sys.modules: `dataclasses` looks its class's
+    # module up there (`@dataclass` failed to load: grade25b)
+    module = type(sys)("__answer__")
+    sys.modules["__answer__"] = module
+    ns: dict[str, Any] = vars(module)
+    ns["__builtins__"] = builtins  # not our copy
     try:
         exec(code, ns)
     except BaseException as err:
