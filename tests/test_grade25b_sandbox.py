@@ -33,6 +33,9 @@ HONEST = {
     "assert z == 2\n",
     "walrus_then_a_check_in_one_call": "def check(v, w):\n    assert v == w\n"
     "check(add(1, 2), (w := 3))\nassert w == 3\n",
+    "walrus_in_a_match_guard": "match add(1, 2):\n    case x if (y := x + 1) == 4:\n"
+    "        assert add(x, y) == 7\n    case _:\n        raise AssertionError\n"
+    "assert x == 3 and y == 4\n",
     # an assert in a class body sees the class's names
     "assert_in_a_class_body": "class K:\n    v = add(1, 1)\n    assert v == 2\nassert K.v == 2\n",
     # the tests writing their namespace by a named key, a computed key, exec, vars()
