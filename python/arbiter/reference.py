@@ -31,6 +31,7 @@ import numpy.typing as npt
 import orjson
 
 from arbiter import linear, mathcheck
+from arbiter.apposition import is_candidate
 from arbiter.config import ReferenceSettings
 from arbiter.errors import ConfigError
 from arbiter.grading import _GROUPED, Grade, extract_final_answer, offered_numbers
@@ -274,21 +275,20 @@ def _listed_candidates(answer: str, ref: str) -> int:
     """How many candidates an answer that lists the reference among others offers (1: not
     such a list). Items split at commas, semicolons, slashes, "and", "or"; the list's items
     are short names (the first may lead in: "The capital is Paris, Lyon or Marseille"), one
-    of them the reference; a negated item ("not Lyon") is no candidate. Two items joined by a
-    comma alone are read as an apposition ("Paris, France"), not a list."""
+    of them the reference; a negated item ("not Lyon") is no candidate, nor one that places,
+    describes or hedges the reference (`apposition.py`: "Paris, France", "Paris, I think"),
+    while two of a kind are ("Paris, Lyon": 1/2; grade25b)."""
     if any(w in ("and", "or") for w in ref.split()):
         return 1  # the reference's own words would split it
     items: list[str] = []
-    separators: list[str] = []
     at = 0
     for m in _LIST_SEPARATOR.finditer(answer):
         items.append(answer[at : m.start()])
-        separators.append((m.group(0) or "").strip().casefold())
         at = m.end()
     items.append(answer[at:])
     names = [normalise(item) for item in items]
     names = [n for n in names if n]
-    if len(names) < 2 or (len(names) == 2 and separators.count(",") == len(separators)):
+    if len(names) < 2:
         return 1
     if any(len(n.split()) > _LIST_ITEM_WORDS for n in names[1:]):
         return 1  # clauses, not a list of names
@@ -297,7 +297,9 @@ def _listed_candidates(answer: str, ref: str) -> int:
     names = [ref if f" {ref} " in f" {n} " else n for n in names]
     if ref not in names or len(names[0].split()) > _LIST_ITEM_WORDS:
         return 1
-    others = {n for n in names if n != ref and n.split()[0] not in _NEGATING}
+    others = {
+        n for n in names if n != ref and n.split()[0] not in _NEGATING and is_candidate(n, ref)
+    }
     return 1 + len(others)
 
 

@@ -30,6 +30,7 @@ import resource
 import sys
 
 _StringIO = io.StringIO  # taken before the answer runs (it may patch io)
+_exc_info = sys.exc_info
 
 # Only modules that are cheap to import: ``ast``, ``typing`` and ``json`` (with the ``re`` it
 # pulls in) would cost 15-25 ms each of every run, and a run's budget is ~100 ms.
@@ -39,11 +40,13 @@ if TYPE_CHECKING:
 
     from arbiter.sandbox.harness_bind import (
         _bind_statements,
+        _dynamic_in_functions,
         _import_from,
         _import_module,
         _imports,
         _rebound_by_functions,
         _rewrite_imports,
+        _rewrite_walrus,
     )
     from arbiter.sandbox.harness_compare import (
         _chain,
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
         _load_numbers,
         _not,
         _plain,
+        _repr_equal,
         _rewrite_compares,
         _trust_tests,
         _truth,
@@ -65,6 +69,12 @@ _audit = sys.audit
 def _bound(names: tuple[str, ...]) -> None:
     """A tests' statement ran: the names it may have bound (`harness_bind.py`)."""
     _audit("arbiter.bound", names)
+
+
+def _named_bound(names: tuple[str, ...], value: Any) -> Any:
+    """A walrus of the tests' module bound a name mid-statement (a record may follow in it)."""
+    _audit("arbiter.bound", names)
+    return value
 
 
 def _emit(record: dict[str, Any]) -> None:
@@ -111,25 +121,27 @@ def _describe(err: BaseException) -> str:
 
 
 def _rewrite_asserts(node: Any, units: list[int]) -> Any:
-    """``assert test, msg`` -> ``__arbiter_assert__(unit, line, lambda: test)``, everywhere in
-    the tree (a NodeTransformer without importing ``ast``)."""
+    """``assert test, msg`` -> ``try: __arbiter_assert__(unit, line, test)`` ``except
+    BaseException: __arbiter_raised__(unit, line)``, everywhere in the tree (a NodeTransformer
+    without importing ``ast``). The test is evaluated where the tests wrote it, not in a
+    lambda: a walrus binds the tests' name, a class body's names are seen (grade25b)."""
     if isinstance(node, _ast.Assert):
         unit = len(units)
         units.append(node.lineno)
         where: dict[str, Any] = {"lineno": node.lineno, "col_offset": node.col_offset,
                  "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}  # fmt: skip
-        lam = _ast.Lambda(
-            args=_ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
-                                defaults=[]),
-            body=node.test, **where,
-        )  # fmt: skip
-        call = _ast.Call(
-            func=_ast.Name(id="__arbiter_assert__", ctx=_ast.Load(), **where),
-            args=[_ast.Constant(value=unit, **where), _ast.Constant(value=node.lineno, **where),
-                  lam],
-            keywords=[], **where,
-        )  # fmt: skip
-        return _ast.Expr(value=call, **where)
+
+        def call(name: str, args: list[Any]) -> Any:
+            head = [_ast.Constant(value=unit, **where), _ast.Constant(value=node.lineno, **where)]
+            func = _ast.Name(id=name, ctx=_ast.Load(), **where)
+            return _ast.Expr(value=_ast.Call(func=func, args=head + args, keywords=[], **where),
+                             **where)  # fmt: skip
+
+        anything = _ast.Name(id="BaseException", ctx=_ast.Load(), **where)
+        catch = _ast.ExceptHandler(type=anything, name=None,
+                                   body=[call("__arbiter_raised__", [])], **where)  # fmt: skip
+        return _ast.Try(body=[call("__arbiter_assert__", [node.test])], handlers=[catch],
+                        orelse=[], finalbody=[], **where)  # fmt: skip
     for name in node._fields:
         value = getattr(node, name, None)
         if isinstance(value, list):
@@ -155,10 +167,11 @@ def _prepare_tests(source: str, rec: _Recorder) -> Any:
             rec.tested.update(
                 _arguments_key(n) for n in _walk(node.test) if isinstance(n, _ast.Call)
             )
-    tree = _rewrite_asserts(_rewrite_compares(tree, False), units_at)
+    tree = _rewrite_compares(tree, False)
     imports = _imports(tree)
     tree = _rewrite_imports(tree)
-    tree.body = _bind_statements(tree.body)
+    tree.body = _bind_statements(_rewrite_walrus(tree).body, _dynamic_in_functions(tree))
+    tree = _rewrite_asserts(tree, units_at)  # after: its `try` is no block of the tests'
     asserts = len(units_at)
     funcs = [
         n.name
@@ -183,12 +196,11 @@ def _run_tests(prepared: Any, ns: dict[str, Any], rec: _Recorder) -> None:
     rec.units += total
     _emit({"event": "units", "total": total})
 
-    def check(unit: int, line: int, thunk: Any) -> None:
-        try:
-            value = thunk()
-        except BaseException as err:  # the answer may raise anything, SystemExit included
-            rec.record(unit, False, _kind_of(err), line, _describe(err))
-            return
+    def raised(unit: int, line: int) -> None:  # the answer may raise anything, SystemExit too
+        err: Any = _exc_info()[1]  # called only from the `except` the assert became
+        rec.record(unit, False, _kind_of(err), line, _describe(err))
+
+    def check(unit: int, line: int, value: Any) -> None:
         try:
             truth = _truth(value)
         except _Untrusted as err:
@@ -204,7 +216,8 @@ def _run_tests(prepared: Any, ns: dict[str, Any], rec: _Recorder) -> None:
     # A test that hands the answer one of its functions hands it this namespace: the hook
     # writes no pass once the helpers or these builtins are not what they were.
     own_builtins = dict(_PRISTINE)
-    helpers = {"__arbiter_assert__": check, "__arbiter_compare__": _compare,
+    helpers = {"__arbiter_assert__": check, "__arbiter_raised__": raised,
+               "__arbiter_compare__": _compare, "__arbiter_named__": _named_bound,
                "__arbiter_chain__": _chain, "__arbiter_not__": _not,
                "__arbiter_import__": _import_module, "__arbiter_from__": _import_from,
                "__arbiter_bound__": _bound, "__builtins__": own_builtins}  # fmt: skip
@@ -327,10 +340,18 @@ def _run_doctests(
             # str or int subclass's) could write the expected text for any value (game24)
             shown = "" if value is None else repr(_plain(value))
         except _Untrusted as err:
-            rec.record(unit, False, "wrong_answer", unit, f"{source} -> {err}")
+            if _repr_equal(want, value):  # what an Enum's, a dataclass's repr states, it holds
+                rec.record(unit, True, "", unit, "")
+            else:
+                rec.record(unit, False, "wrong_answer", unit, f"{source} -> {err}")
             continue
         got = captured.getvalue() + shown
-        if _normal(got) == want or _literal_equal(want, value) or _wrapped_equal(want, value):
+        if (
+            _normal(got) == want
+            or _literal_equal(want, value)
+            or _wrapped_equal(want, value)
+            or _repr_equal(want, value)
+        ):
             rec.record(unit, True, "", unit, "")
         else:
             rec.record(unit, False, "wrong_answer", unit, f"{source} -> {_normal(got)[:80]}")
@@ -403,7 +424,12 @@ def main() -> None:
     except (MemoryError, RecursionError) as err:
         _emit({"event": "syntax", "line": 0, "detail": _describe(err)[:200]})
         return
-    ns: dict[str, Any] = {"__name__": "__answer__", "__builtins__": builtins}  # not our copy
+    # the answer's namespace is a module's, in sys.modules: `dataclasses` looks its class's
+    # module up there (`@dataclass` failed to load: grade25b)
+    module = type(sys)("__answer__")
+    sys.modules["__answer__"] = module
+    ns: dict[str, Any] = vars(module)
+    ns["__builtins__"] = builtins  # not our copy
     try:
         exec(code, ns)
     except BaseException as err:

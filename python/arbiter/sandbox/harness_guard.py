@@ -129,7 +129,7 @@ def _sealed(
     # the tests' namespace, the names their functions rebind (`global`), and its snapshot as
     # the tests' own statements left it (grade25: a handed function's __globals__ let the
     # answer rebind the tests' names: `want = 0` before `assert add(...) == want` was read)
-    bound: list[Any] = [None, (), ()]
+    bound: list[Any] = [None, (), (), {}]  # + the tests' builtins
 
     def plain_keys(mapping: Any) -> bool:
         """Only exact str keys: a lookup then runs no answer's __eq__ or __hash__."""
@@ -139,12 +139,16 @@ def _sealed(
         return True
 
     def unchanged(allowed: Any) -> bool:
-        """The tests' namespace holds what their statements left, but for `allowed` names."""
-        ns, skip, snap = bound
+        """The tests' namespace holds what their statements left, but for `allowed` names
+        ("*" in them: any name, a statement writing its namespace by a computed key; "+": new
+        names that shadow no builtin, a tests' function writing so)."""
+        ns, skip, snap, names = bound
         if ns is None:
             return True
         if not plain_keys(ns):
             return False
+        if "*" in allowed:
+            return True
         kept = 0
         for key, value in snap:
             if key in allowed:
@@ -153,9 +157,12 @@ def _sealed(
             if ns.get(key, bound) is not value:
                 return False
         others = 0
+        old = {key for key, _ in snap} if "+" in allowed else ()
         for key in ns:
             if key in skip or key in allowed:
                 others += 1
+            elif "+" in allowed and key not in old and key not in names and key[:2] != "__":
+                others += 1  # a new name of the tests' (shadowing no builtin: `len`)
         return len(ns) - others == kept
 
     def snapshot() -> None:
@@ -248,7 +255,7 @@ def _sealed(
                     homes.append(ns)
                     watched.append((ns, helpers, False))
                     watched.append((own_builtins, tuple(own_builtins.items()), True))
-                    bound[0], bound[1] = ns, skip
+                    bound[0], bound[1], bound[3] = ns, skip, own_builtins
                     if plain_keys(ns):
                         snapshot()
                     else:
