@@ -162,7 +162,7 @@ def main() -> None:
             print(f"round {r} {name}: {json.dumps(got)} load {os.getloadavg()[0]:.1f}", flush=True)
     for key in keys:
         b, o = seen["base"][key], seen["ours"][key]
-        ratio = sorted(o)[len(o) // 2] / sorted(b)[len(b) // 2]
+        ratio = sorted(o)[len(o) // 2] / max(sorted(b)[len(b) // 2], 1e-9)
         what = key if key.endswith(("_mb", "_us")) else f"{key} stall ms"
         print(f"{what}: base {min(b):.0f}-{max(b):.0f}, ours {min(o):.0f}-{max(o):.0f}, "
               f"ratio of medians {ratio:.3f}")  # fmt: skip

@@ -6,9 +6,11 @@ TAIL_MESSAGES and the first HEAD_MESSAGES at most."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
+from arbiter import worst_case
 from arbiter.classify import HEAD_MESSAGES, TAIL_MESSAGES, classify
 
 
@@ -50,3 +52,11 @@ def test_the_system_prompt_and_the_last_turn_are_still_read() -> None:
     ask = {"role": "user", "content": "Write a Python function that reverses a list."}
     tools = [{"role": "assistant", "content": "calling"}, {"role": "tool", "content": "{}"}] * 100
     assert classify([*_turns(99_999), ask, *tools]) == "code"  # 200 tool turns after it
+
+
+def test_a_body_of_many_messages_is_walked_for_images_off_the_loop() -> None:
+    """Before: every message walked on the loop to learn whether the body's inline images
+    were big enough for a thread (then None: walked again, on the loop, when first asked)."""
+    many = {"messages": _turns(2_000)}
+    assert asyncio.run(worst_case.image_parts_off_loop(many)) == []  # read, in a thread
+    assert asyncio.run(worst_case.image_parts_off_loop({"messages": _turns(10)})) is None
