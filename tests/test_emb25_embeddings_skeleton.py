@@ -24,7 +24,7 @@ import pytest
 from arbiter import config
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError
-from arbiter.upstream.embeddings_answer import INLINE_BYTES
+from arbiter.upstream.embeddings_answer import INLINE_BYTES, with_usage
 from arbiter.upstream.embeddings_skeleton import skeleton
 from arbiter.upstream.openai import OpenAIUpstream
 from tests.inproc import sidecar_in_process
@@ -182,3 +182,12 @@ def test_the_embeddings_bound_is_read_from_the_config() -> None:
     for bad in ("512", '"big"', str(2 * 1024**3)):
         with pytest.raises(config.ConfigError, match="max_embeddings_response_bytes"):
             config.loads(base + f"max_embeddings_response_bytes = {bad}\n" + model, env={})
+
+
+def test_a_usage_written_into_an_answer_whose_numbers_are_broken_is_a_502() -> None:
+    """The skeleton reads a vector's characters, not each number: `1.2.3` passes it, and the
+    whole parse that writes Arbiter's usage in names the answer malformed (not a 500)."""
+    raw = orjson.dumps(_answer(_vectors(40, 512))).replace(b"0.", b"0.1.", 1)
+    assert skeleton(raw) is not None
+    with pytest.raises(UpstreamError, match="malformed answer"):
+        asyncio.run(with_usage(raw, {"prompt_tokens": 1, "total_tokens": 1}, "em"))

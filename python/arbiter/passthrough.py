@@ -425,7 +425,8 @@ class PassThrough:
         if kind == "embeddings":  # usage is required there: Arbiter's count for a missing one
             mended = relayed_usage.embeddings_usage(data.get("usage"), req.prompt_tokens)
             if mended is not None:  # `data`'s vectors may be placeholders: `raw` has them
-                return Answered(await embeddings_answer.with_usage(raw, mended), out)
+                fixed = await embeddings_answer.with_usage(raw, mended, req.model)
+                return Answered(fixed, out)
         return Answered(raw or orjson.dumps(data), out)
 
     async def _record(

@@ -53,12 +53,16 @@ async def read(raw: bytes, body: dict[str, Any], model: str) -> tuple[dict[str, 
     return await loop.run_in_executor(_WHOLE, _whole, raw, body, model)
 
 
-async def with_usage(raw: bytes, usage: dict[str, Any]) -> bytes:
+async def with_usage(raw: bytes, usage: dict[str, Any], model: str) -> bytes:
     """`raw` (an answer `read` gave) with its `usage` replaced: parsed whole, as above (only an
-    upstream that sends no well-formed usage pays it)."""
+    upstream that sends no well-formed usage pays it). A vector whose numbers the skeleton let
+    through unread (`1.2.3`) is a malformed answer here (502), never a 500."""
 
     def written() -> bytes:
-        return orjson.dumps({**orjson.loads(raw), "usage": usage})
+        try:
+            return orjson.dumps({**orjson.loads(raw), "usage": usage})
+        except orjson.JSONDecodeError as err:
+            raise UpstreamError(f"{model}: malformed answer from upstream") from err
 
     if len(raw) <= INLINE_BYTES:
         return written()
