@@ -17,6 +17,11 @@ thread, vector by vector) where base stalled 534-697 ms relaying floats the clie
 for.
 
     python bench/embeddings_loop_stall.py --base /work/wt/base23 --ours . [--rounds 3]
+        [--concurrent 6]
+
+Also printed (session 25): `xN`, N float answers at once (their stall, and the peak RSS over
+what the process held before: VmHWM reset), and `small_us`, a small answer's call (1 x 256
+floats, read whole on the loop) in microseconds.
 """
 
 from __future__ import annotations
@@ -40,7 +45,16 @@ async def _timed(coro: Any) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _child(inputs: int, dims: int) -> None:
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _child(inputs: int, dims: int, concurrent: int) -> None:
+    import gc
+
     import httpx
     import orjson
 
@@ -56,11 +70,21 @@ def _child(inputs: int, dims: int) -> None:
                   "embedding": [rng.uniform(-1, 1) for _ in range(dims)]} for i in range(inputs)],
         "usage": {"prompt_tokens": inputs, "total_tokens": inputs},
     })  # fmt: skip
-    upstream = OpenAIUpstream(
-        UpstreamSettings("up", "http://upstream.test/v1", max_response_bytes=1 << 30),
-        FailoverSettings(),
-        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=answer)),
-    )
+    small = orjson.dumps({
+        "object": "list", "model": "em",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.25] * 256}],
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+    })  # fmt: skip
+    gc.collect()
+
+    def upstream_of(content: bytes) -> OpenAIUpstream:
+        return OpenAIUpstream(
+            UpstreamSettings("up", "http://upstream.test/v1", max_response_bytes=1 << 30),
+            FailoverSettings(),
+            transport=httpx.MockTransport(lambda request: httpx.Response(200, content=content)),
+        )
+
+    upstream = upstream_of(answer)
     model = ModelSettings("em", "up", 0.1, 0.0)
     out: dict[str, Any] = {"bytes": len(answer)}
     for fmt in ("float", "base64"):
@@ -68,40 +92,79 @@ def _child(inputs: int, dims: int) -> None:
         call = upstream.call_endpoint("/embeddings", body, model)
         stall, wall = asyncio.run(_stall_while(_timed(call)))
         out[fmt] = {"stall_ms": round(stall, 1), "wall_ms": round(wall, 1)}
+    # `concurrent` float answers at once: the stall and the peak RSS over what was held before
+    # (VmHWM reset: /proc/self/clear_refs "5"); each answer its own bytes, as each would come
+    bodies = [bytes(answer) for _ in range(concurrent)]
+    del answer
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kb("VmRSS")
+    body = {"model": "em", "input": ["x"] * inputs, "encoding_format": "float"}
+
+    async def many() -> None:
+        calls = [upstream_of(b).call_endpoint("/embeddings", body, model) for b in bodies]
+        await asyncio.gather(*calls)
+
+    stall, wall = asyncio.run(_stall_while(_timed(many())))
+    out[f"x{concurrent}"] = {
+        "stall_ms": round(stall, 1), "wall_ms": round(wall, 1),
+        "peak_mb": round((_rss_kb("VmHWM") - before) / 1024, 1),
+    }  # fmt: skip
+    # the small answer's path (under INLINE_BYTES, read whole on the loop): its cost a call
+    small_up = upstream_of(small)
+    small_body = {"model": "em", "input": "x", "encoding_format": "float"}
+
+    async def smalls(n: int) -> None:
+        for _ in range(n):
+            await small_up.call_endpoint("/embeddings", small_body, model)
+
+    asyncio.run(smalls(200))  # warm
+    started = time.perf_counter()
+    asyncio.run(smalls(2000))
+    out["small_us"] = round((time.perf_counter() - started) / 2000 * 1e6, 1)
     print(json.dumps(out))
 
 
-def _run(tree: Path, inputs: int, dims: int) -> dict[str, Any]:
+def _run(tree: Path, inputs: int, dims: int, concurrent: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree / "python")}
-    args = [sys.executable, __file__, "--child", "--inputs", str(inputs), "--dims", str(dims)]
+    args = [sys.executable, __file__, "--child", "--inputs", str(inputs), "--dims", str(dims),
+            "--concurrent", str(concurrent)]  # fmt: skip
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=True, timeout=600)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", type=Path, required=True)
+    ap.add_argument("--base", type=Path)
     ap.add_argument("--ours", type=Path, default=Path("."))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--inputs", type=int, default=2048)
     ap.add_argument("--dims", type=int, default=1536)
+    ap.add_argument("--concurrent", type=int, default=6)
     ap.add_argument("--child", action="store_true")
     a = ap.parse_args()
     if a.child:
-        return _child(a.inputs, a.dims)
+        return _child(a.inputs, a.dims, a.concurrent)
+    if a.base is None:
+        ap.error("--base is required")
     trees = {"base": a.base, "ours": a.ours}
-    seen: dict[str, dict[str, list[float]]] = {name: {"float": [], "base64": []} for name in trees}
+    many = f"x{a.concurrent}"
+    keys = ("float", "base64", many, f"{many}_peak_mb", "small_us")
+    seen: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in trees}
     for r in range(a.rounds):  # interleaved: base, ours, then ours, base
         order = list(trees) if r % 2 == 0 else list(reversed(trees))
         for name in order:
-            got = _run(trees[name].resolve(), a.inputs, a.dims)
-            for fmt in ("float", "base64"):
+            got = _run(trees[name].resolve(), a.inputs, a.dims, a.concurrent)
+            for fmt in ("float", "base64", many):
                 seen[name][fmt].append(got[fmt]["stall_ms"])
-            print(f"round {r} {name}: {json.dumps(got)}", flush=True)
-    for fmt in ("float", "base64"):
-        b, o = seen["base"][fmt], seen["ours"][fmt]
-        ratio = sorted(o)[len(o) // 2] / sorted(b)[len(b) // 2]
-        print(f"{fmt}: stall ms base {min(b):.0f}-{max(b):.0f}, ours {min(o):.0f}-{max(o):.0f}, "
+            seen[name][f"{many}_peak_mb"].append(got[many]["peak_mb"])
+            seen[name]["small_us"].append(got["small_us"])
+            print(f"round {r} {name}: {json.dumps(got)} load {os.getloadavg()[0]:.1f}", flush=True)
+    for key in keys:
+        b, o = seen["base"][key], seen["ours"][key]
+        ratio = sorted(o)[len(o) // 2] / max(sorted(b)[len(b) // 2], 1e-9)
+        what = key if key.endswith(("_mb", "_us")) else f"{key} stall ms"
+        print(f"{what}: base {min(b):.0f}-{max(b):.0f}, ours {min(o):.0f}-{max(o):.0f}, "
               f"ratio of medians {ratio:.3f}")  # fmt: skip
     print(f"load: {os.getloadavg()}")
 

@@ -338,6 +338,10 @@ class UpstreamSettings:
     # body, or every byte of a stream); beyond either the answer fails as an upstream error
     max_event_bytes: int = 4 * 1024 * 1024
     max_response_bytes: int = 64 * 1024 * 1024
+    # a whole /v1/embeddings answer's bound instead: a full batch of text-embedding-3-large
+    # (2,048 x 3,072 floats) is ~130 MB of JSON, and such an answer is relayed as it came, its
+    # vectors never parsed (upstream/embeddings_answer.py), so it is held once, not ~5x
+    max_embeddings_response_bytes: int = 192 * 1024 * 1024
     # model discovery (discovery.py): poll GET /v1/models and add what it lists to the pool
     discover: bool = False
     discover_interval_s: float = 300.0

@@ -55,6 +55,7 @@ _LIVE_SECTIONS = ("models", "tenants", "budgets")
 # made at start) need a restart
 LIVE_UPSTREAM = frozenset({
     "base_url", "api_key", "api_key_env", "api_key_file", "max_event_bytes", "max_response_bytes",
+    "max_embeddings_response_bytes",
 })  # fmt: skip
 # [auth]: the operator's keys (resolved, and where from), the key cache's TTL and the feedback
 # rate (read on each grade); not the mode

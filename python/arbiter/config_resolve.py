@@ -80,6 +80,11 @@ def resolve(
                 f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
                 "max_response_bytes <= 1 GiB"
             )
+        if not 1024 <= up.max_embeddings_response_bytes <= 1024**3:
+            loc.fail(
+                f"{loc.where(['upstreams', name, 'max_embeddings_response_bytes'])}: "
+                f"upstreams.{name}.max_embeddings_response_bytes must be 1 KiB .. 1 GiB"
+            )
         if not 1.0 <= up.discover_interval_s <= 86400.0:
             raise ConfigError(
                 f"{loc.where(['upstreams', name, 'discover_interval_s'])}: "

@@ -52,6 +52,7 @@ from arbiter.protocols import _check as c
 from arbiter.records import Attempt, DecisionRecord
 from arbiter.surfaces import openai_params
 from arbiter.types import Usage, count_tokens
+from arbiter.upstream import embeddings_answer
 from arbiter.upstream.http import forwarded_headers
 from arbiter.upstream.openai import OpenAIUpstream, choices_finished, parse_usage
 from arbiter.upstream.usage_counts import of_answer, prompt_bound, within_limit
@@ -423,8 +424,9 @@ class PassThrough:
                 return Answered(orjson.dumps({**data, **fixes}), out)
         if kind == "embeddings":  # usage is required there: Arbiter's count for a missing one
             mended = relayed_usage.embeddings_usage(data.get("usage"), req.prompt_tokens)
-            if mended is not None:
-                return Answered(orjson.dumps({**data, "usage": mended}), out)
+            if mended is not None:  # `data`'s vectors may be placeholders: `raw` has them
+                fixed = await embeddings_answer.with_usage(raw, mended, req.model)
+                return Answered(fixed, out)
         return Answered(raw or orjson.dumps(data), out)
 
     async def _record(

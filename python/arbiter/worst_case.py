@@ -35,6 +35,9 @@ PER_REPLY = 3  # the assistant reply's priming
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 _OFF_LOOP_CHARS = 32_768  # bigger prompts are tokenized in a thread (the kernel drops the GIL)
 _OFF_LOOP_IMAGE_CHARS = 256 * 1024  # inline image data whose headers are read in a thread
+# a body with more messages is walked for its images in a thread with no look first: the look
+# is itself a walk of every message (100,000 tiny ones: ~0.1 s on the loop)
+_OFF_LOOP_MESSAGES = 1024
 
 
 def prompt_parts(body: dict[str, Any]) -> tuple[list[str], int, int]:
@@ -127,8 +130,11 @@ def _inline_image_chars(body: dict[str, Any]) -> int:
 async def image_parts_off_loop(body: dict[str, Any]) -> list[ImageSpec] | None:
     """`image_parts`, in a worker thread when the body's inline images are big (each data URL's
     payload is copied and its header decoded: linear in them), else None: then CallWorst reads
-    them on the loop when it is first asked, as cheap as the hand-off."""
-    if _inline_image_chars(body) <= _OFF_LOOP_IMAGE_CHARS:
+    them on the loop when it is first asked, as cheap as the hand-off. A body of more than
+    _OFF_LOOP_MESSAGES messages goes to the thread unlooked at."""
+    messages = body.get("messages")
+    many = isinstance(messages, list) and len(messages) > _OFF_LOOP_MESSAGES
+    if not many and _inline_image_chars(body) <= _OFF_LOOP_IMAGE_CHARS:
         return None
     return await asyncio.to_thread(image_parts, body)
 

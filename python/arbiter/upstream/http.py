@@ -397,14 +397,16 @@ class HTTPProvider:
         return self._transport.busy if isinstance(self._transport, H1Transport) else 0
 
     async def _fetch(
-        self, payload: bytes, model: str, url: httpx.URL | None = None
+        self, payload: bytes, model: str, url: httpx.URL | None = None, limit: int | None = None
     ) -> tuple[bytes, httpx.Headers]:
-        """A whole non-streaming 2xx answer, within the total timeout and the response cap."""
+        """A whole non-streaming 2xx answer, within the total timeout and the response cap
+        (`limit`, when given: another endpoint's)."""
+        limit = self.settings.max_response_bytes if limit is None else limit
         try:
             async with shared_timeouts.timeout(self._failover.total_timeout_s):
                 resp = await self._post(payload, self._complete_timeout, url)
                 try:
-                    raw = await read_at_most(resp, self.settings.max_response_bytes)
+                    raw = await read_at_most(resp, limit)
                 except httpx.HTTPError as err:
                     if isinstance(err, httpx.TimeoutException):
                         raise
@@ -420,7 +422,6 @@ class HTTPProvider:
         except content_coding.CodingError as err:
             raise UpstreamError(f"{model}: the answer's {err}") from err
         if raw is None:
-            limit = self.settings.max_response_bytes
             raise UpstreamError(f"{model}: the answer is larger than {limit} bytes")
         if resp.status_code >= 300:
             raise self._failed(model, resp.status_code, raw, resp.headers)

@@ -123,11 +123,15 @@ class OpenAIUpstream(HTTPProvider):
         self, path: str, body: dict[str, Any], model: ModelSettings
     ) -> tuple[dict[str, Any], bytes, httpx.Headers]:
         """POST a body to another endpoint of this upstream (`/embeddings`, `/completions`):
-        the parsed JSON object, its bytes and the headers, with the same timeouts, size cap and
-        error classification as chat. An event stream answering it (the request is never sent
-        streaming here) is folded into the one completion it stands for, as chat's; embeddings
-        have no stream form, so one there is a clear upstream error (502), not "malformed"."""
-        raw, headers = await self._fetch(self._payload(body, model), model.name, self._url_of(path))
+        the parsed JSON object (an embeddings answer's vectors as placeholders when large:
+        embeddings_answer.read), the bytes to relay and the headers, with the same timeouts,
+        size cap and error classification as chat. An event stream answering it (the request is
+        never sent streaming here) is folded into the one completion it stands for, as chat's;
+        embeddings have no stream form, so one there is a clear upstream error (502), not
+        "malformed"."""
+        limit = self.settings.max_embeddings_response_bytes if path == EMBEDDINGS_PATH else None
+        payload = self._payload(body, model)
+        raw, headers = await self._fetch(payload, model.name, self._url_of(path), limit)
         if sse_answer.is_event_stream(headers, raw):
             if path != COMPLETIONS_PATH:
                 raise UpstreamError(
@@ -135,13 +139,14 @@ class OpenAIUpstream(HTTPProvider):
                     "that endpoint does not have (a JSON answer was expected)"
                 )
             raw = await self._fold(raw, headers, model.name, body.get("n"))
-        data, raw = answer_and_bytes(raw, model.name)
+        if path == EMBEDDINGS_PATH:  # its vectors are not parsed (embeddings_answer.read)
+            data, raw = await embeddings_answer.read(raw, body, model.name)
+        else:
+            data, raw = answer_and_bytes(raw, model.name)
         if "error" in data:  # an error object at HTTP 200, as chat's (complete): never relayed
             raise error_in_answer(model.name, data, raw, headers)
         if path == COMPLETIONS_PATH:
             _every_choice_finished(data, model.name)
-        elif path == EMBEDDINGS_PATH:
-            data, raw = await embeddings_answer.mended(data, raw, body, model.name)
         return data, raw, headers
 
     def _url_of(self, path: str) -> httpx.URL:
