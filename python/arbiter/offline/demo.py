@@ -139,8 +139,6 @@ def demo_settings(
             if name == JUDGE[0]
             else ["chat", "json", "json-schema", "tools"],
         }
-        if name in anthropic_models and name != JUDGE[0]:  # stands for a current Claude
-            models[name]["capabilities"] += ["thinking", "pdf"]
         if name in DEMO_PRIORS:
             hard, extraction, open_ = DEMO_PRIORS[name]
             models[name]["priors"] = {"code": hard, "math": hard, "extraction": extraction,
