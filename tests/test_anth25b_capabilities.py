@@ -2,9 +2,12 @@
 `thinking` and PDF documents under `auto` and sent them when named: Anthropic's 400 after the
 reservation. The `thinking` and `pdf` capabilities now keep such requests from a model without
 them (`auto`: the model that has them; named: a 400 naming the capability, as vision does), and
-discovery reads them from Anthropic's listing (`capabilities.thinking` / `pdf_input`). Official
-anthropic SDK through a real `arbiter serve` (probe22a's upstream): an-1 has both, an-2 (the
-cheapest, `auto`'s pick for plain text) neither. Controls: thinking off, a text document."""
+discovery reads them from Anthropic's listing (`capabilities.thinking` / `pdf_input`).
+An Anthropic-protocol model has both unless marked `no-thinking` / `no-pdf`
+(implied_capabilities.py): a config written before they existed keeps serving such requests.
+Official anthropic SDK through a real `arbiter serve` (probe22a's upstream): an-1 declares both,
+an-2 (the cheapest, `auto`'s pick for plain text) is marked without them, an-3 (named only) says
+nothing of them. Controls: thinking off, a text document, an-3."""
 
 from __future__ import annotations
 
@@ -35,7 +38,8 @@ def config(port: int, db: Path) -> str:
             ("oa-1", "ro", 1.0, ""),
             ("an-1", "ra", 1.0, ', "thinking", "pdf"'),
             ("oa-2", "ro", 1.0, ""),
-            ("an-2", "ra", 0.01, ""),  # the cheapest: auto's pick when it may serve
+            ("an-2", "ra", 0.01, ', "no-thinking", "no-pdf"'),  # the cheapest: auto's pick
+            ("an-3", "ra", 1.0, ', "no-route"'),  # a config from before the two capabilities
         )
     )
     failover = {"first_byte_timeout_s": 3.0, "total_timeout_s": 6.0, "deadline_s": 8.0,
@@ -120,16 +124,24 @@ def test_anthropics_listing_capabilities_are_read() -> None:
     both, neither = parse_page({"data": [entry(True, True), entry(False, False)]}).models
     assert {"thinking", "pdf", "vision"} <= both.capabilities
     assert not {"thinking", "pdf"} & neither.capabilities
+    assert {"no-thinking", "no-pdf"} <= neither.capabilities  # so nothing implies them back
     stored = Listed.from_json(both.id, both.to_json())  # as the shared store keeps it
     assert {"thinking", "pdf"} <= stored.capabilities
 
 
-def test_check_config_warns_of_a_claude_model_without_them(tmp_path: Path) -> None:
+def test_an_anthropic_model_unmarked_takes_them_named(r: Rig) -> None:
+    """A Claude model whose entry predates `thinking` / `pdf` is not refused them."""
+    assert create(r, "an-3", "think", thinking=THINK) == "an-3"
+    assert create(r, "an-3", pdf_content("base64")) == "an-3"
+
+
+def test_which_models_have_them_after_load(tmp_path: Path) -> None:
     from arbiter import config as arbiter_config
-    from arbiter.config_warnings import config_warnings
     from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV
 
     env = {API_KEY_ENV: "k", ADMIN_KEY_ENV: "a" * 32}
-    found = config_warnings(arbiter_config.loads(config(1, tmp_path / "a.db"), env=env))
-    claude = [w for w in found if "`thinking`" in w or "`pdf`" in w]
-    assert len(claude) == 1 and claude[0].startswith("models.an-2: lacks `thinking` and `pdf`")
+    models = arbiter_config.loads(config(1, tmp_path / "a.db"), env=env).models
+    assert {"thinking", "pdf"} <= set(models["an-1"].capabilities)
+    assert {"thinking", "pdf"} <= set(models["an-3"].capabilities)  # implied, not declared
+    assert not {"thinking", "pdf"} & set(models["an-2"].capabilities)  # marked without
+    assert not {"thinking", "pdf"} & set(models["oa-1"].capabilities)  # OpenAI: declared only

@@ -40,6 +40,7 @@ from arbiter.config_parse import _Locator
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
 from arbiter.idle_poll import MAX_WINDOW_US
+from arbiter.implied_capabilities import with_implied
 from arbiter.prompt_ratio import CEILING
 from arbiter.regular_file import read_regular
 
@@ -132,8 +133,14 @@ def resolve(
                 loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
             check_prior_task(loc, ["models", name, "priors", task], task)
         spec = image_spec(loc, name, m, upstreams.get(m.upstream))
+        served_by = upstreams.get(m.upstream)
         models[name] = dataclasses.replace(
-            m, upstream_model=m.upstream_model or name, image_tokens=spec
+            m,
+            upstream_model=m.upstream_model or name,
+            image_tokens=spec,
+            capabilities=with_implied(
+                m.capabilities, served_by.protocol if served_by else "openai"
+            ),
         )
     r = s.routing
     dearest = max(models.values(), key=lambda m: m.price_out_per_mtok, default=None)

@@ -21,7 +21,6 @@ def config_warnings(settings: Settings) -> list[str]:
     out += _embedding_warnings(settings)
     out += semantic_bound_warnings(settings)
     out += sampling.undeclared(settings.models.values())
-    out += _claude_capabilities(settings)
     out += _short_operator_keys(settings)
     if hosts := bind_warning(settings.server.host, settings.server.allowed_hosts):
         out.append(hosts)
@@ -44,29 +43,6 @@ def config_warnings(settings: Settings) -> list[str]:
                 f"challenger ({', '.join(sorted(allowed))}): its `auto` requests answer 503 "
                 "until one is promoted"
             )
-    return out
-
-
-# what an Anthropic request may need of a Claude model: declared, as vision is (request_checks)
-_CLAUDE_CAPABILITIES = {"thinking": "extended thinking", "pdf": "a PDF document"}
-
-
-def _claude_capabilities(settings: Settings) -> list[str]:
-    """Anthropic-protocol models without `thinking` / `pdf`: a config written before those
-    capabilities existed sends such requests elsewhere (or refuses them named) until they are
-    declared; right for a Claude model that lacks them (Claude 3 Haiku)."""
-    out = []
-    for m in settings.models.values():
-        up = settings.upstreams.get(m.upstream)
-        lacks = [c for c in _CLAUDE_CAPABILITIES if c not in m.capabilities]
-        if up is None or up.protocol != "anthropic" or NOT_ROUTABLE in m.capabilities or not lacks:
-            continue
-        out.append(
-            f"models.{m.name}: lacks {' and '.join(f'`{c}`' for c in lacks)}: requests with "
-            f"{' or '.join(_CLAUDE_CAPABILITIES[c] for c in lacks)} never route to it, and "
-            "naming it for one is a 400; declare them in its capabilities if it takes them "
-            "(current Claude models do)"
-        )
     return out
 
 

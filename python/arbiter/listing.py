@@ -41,6 +41,7 @@ from arbiter.config_limits import (
     MAX_PRICE_PER_MTOK,
     model_name_ok,
 )
+from arbiter.implied_capabilities import without
 
 MAX_ENTRIES = 10_000  # per listing (all pages): more is skipped and counted
 MAX_ID_CHARS = MAX_MODEL_NAME_CHARS
@@ -220,6 +221,11 @@ def _capabilities(fields: Mapping[str, Any]) -> frozenset[str]:
     for n in names:
         if isinstance(n, str) and n in _ALIASES:
             caps.update(_ALIASES[n])
+    if isinstance(declared, dict):  # a capability Anthropic says the model lacks, marked so
+        for key, implied in (("thinking", "thinking"), ("pdf_input", "pdf")):
+            v = declared.get(key)
+            if v is False or (isinstance(v, dict) and v.get("supported") is False):
+                caps.add(without(implied))
     return frozenset(caps)
 
 

@@ -20,6 +20,7 @@ from arbiter.classify import ALL_TASKS
 from arbiter.config import ModelSettings, UpstreamSettings
 from arbiter.config_limits import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, model_name_ok
 from arbiter.errors import InvalidRequest
+from arbiter.implied_capabilities import with_implied
 from arbiter.listing import RESERVED_IDS, Listed, selected
 from arbiter.principal import Principal
 from arbiter.priors import PriorBook
@@ -456,7 +457,9 @@ class Registry:
             ),
             context_window=window,
             max_output_tokens=min(li.max_output_tokens or DISCOVERED_MAX_OUTPUT, window),
-            capabilities=sorted(li.capabilities),
+            capabilities=sorted(
+                with_implied(li.capabilities, up.protocol if up is not None else "openai")
+            ),
             priors=self._priors.for_model(li.id),
             image_tokens=image_rules.default_spec(
                 li.id, up.protocol if up is not None else "openai"
