@@ -46,11 +46,13 @@ test: setup pg-start  ## every test: Rust unit tests, then pytest (incl. real Po
 # even where PYTHONDONTWRITEBYTECODE is set; without a cache each start compiled the package's
 # ~160 modules afresh: a sidecar's start took 1.10 s of CPU instead of 0.69 s (median of 11).
 # --durations: the 25 slowest tests close every run, so CI's log says where the suite's time goes.
+# --no-loadscope-reorder: files go out in collection order, which tests/long_files_first.py
+# makes longest first (xdist's own order, by test count, left the slowest one-test files last).
 PYTEST_ARGS ?=
 PYTEST_JOBS ?= 3
 test-py: pg-start
 	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX="$(CURDIR)/target/pycache" \
-	ARBITER_TEST_PG_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_JOBS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	ARBITER_TEST_PG_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 test-rust:
 	cargo test --workspace --quiet
