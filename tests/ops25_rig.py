@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,3 +149,36 @@ def served(
         root = f"http://127.0.0.1:{port}"
         wait_ready(root)
         yield Served(root, log, proc)
+
+
+@contextmanager
+def dead_collector(silent: bool) -> Iterator[tuple[str, list[socket.socket]]]:
+    """An OTLP endpoint on 127.0.0.1: silent, one that accepts and never answers; else a port
+    nothing listens on. Yields its URL and the connections it accepted."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    port = hole.getsockname()[1]
+    if not silent:
+        hole.close()
+        yield f"http://127.0.0.1:{port}", []
+        return
+    hole.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        hole.settimeout(0.2)
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                held.append(hole.accept()[0])
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{port}", held
+    finally:
+        stop.set()
+        t.join(2)
+        for conn in held:
+            conn.close()
+        hole.close()

@@ -5,12 +5,8 @@ counts the spans it did not export. Before, the stop waited out the exporter's 1
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,44 +14,11 @@ import orjson
 import pytest
 
 from arbiter.telemetry import SHUTDOWN_EXPORT_S
-from tests.ops25_rig import Upstream, collector, served
+from tests.ops25_rig import Upstream, collector, dead_collector, served
 from tests.scripted_upstream import serving
 
 # the stop's other steps (records written, connections closed) on a loaded 2-core host
 STOP_SLACK_S = 5.0
-
-
-@contextlib.contextmanager
-def dead_collector(silent: bool) -> Iterator[str]:
-    """An OTLP endpoint on 127.0.0.1: silent, one that accepts and never answers; else a port
-    nothing listens on."""
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    port = hole.getsockname()[1]
-    if not silent:
-        hole.close()
-        yield f"http://127.0.0.1:{port}"
-        return
-    hole.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        hole.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                held.append(hole.accept()[0])
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        t.join(2)
-        for conn in held:
-            conn.close()
-        hole.close()
 
 
 @pytest.mark.parametrize("silent", [True, False], ids=["silent", "refused"])
@@ -63,7 +26,7 @@ def test_a_stop_with_a_dead_collector_is_prompt_and_counts_what_it_lost(
     tmp_path: Path, silent: bool
 ) -> None:
     with (
-        dead_collector(silent) as endpoint,
+        dead_collector(silent) as (endpoint, _),
         serving(Upstream) as url,
         served(tmp_path, url, {"telemetry": {"otlp_endpoint": endpoint}}, log_format="json") as s,
     ):

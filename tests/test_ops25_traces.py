@@ -7,9 +7,6 @@ prompt text in any attribute; a collector that never answers slows no request.""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ from opentelemetry import trace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from arbiter import telemetry
-from tests.ops25_rig import Upstream, collector, served
+from tests.ops25_rig import Upstream, collector, dead_collector, served
 from tests.scripted_upstream import serving
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -185,22 +182,7 @@ def test_no_prompt_text_in_any_attribute(traced: dict[str, Any]) -> None:
 
 
 def test_a_collector_that_never_answers_slows_no_request(tmp_path: Path) -> None:
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        hole.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                held.append(hole.accept()[0])
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    endpoint = f"http://127.0.0.1:{hole.getsockname()[1]}"
-    try:
+    with dead_collector(silent=True) as (endpoint, held):
         # batches exported every 50 ms, each waiting 3 s for the collector (the SDK's own
         # variables): every request below is made while an export waits
         quick = {"OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "3"}
@@ -219,9 +201,3 @@ def test_a_collector_that_never_answers_slows_no_request(tmp_path: Path) -> None
                 time.sleep(0.02)
             assert held, "the exporter never tried the collector"
             assert slowest < 2.0, slowest  # a 3 s export wait would show here
-    finally:
-        stop.set()
-        t.join()
-        for c in held:
-            c.close()
-        hole.close()
