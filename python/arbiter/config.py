@@ -33,9 +33,9 @@ from arbiter.config_parse import (
 )
 from arbiter.config_paths import anchor_files, anchor_key_files, anchor_sqlite
 from arbiter.config_resolve import resolve
+from arbiter.config_text import read_config_text, toml_error_line
 from arbiter.errors import ConfigError
 from arbiter.image_rules import ImageRule
-from arbiter.regular_file import read_regular
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 if TYPE_CHECKING:
@@ -674,34 +674,6 @@ def misspelt_overrides(env: Mapping[str, str]) -> list[str]:
     return out
 
 
-def _toml_line(err: Exception, text: str) -> str:
-    """`:N`, the line tomllib's error is at, like the parser's other messages (file:line).
-    "At end of document" (a file cut short mid-statement, an editor's half-written save):
-    its last line, which tomllib's message does not give."""
-    msg = str(err)
-    if msg.endswith("(at end of document)"):
-        return f":{text.count(chr(10)) + (0 if text.endswith(chr(10)) else 1)}"
-    _, sep, tail = msg.rpartition("(at line ")
-    number = tail.partition(",")[0]
-    return f":{number}" if sep and number.isdigit() else ""
-
-
-def read_config_text(path: Path) -> str:
-    """A config file's text, or a ConfigError saying why not (unreadable, not UTF-8, a BOM:
-    tomllib reads a leading byte order mark, which Windows editors write, as a bad statement)."""
-    try:
-        text = read_regular(path).decode("utf-8")  # a FIFO would block a reload for good
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
-    if text.startswith("\ufeff"):
-        raise ConfigError(
-            f"{path}: starts with a byte order mark (BOM): save it as UTF-8 without one"
-        )
-    return text
-
-
 def loads(
     text: str,
     *,
@@ -716,7 +688,7 @@ def loads(
     try:
         raw = load_toml(text)
     except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
-        raise ConfigError(f"{source}{_toml_line(err, text)}: invalid TOML: {err}") from err
+        raise ConfigError(f"{source}{toml_error_line(err, text)}: invalid TOML: {err}") from err
     loc = _Locator(text, source)
     for problem in _apply_env_overrides(raw, env, loc.from_env):
         loc.fail(problem)

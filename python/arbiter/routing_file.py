@@ -7,10 +7,11 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from arbiter.config import RoutingSettings, _toml_line, read_config_text
+from arbiter.config import RoutingSettings
 from arbiter.config_checks import check_routing
 from arbiter.config_parse import _build, _Locator, _table
 from arbiter.config_paths import anchor_routing_files
+from arbiter.config_text import read_config_text, toml_error_line
 from arbiter.errors import ConfigError
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
@@ -32,7 +33,7 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
         raw = load_toml(text)
     except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         # file:line, as the sidecar's config says it (its editor jumps there)
-        raise ConfigError(f"{path}{_toml_line(err, text)}: invalid TOML: {err}") from err
+        raise ConfigError(f"{path}{toml_error_line(err, text)}: invalid TOML: {err}") from err
     loc = _Locator(text, str(path))
     if "routing" not in raw:
         raise ConfigError(f"{path}: no [routing] section")
