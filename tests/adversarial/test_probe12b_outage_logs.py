@@ -44,7 +44,7 @@ def test_a_store_outage_is_one_sync_line_not_a_traceback_per_interval(
                 body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
                 r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                 assert r.status_code == 200, r.text
-                caplog.set_level(logging.DEBUG, logger="arbiter.services")
+                caplog.set_level(logging.DEBUG, logger="arbiter.state_sync")
                 caplog.clear()
                 await asyncio.to_thread(set_connections, db, False)
                 try:
@@ -63,7 +63,7 @@ def test_a_store_outage_is_one_sync_line_not_a_traceback_per_interval(
         asyncio.run(main())
     sync_lines = [
         r for r in caplog.records
-        if r.name == "arbiter.services" and "policy sync" in r.getMessage()
+        if r.name == "arbiter.state_sync" and "policy sync" in r.getMessage()
         and r.levelno >= logging.INFO
     ]  # fmt: skip
     with_stack = [r for r in sync_lines if r.exc_info]
