@@ -21,6 +21,7 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from arbiter.inherited_socket import loopback_listener, port_of
 from tests.conftest import ENV
 from tests.probe23d_rig import config_text, serve_process
 from tests.scripted_upstream import ScriptedHandler, ok_chat_answer
@@ -96,12 +97,6 @@ def collector() -> Iterator[tuple[str, Exported]]:
         server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Served:
     root: str  # http://127.0.0.1:PORT
@@ -136,7 +131,8 @@ def served(
     logging at info to `tmp/out.log`, with `server` keys and `sections` set (and `env` added to
     its environment); ready when yielded, stopped (SIGTERM: its spans flushed, its records
     written) when the block ends."""
-    port = free_port()
+    listener = loopback_listener()  # held until the child serves on it: no other takes it
+    port = port_of(listener)
     cfg = tmp / "arbiter.toml"
     cfg.write_text(
         config_text(upstream, sections, tmp / "a.db", log_level="info", port=port, **server)
@@ -144,7 +140,9 @@ def served(
     log = tmp / "out.log"
     with (
         log.open("w") as out,
-        serve_process(cfg, {**ENV, **(env or {})}, stdout=out, stderr=out) as proc,
+        serve_process(
+            cfg, {**ENV, **(env or {})}, listener=listener, stdout=out, stderr=out
+        ) as proc,
     ):
         root = f"http://127.0.0.1:{port}"
         wait_ready(root)

@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from typing import Any
 import openai
 import pytest
 
+from arbiter.inherited_socket import fd_args
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV
@@ -111,14 +113,26 @@ def arbiter(
 
 @contextmanager
 def serve_process(
-    cfg: Path, env: dict[str, str] | None = None, **popen: Any
+    cfg: Path,
+    env: dict[str, str] | None = None,
+    *,
+    listener: socket.socket | None = None,
+    **popen: Any,
 ) -> Iterator[Popen[str]]:
     """`arbiter serve --config cfg` as a child in its own session (text pipes, where `popen`
-    asks for any); stopped at the end: SIGTERM, then SIGKILL after 30 s."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg)], env=env or ENV,
-        text=True, start_new_session=True, **popen,
-    )  # fmt: skip
+    asks for any), serving on `listener` when given (held from the port's choice on, so no
+    other process can take the port first; this process's copy closed once the child has it);
+    stopped at the end: SIGTERM, then SIGKILL after 30 s."""
+    held = fd_args(listener) if listener is not None else []
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg), *held],
+            env=env or ENV, text=True, start_new_session=True,
+            pass_fds=(listener.fileno(),) if listener is not None else (), **popen,
+        )  # fmt: skip
+    finally:
+        if listener is not None:
+            listener.close()
     try:
         yield proc
     finally:
