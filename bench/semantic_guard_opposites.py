@@ -228,6 +228,36 @@ def shuffled_labels(
     return out
 
 
+def print_traps(t: dict[str, object], arms: dict[str, tuple[str, ...]]) -> None:
+    """The trap sets' table: per arm, each set's asked count and served count at each bound."""
+    for arm in arms:
+        rows = t[arm]["served"]  # type: ignore[index]
+        asked = t[arm]["asked"]  # type: ignore[index]
+        print(f"  rules = {arm}")
+        print(f"    {'set':<32} {'asked':>5} " + " ".join(f"{b:>5}" for b in BOUNDS))
+        for name in asked:
+            counts = " ".join(f"{rows[str(b)][name]:>5}" for b in BOUNDS)
+            print(f"    {name:<32} {asked[name]:>5} {counts}")
+
+
+def print_qqp(
+    q: dict[str, object], shuffled: dict[str, object], arms: dict[str, tuple[str, ...]], skip: int
+) -> None:
+    """The QQP holdout's table: per bound and arm, served / false / recall, then the controls."""
+    print(f"\n2. QQP holdout rows {skip}..: {q['pairs']} pairs, {q['entries']} entries")
+    print(f"  {'bound':>5} {'arm':<8} {'served':>6} {'false':>5} {'false/1k served':>15} "
+          f"{'recall':>6}  control: random removal, shuffled labels")  # fmt: skip
+    for row in q["rows"]:  # type: ignore[attr-defined]
+        for arm in arms:
+            r = row[arm]
+            print(f"  {row['bound']:>5} {arm:<8} {r['served']:>6} {r['false']:>5} "
+                  f"{r['false_per_1000_served']:>15} {r['recall']:>6}")  # fmt: skip
+        c = row["random_removal_control"]
+        print(f"  {'':>5} {'control':<8} {c['served']:>6} {c['false']:>5} "
+              f"{c['false_per_1000_served']:>15}  shuffled labels: "
+              f"{shuffled[str(row['bound'])]}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--pairs", type=Path, required=True)
@@ -247,28 +277,10 @@ def main() -> None:
     print(f"measuring {args.rule}: before {arms['before']}, after {arms['after']}")
     t = traps(m, arms, args.rule)
     print("\n1. trap pairs (asked both ways; each a prompt alone in its context): served")
-    for arm in arms:
-        rows = t[arm]["served"]  # type: ignore[index]
-        asked = t[arm]["asked"]  # type: ignore[index]
-        print(f"  rules = {arm}")
-        print(f"    {'set':<32} {'asked':>5} " + " ".join(f"{b:>5}" for b in BOUNDS))
-        for name in asked:
-            counts = " ".join(f"{rows[str(b)][name]:>5}" for b in BOUNDS)
-            print(f"    {name:<32} {asked[name]:>5} {counts}")
+    print_traps(t, arms)
     q = qqp(m, args.pairs, args.limit, args.skip, arms=arms, seed=24)
     shuffled = shuffled_labels(m, args.pairs, args.skip, args.limit, arms["after"])
-    print(f"\n2. QQP holdout rows {args.skip}..: {q['pairs']} pairs, {q['entries']} entries")
-    print(f"  {'bound':>5} {'arm':<8} {'served':>6} {'false':>5} {'false/1k served':>15} "
-          f"{'recall':>6}  control: random removal, shuffled labels")  # fmt: skip
-    for row in q["rows"]:  # type: ignore[attr-defined]
-        for arm in arms:
-            r = row[arm]
-            print(f"  {row['bound']:>5} {arm:<8} {r['served']:>6} {r['false']:>5} "
-                  f"{r['false_per_1000_served']:>15} {r['recall']:>6}")  # fmt: skip
-        c = row["random_removal_control"]
-        print(f"  {'':>5} {'control':<8} {c['served']:>6} {c['false']:>5} "
-              f"{c['false_per_1000_served']:>15}  shuffled labels: "
-              f"{shuffled[str(row['bound'])]}")  # fmt: skip
+    print_qqp(q, shuffled, arms, args.skip)
     ran = round(time.perf_counter() - started, 1)
     print(orjson.dumps({"traps": t, "qqp": q, "shuffled_labels": shuffled, "ran_s": ran}).decode())
 

@@ -29,7 +29,13 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.semantic_guard_opposites import MORE_PARAPHRASES, Pairs, shuffled_labels
+from bench.semantic_guard_opposites import (
+    MORE_PARAPHRASES,
+    Pairs,
+    print_qqp,
+    print_traps,
+    shuffled_labels,
+)
 from bench.semantic_guard_rules import BOUNDS, PARAPHRASES, _both_ways, qqp, served_by_arm
 
 from arbiter.cache.pair_guard import RULES
@@ -109,30 +115,12 @@ def main() -> None:
     print(f"measuring {RULE}: before {arms['before']}, after {arms['after']}")
     t = traps(m, arms)
     print("\n1. trap pairs (asked both ways; each a prompt alone in its context): served")
-    for arm in arms:
-        rows = t[arm]["served"]  # type: ignore[index]
-        asked = t[arm]["asked"]  # type: ignore[index]
-        print(f"  rules = {arm}")
-        print(f"    {'set':<32} {'asked':>5} " + " ".join(f"{b:>5}" for b in BOUNDS))
-        for name in asked:
-            counts = " ".join(f"{rows[str(b)][name]:>5}" for b in BOUNDS)
-            print(f"    {name:<32} {asked[name]:>5} {counts}")
+    print_traps(t, arms)
     out: dict[str, object] = {"traps": t}
     if not args.traps_only:
         q = qqp(m, args.pairs, args.limit, args.skip, arms=arms, seed=25)
         shuffled = shuffled_labels(m, args.pairs, args.skip, args.limit, arms["after"])
-        print(f"\n2. QQP holdout rows {args.skip}..: {q['pairs']} pairs, {q['entries']} entries")
-        print(f"  {'bound':>5} {'arm':<8} {'served':>6} {'false':>5} {'false/1k served':>15} "
-              f"{'recall':>6}  control: random removal, shuffled labels")  # fmt: skip
-        for row in q["rows"]:  # type: ignore[attr-defined]
-            for arm in arms:
-                r = row[arm]
-                print(f"  {row['bound']:>5} {arm:<8} {r['served']:>6} {r['false']:>5} "
-                      f"{r['false_per_1000_served']:>15} {r['recall']:>6}")  # fmt: skip
-            c = row["random_removal_control"]
-            print(f"  {'':>5} {'control':<8} {c['served']:>6} {c['false']:>5} "
-                  f"{c['false_per_1000_served']:>15}  shuffled labels: "
-                  f"{shuffled[str(row['bound'])]}")  # fmt: skip
+        print_qqp(q, shuffled, arms, args.skip)
         out |= {"qqp": q, "shuffled_labels": shuffled}
     out["ran_s"] = round(time.perf_counter() - started, 1)
     print(orjson.dumps(out).decode())
