@@ -25,6 +25,7 @@ The request's `model` picks the behaviour (so one server serves every test):
                     pause between, so the client reads them one by one
   stall             a stream that sends its first text delta, then nothing (until the client
                     goes or the server stops)
+  stall-pieces      sends `replay_pieces` (any protocol's SSE), then nothing, as `stall`
   leaky             401 authentication_error whose message quotes a key and a host (LEAK)
   leaky-event       a stream whose `error` event (api_error) after one delta quotes LEAK
   raw-error         400 whose body is `error_body` as it is (not JSON: an HTML page, raw text)
@@ -207,7 +208,7 @@ class AnthropicMock:
         if not body.get("stream"):
             return await _respond(w, 200, json.dumps(message(model, kind)).encode())
         frames = stream_frames(model, kind)
-        if model == "replay-pieces":
+        if model in ("replay-pieces", "stall-pieces"):
             frames = self.replay_pieces
         elif model == "reset":
             frames = frames[:4]
@@ -242,7 +243,7 @@ class AnthropicMock:
         if model in ("reset", "reset-early"):
             w.transport.abort()
             return False
-        if model == "stall":
+        if model in ("stall", "stall-pieces"):
             await asyncio.sleep(60)  # cancelled by stop(); the client gives up long before
             return False
         w.write(b"0\r\n\r\n")

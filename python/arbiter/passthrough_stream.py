@@ -11,7 +11,8 @@ else what the upstream generated until we closed it (cut_stream_cost.py), else, 
 that bills the whole stream (`bills-after-disconnect`) or a cut not ours, the worst case: the
 upstream may bill a call it was never told to stop). The relay loop is chat's (relay.forward):
 a decision that cannot be committed under `store.durability = "strict"` ends the stream with the
-NOT_RECORDED error event, not [DONE] (this copy of the loop used to lack it).
+NOT_RECORDED error event, not [DONE] (this copy of the loop used to lack it); one whose key
+is revoked meanwhile ends with the revocation's error event (key_streams.py; it used to run on).
 """
 
 from __future__ import annotations
@@ -133,8 +134,12 @@ def streaming(call: OpenedCall) -> Streaming:
         model, call.req.include_usage, "cmpl-" + call.decision_id, call.req.prompt_tokens, limits
     )
     outcome = _StreamOutcome(codec)
+    s = call.pt.s
+    # its key revoked while it runs (on any replica), it ends as chat's does (key_streams.py)
+    key_id = call.principal.key_id
+    key = (s.key_streams, key_id) if key_id and not call.principal.is_admin else None
     gen = forward(
-        call.pt.s.breaker, model, call.upstream, codec, outcome, finish, stopping=call.pt.s.stopping
+        s.breaker, model, call.upstream, codec, outcome, finish, stopping=s.stopping, key=key
     )
     headers = {
         "x-arbiter-model": model,

@@ -1,0 +1,88 @@
+"""rep26: a pass-through /v1/completions stream running when its key is revoked ran on (chat
+and Messages streams were cut: test_left25_revoked_stream.py): relay.forward was given no key
+for it. Two replicas on one PostgreSQL store; the key is revoked through replica A while the
+stream runs on replica B (its upstream stalled after the first words): B's next sync ends it
+with one OpenAI error event, no [DONE], recorded failed and billed what was sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests import anthropic_mock
+from tests.adversarial.test_probe_upstream_sse import _with_mock
+from tests.anthropic_mock import AnthropicMock
+from tests.inproc import sidecar_in_process
+from tests.pg import empty_store_url
+from tests.test_left25_revoked_stream import SYNC_MS, _stream
+
+pytestmark = pytest.mark.postgres
+CHUNK = {
+    "id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m",
+    "choices": [{"index": 0, "text": "Hello", "logprobs": None, "finish_reason": None}],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[AnthropicMock]:
+    with anthropic_mock.running() as m:
+        m.replay_pieces = [b"data: " + orjson.dumps(CHUNK) + b"\n\n"]
+        yield m
+
+
+def _config(mock: AnthropicMock) -> Any:
+    """`oa-stall`: an OpenAI model whose completion stream sends "Hello", then nothing."""
+    model = _with_mock(mock, "openai", "stall-pieces", model="oa-stall")
+
+    def edit(text: str) -> str:
+        text = text.replace("[store]\n", f"[store]\nsync_interval_ms = {SYNC_MS}\n", 1)
+        return model(text)
+
+    return edit
+
+
+def test_a_key_revoked_on_another_replica_ends_its_completions_stream(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    async def main() -> None:
+        with empty_store_url("postgres", tmp_path / "unused.db") as url:
+            (tmp_path / "a").mkdir()
+            (tmp_path / "b").mkdir()
+            async with (
+                sidecar_in_process(tmp_path / "a", edit_config=_config(mock), store_url=url) as a,
+                sidecar_in_process(tmp_path / "b", edit_config=_config(mock), store_url=url) as b,
+            ):
+                body = {"model": "oa-stall", "stream": True, "max_tokens": 500,
+                        "prompt": "Tell me a long story."}  # fmt: skip
+                key_id = b.api_key.split("-")[1]
+                began = asyncio.Event()
+                streaming = asyncio.ensure_future(_stream(b, "/v1/completions", body, began))
+                await asyncio.wait_for(began.wait(), 20)  # the first words have come
+                revoked = await a.client.delete(f"/arbiter/admin/keys/{key_id}", headers=a.admin)
+                assert revoked.status_code == 200, revoked.text
+                loop = asyncio.get_running_loop()
+                start = loop.time()
+                # the stall lasts 60 s (the read timeout, 30 s): only the cut ends it this soon
+                text, decision_id = await asyncio.wait_for(streaming, 25)
+                took = loop.time() - start
+                assert took < 10, took
+                events = text.split(b"\n")
+                data = [orjson.loads(e[6:]) for e in events if e.startswith(b"data: {")]
+                assert data[0]["choices"][0]["text"] == "Hello", data[0]
+                last = data[-1]
+                assert "error" in last and "revoked" in last["error"]["message"], data[-3:]
+                assert b"data: [DONE]" not in events
+                await asyncio.to_thread(b.services.recorder.flush, 5.0)
+                r = await b.client.get(f"/arbiter/decisions/{decision_id}", headers=b.admin)
+                d = r.json()
+                assert d["status"] == "failed", d
+                assert d["mode"] == "passthrough", d
+                worst = (500 * 2.0 + 200 * 1.0) / 1e6
+                assert 0 < d["cost_usd"] < worst / 2, d
+
+    asyncio.run(main())
