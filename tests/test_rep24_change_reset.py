@@ -8,6 +8,7 @@ negative, and the next good grades count at once."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from arbiter.learning import Answered
 from arbiter.records import PolicyDelta
 from arbiter.services import Services
 from arbiter.store import open_store
+from arbiter.store.arm_resets import ArmResetsMixin
 from tests.pg import empty_store_url
 from tests.test_shared_slopes import _services
 
@@ -56,7 +58,12 @@ def _stored(svc: Services, model: str) -> tuple[float, float, float]:
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def test_a_change_both_replicas_detect_is_reset_once(backend: str, tmp_path: Path) -> None:
+def test_a_change_both_replicas_detect_is_reset_once(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the other replica's grades logged in the bucket a change began in count pro rata
+    # (store/arm_resets.py): 50 ms buckets, and the change 0.1 s after the last sync
+    monkeypatch.setattr(ArmResetsMixin, "ARM_LOG_BUCKET_S", 0.05)
     with empty_store_url(backend, tmp_path / "shared.db") as url:
         a = _services(url, tmp_path, seed=1)
         b = _services(url, tmp_path, seed=2)
@@ -67,6 +74,7 @@ def test_a_change_both_replicas_detect_is_reset_once(backend: str, tmp_path: Pat
             for svc in (a, b, a, b):
                 svc.sync_policy()
             assert _stored(a, model)[:2] == (360.0, 40.0)
+            time.sleep(0.1)
             # the model degrades to 2 good in 10: both replicas detect before either syncs
             ga, ba = _degrade(a, model, 1000)
             gb, bb = _degrade(b, model, 20_000)
@@ -97,21 +105,38 @@ def test_a_reset_is_applied_once_per_arm_and_direction_in_its_window(
 ) -> None:
     """The second reset of the same change (another replica's, or a retry of a write whose
     reply was lost) leaves the arm as the first set it, deltas since included; the other
-    direction, or the same after the window, is a new change."""
+    direction, or a change begun after the first was detected, is a new change."""
     with empty_store_url(backend, tmp_path / "resets.db") as url:
         store = open_store(url)
         try:
             store.migrate()
             key = ("default", TASK, "m")
             store.write([PolicyDelta(*key, 100.0, 20.0, 120.0)])
-            assert store.reset_arms([(*key, "down", 2.0, 8.0, 10.0)], 600.0) == 1
+            # (started, detected) on the store's clock: the change began at 1000, found at 1100;
+            # the mean grade 0.9 before it, 0.2 after
+            down = (*key, "down", 2.0, 8.0, 10.0, 1000.0, 1100.0, 0.9, 0.2)
+            assert store.reset_arms([down], 600.0) == 1
             store.write([PolicyDelta(*key, 1.0, 0.0, 1.0)])
-            assert store.reset_arms([(*key, "down", 3.0, 9.0, 12.0)], 600.0) == 0
+            # the same change (it began before 1100), found by another replica
+            again = (*key, "down", 3.0, 9.0, 12.0, 1010.0, 1200.0, 0.9, 0.25)
+            assert store.reset_arms([again], 600.0) == 0
             arm = store.load_arms("default")[0]
             assert (arm.alpha, arm.beta, arm.n) == (3.0, 8.0, 11.0)
-            assert store.reset_arms([(*key, "up", 5.0, 1.0, 6.0)], 600.0) == 1
-            assert store.reset_arms([(*key, "down", 0.0, 4.0, 4.0)], 0.0) == 1  # window passed
+            assert (
+                store.reset_arms([(*key, "up", 5.0, 1.0, 6.0, 1000.0, 1100.0, 0.2, 0.8)], 600.0)
+                == 1
+            )
+            # a change begun after the first's detection, from its level after: a new one
+            second = (*key, "down", 0.0, 4.0, 4.0, 1150.0, 1160.0, 0.2, 0.0)
+            assert store.reset_arms([second], 600.0) == 1
             arm = store.load_arms("default")[0]
             assert (arm.alpha, arm.beta, arm.n) == (0.0, 4.0, 4.0)
+            # its start not known: one per window, as before
+            assert (
+                store.reset_arms([(*key, "down", 1.0, 1.0, 2.0, 0.0, 1700.0, 0.0, 0.0)], 600.0) == 0
+            )
+            assert (
+                store.reset_arms([(*key, "down", 1.0, 1.0, 2.0, 0.0, 1800.0, 0.0, 0.0)], 600.0) == 1
+            )
         finally:
             store.close()

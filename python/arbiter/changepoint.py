@@ -63,6 +63,7 @@ class Change:
     after: float  # level since `at`
     statistic: float
     started: float = 0.0  # estimated time the change began (the caller's clock; 0 = unknown)
+    detected: float = 0.0  # the time of the observation that raised it (grades; 0 = unknown)
 
     @property
     def delay(self) -> int:
@@ -208,6 +209,7 @@ class GradeDetector:
         if self._ref_n < self.warmup:
             self._learn(g)
             self._up.zero = self._down.zero = i + 1
+            self._up.zero_t = self._down.zero_t = t  # a change after this began after t
             return None
         p0 = min(max(self._ref_sum / self._ref_n, 0.02), 0.98)
         var = max(self._ref_sq / self._ref_n - (self._ref_sum / self._ref_n) ** 2, 1e-4)
@@ -217,13 +219,13 @@ class GradeDetector:
         self._down.step(i, self._llr(g, p0, max(p0 - self.shift, 0.01), richness), g, t)
         for direction, side in (("down", self._down), ("up", self._up)):
             if side.stat >= self.h:
-                return self._alarm(i, direction, side, p0)  # type: ignore[arg-type]
+                return self._alarm(i, direction, side, p0, t)  # type: ignore[arg-type]
         if self.window is not None and self.window.observe(g, 1.0 - p0, t):
             # date it like CUSUM does when its down side has a start, else at the window's
             side = self._down
             if side.n == 0 or side.n > self.window.size:
                 side = self.window.as_side(i)
-            return self._alarm(i, "down", side, p0)
+            return self._alarm(i, "down", side, p0, t)
         self._lagged.append(g)
         if len(self._lagged) > self.lag:
             self._learn(self._lagged.popleft())  # the reference keeps learning, behind the test
@@ -243,13 +245,17 @@ class GradeDetector:
         self._ref_sum += g
         self._ref_sq += g * g
 
-    def _alarm(self, i: int, direction: Direction, side: _Side, p0: float) -> Change:
+    def _alarm(self, i: int, direction: Direction, side: _Side, p0: float, t: float) -> Change:
         after = side.total / side.n if side.n else p0
-        change = Change("quality", direction, side.zero, i, p0, after, side.stat, side.zero_t)
+        change = Change(
+            "quality", direction, side.zero, i, p0, after, side.stat, side.zero_t, detected=t
+        )
         # re-learn the reference from the post-change observations alone
         self._ref_n, self._ref_sum, self._ref_sq = side.n, side.total, side.squares
         self._lagged.clear()
-        self._up, self._down = _Side(zero=i + 1), _Side(zero=i + 1)
+        # dated from now: a next change's start is never placed before this detection (the
+        # store tells a second change from this one by it: store/arm_resets.py)
+        self._up, self._down = _Side(zero=i + 1, zero_t=t), _Side(zero=i + 1, zero_t=t)
         if self.window is not None:
             self.window.reset()
         return change

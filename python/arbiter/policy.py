@@ -63,8 +63,9 @@ class Policy:
         self._synced: dict[ArmKey, _Evidence] = {}
         self._pending: dict[ArmKey, _Evidence] = {}
         # quality-change resets not yet written: arm -> (direction, alpha, beta, n) it had
-        # written since the change (store/arm_resets.py applies one per change)
-        self._resets: dict[ArmKey, tuple[str, float, float, float]] = {}
+        # written since the change, (started, detected) on the store's clock, the mean grades
+        # (before, after) it (store/arm_resets.py applies one per change)
+        self._resets: dict[ArmKey, tuple[str, float, float, float, float, float, float, float]] = {}
         self._lock = threading.Lock()  # the sync thread swaps maps; request path only reads/adds
         # change tracking for routers' per-(tenant, task) arrays (routing.ArmTable): `epoch`
         # moves when every arm may have changed (a full adopt), `changes[(tenant, task)]` lists
@@ -104,11 +105,22 @@ class Policy:
             ev.n += d_n
             self._changed(key)
 
-    def reset(self, key: ArmKey, direction: str, alpha: float, beta: float, n: float) -> None:
+    def reset(
+        self,
+        key: ArmKey,
+        direction: str,
+        alpha: float,
+        beta: float,
+        n: float,
+        started: float = 0.0,
+        detected: float = 0.0,
+        levels: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
         """The arm's evidence becomes (alpha, beta, n), the grades since a detected change:
         here at once; in the store by `take_batch`'s reset, which sets the arm's sums (never
-        adds to them) once per change, whichever replica writes it first. The unsent grades
-        (up to the reset's counts) stay a delta, written after it."""
+        adds to them) once per change, whichever replica writes it first, plus what the other
+        replicas wrote since the change `started` (store clock). The unsent grades (up to the
+        reset's counts) stay a delta, written after it."""
         with self._lock:
             p = self._pending.setdefault(key, _Evidence())
             p.alpha = min(max(p.alpha, 0.0), alpha)
@@ -116,7 +128,7 @@ class Policy:
             p.n = min(max(p.n, 0.0), n)
             s = self._synced.setdefault(key, _Evidence())
             s.alpha, s.beta, s.n = alpha - p.alpha, beta - p.beta, n - p.n
-            self._resets[key] = (direction, s.alpha, s.beta, s.n)
+            self._resets[key] = (direction, s.alpha, s.beta, s.n, started, detected, *levels)
             self._changed(key)
 
     def _changed(self, key: ArmKey) -> None:

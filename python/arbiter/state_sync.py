@@ -46,7 +46,8 @@ class StateSync:
         self._factors_pending: dict[str, float] = {}
         self.factors_task: asyncio.Task[None] | None = None
         self.shared_factors = SharedPriceFactors()  # adopted factors, through the store
-        self._fits_replica = uuid.uuid4().hex[:16]  # this process's rows of prompt_fits
+        # this process's rows of prompt_fits, length_fits and arm_log (store/arm_resets.py)
+        self._fits_replica = uuid.uuid4().hex[:16]
         self._unsent: tuple[str, list[ArmResetRow], list[PolicyDelta]] | None = None
         self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
         self.last_sync_rows = 0  # arms rows the last policy sync fetched
@@ -148,9 +149,9 @@ class StateSync:
         if self._unsent is not None:
             batch_id, resets, deltas = self._unsent
             if resets:  # before the deltas taken with them; a retry finds its own and skips
-                s.store.reset_arms(resets, CHANGE_ONCE_S)
+                s.store.reset_arms(resets, CHANGE_ONCE_S, self._fits_replica)
                 self._unsent = (batch_id, [], deltas)
-            s.store.write(deltas, batch_id=batch_id)
+            s.store.write(deltas, batch_id=batch_id, replica=self._fits_replica)
             self._unsent = None
         if self._arms_mark is None:
             arms, self._arms_mark = s.store.load_arms_since(None)
@@ -225,10 +226,16 @@ class StateSync:
         c = event.change
         if c.signal == "quality" and event.task is not None:
             # the arm's evidence becomes the grades since the change alone: set, not added to,
-            # once per change in the store (two replicas' deltas subtracted the past twice)
+            # once per change in the store (two replicas' deltas subtracted the past twice),
+            # with every replica's grades since it began (its times on the store's clock)
             key = (event.tenant, event.task, event.model)
             count, total = event.since
-            s.policy.reset(key, c.direction, total, count - total, count)
+            started = c.started + self._offset if c.started > 0 else 0.0
+            detected = c.detected + self._offset if c.detected > 0 else self.store_time()
+            s.policy.reset(
+                key, c.direction, total, count - total, count, started, detected,
+                (c.before, c.after),
+            )  # fmt: skip
             note = (
                 f"{event.model} on {event.task}: grades changed {c.before:.2f} -> {c.after:.2f}, "
                 "evidence from before the change dropped"

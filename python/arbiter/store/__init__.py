@@ -87,8 +87,11 @@ class Store(Protocol):
         """The schema's version, changing nothing: 0 when the store was never migrated."""
         ...
 
-    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
-        """Write `records` in ONE transaction (see the module docstring for idempotence)."""
+    def write(
+        self, records: Sequence[Record], *, batch_id: str | None = None, replica: str | None = None
+    ) -> None:
+        """Write `records` in ONE transaction (see the module docstring for idempotence);
+        `replica`: the policy sync's, whose arm deltas are logged (store/arm_resets.py)."""
         ...
 
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]: ...
@@ -306,7 +309,9 @@ class Store(Protocol):
     def load_length_fits(self, since_ts: float = 0.0) -> dict[str, dict[str, Any]]: ...
 
     # -- a detected quality change's evidence reset, once per change (store/arm_resets.py) ---
-    def reset_arms(self, rows: Iterable[ArmResetRow], window_s: float) -> int: ...
+    def reset_arms(
+        self, rows: Iterable[ArmResetRow], window_s: float, replica: str | None = None
+    ) -> int: ...
 
     # -- response cache entries (store/cache_entries.py) -----------------------------------
     def cache_put(self, row: Sequence[Any], *, keep: int | None = None) -> None: ...

@@ -262,12 +262,17 @@ class SqlStore(
             return int(cur.fetchone()[0])
 
     # -- writes ---------------------------------------------------------------------------
-    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
-        self.write_rows(encode_rows(records), batch_id=batch_id)
+    def write(
+        self, records: Sequence[Record], *, batch_id: str | None = None, replica: str | None = None
+    ) -> None:
+        self.write_rows(encode_rows(records), batch_id=batch_id, replica=replica)
 
-    def write_rows(self, rows: WriteRows, *, batch_id: str | None = None) -> None:
+    def write_rows(
+        self, rows: WriteRows, *, batch_id: str | None = None, replica: str | None = None
+    ) -> None:
         """`write` of records already turned into rows (`encode_rows`): what a writer process
-        receives from the serving process."""
+        receives from the serving process. `replica`: the policy sync's, whose arm deltas are
+        logged too (store/arm_resets.py: a reset counts what others wrote since its change)."""
         if rows.empty:
             return
         st = _statements(self._JSON)
@@ -304,6 +309,8 @@ class SqlStore(
                 if batch:
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
                     cur.executemany(self._sql(sql), batch)
+            if replica is not None and rows.arms:  # after the arms' row locks, as a reset
+                self._log_arms(cur, replica, rows.arms)
             if rows.alerts_once:  # last: their locks after every row lock, as in every writer
                 self._write_alerts_once(cur, rows.alerts_once, st["alert"])
 

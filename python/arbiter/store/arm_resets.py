@@ -1,51 +1,96 @@
 """A detected quality change's evidence reset, once per change whichever replica applies it
-(services._changed): the arm's stored sums become the grades since the change, as the first
-replica to write it counted them. A reset of the same arm and direction stored in the window
-before (another replica detected the same change) is not applied again: as an additive delta
-each replica subtracted the evidence from before the change, and two detections left the arm
-negative (alpha 100 -> -80), swallowing the next 80 good grades."""
+(state_sync.on_change): the arm's stored sums become the grades since the change. A reset of
+the same arm and direction whose change was already detected (another replica's detection of
+the same change, or a retry) is not applied again: as an additive delta each replica subtracted
+the evidence from before the change, and two detections left the arm negative (alpha 100 ->
+-80), swallowing the next 80 good grades.
+
+Which resets are one change: each carries when its change began and when it was detected, on
+the store's clock; a stored reset whose change was detected before (or as) the new one began
+is an earlier change, so the new one applies (a second drop minutes after the first is reset
+on every replica: before, one within CHANGE_ONCE_S was taken for the first and reset only
+locally); one detected after the new one began is the same change. A detector dates a next
+change from its last detection at the earliest (changepoint.GradeDetector._alarm). A replica
+whose first grades after the change came after the first detection (little traffic) dates it
+later still: its reset, measured from the level the stored one was measured from (nearer that
+one's level before than after), is the same change too.
+
+The grades since the change: the resetting replica's own (its detector counted them) plus what
+every other replica wrote since the change began, read from `arm_log` (each replica's deltas in
+ARM_LOG_BUCKET_S buckets of the store's clock, kept ARM_LOG_KEEP_S; the bucket the change began
+in counts pro rata). Before the log, a reset dropped the grades other replicas had pushed
+between the change and the reset with the evidence from before it."""
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from arbiter.store._hooks import StoreHooks
 from arbiter.store.budget_holds import on_store_clock
 
-# (tenant, task, model, direction, alpha, beta, n): the arm's evidence since the change that
-# the resetting replica had written (its unsent grades follow as an ordinary delta)
-ArmResetRow = tuple[str, str, str, str, float, float, float]
+if TYPE_CHECKING:
+    from arbiter.store._sql import Cursor
+
+# (tenant, task, model, direction, alpha, beta, n, started, detected, before, after): the arm's
+# evidence since the change that the resetting replica had written (its unsent grades follow
+# as an ordinary delta), when the change began (0: not known) and was detected, on the store's
+# clock, and the mean grade before and after it
+ArmResetRow = tuple[str, str, str, str, float, float, float, float, float, float, float]
+
+ARM_LOG_KEEP_S = 86400.0  # a change begun earlier counts the others' grades of the last day
+# the new reset measured its change from the stored one's level before: the same change
+_SAME_LEVEL = (
+    "COALESCE(ABS(EXCLUDED.level_before - arm_resets.level_before) "
+    "< ABS(EXCLUDED.level_before - arm_resets.level_after), FALSE)"
+)
 
 
 class ArmResetsMixin(StoreHooks):
     """Mixed into SqlStore; uses its `_tx`, `_sql` hooks and the arms' sync mark."""
 
     _SYNC_MARK: ClassVar[str]
+    # the log's resolution: the bucket a change began in counts in proportion to its part after
+    # the start (10 s: under ~9,000 rows a day per busy arm and replica)
+    ARM_LOG_BUCKET_S: ClassVar[float] = 10.0
+    _ARM_LOG_PRUNE_EVERY: ClassVar[int] = 256  # logged writes between two prunes
+    backend: str
+    _arm_log_writes = 0
 
-    def reset_arms(self, rows: Iterable[ArmResetRow], window_s: float) -> int:
-        """Apply each reset unless one of its arm and direction is stored from the `window_s`
-        before it (on the store's clock); returns how many were applied. The arm's row is
-        marked changed either way, so a replica whose local reset was skipped reads the
-        stored one at its next sync."""
+    def reset_arms(
+        self, rows: Iterable[ArmResetRow], window_s: float, replica: str | None = None
+    ) -> int:
+        """Apply each reset unless its change was detected already (see the module docstring;
+        a change whose start is not known: unless one was stored in the `window_s` before it),
+        adding what replicas other than `replica` logged since the change began; returns how
+        many were applied. The arm's row is marked changed either way, so a replica whose local
+        reset was skipped reads the stored one at its next sync."""
         applied = 0
-        now, now_params = on_store_clock(self._STORE_NOW, time.time())
         with self._tx() as cur:
-            for tenant, task, model, direction, alpha, beta, n in sorted(rows):  # one lock order
+            for row in sorted(rows):  # one lock order
+                tenant, task, model, direction, alpha, beta, n, started, detected = row[:9]
+                before, after = row[9:]
                 key = (tenant, task, model)
+                since = started if started > 0 else detected - window_s
                 # one statement: a second writer waits on the first's row lock, then finds it
                 cur.execute(
                     self._sql(
-                        "INSERT INTO arm_resets (tenant, task, model, direction, ts) "
-                        f"VALUES (%s, %s, %s, %s, {now}) "
+                        "INSERT INTO arm_resets (tenant, task, model, direction, ts, "
+                        "level_before, level_after) VALUES (%s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (tenant, task, model, direction) DO UPDATE SET "
-                        "ts = EXCLUDED.ts WHERE arm_resets.ts < EXCLUDED.ts - %s"
+                        "ts = EXCLUDED.ts, level_before = EXCLUDED.level_before, "
+                        "level_after = EXCLUDED.level_after "
+                        f"WHERE arm_resets.ts <= %s AND NOT {_SAME_LEVEL}"
                     ),
-                    (*key, direction, *now_params, window_s),
+                    (*key, direction, detected, before, after, since),
                 )
                 if cur.rowcount > 0:
                     applied += 1
+                    if replica is not None and started > 0:
+                        others = self._logged_since(cur, key, started, replica)
+                        alpha, beta, n = alpha + others[0], beta + others[1], n + others[2]
                     cur.execute(
                         self._sql(
                             "INSERT INTO arms (tenant, task, model, alpha, beta, n, updated_ts, "
@@ -65,3 +110,60 @@ class ArmResetsMixin(StoreHooks):
                         key,
                     )
         return applied
+
+    def _logged_since(
+        self, cur: Cursor, key: tuple[str, str, str], since: float, replica: str
+    ) -> tuple[float, float, float]:
+        """What replicas other than `replica` added to the arm since `since` (store clock).
+        The arm's row is locked first (PostgreSQL): a delta whose write holds it commits its
+        log row before this reads the log, and one after waits, then adds to the reset."""
+        if self.backend == "postgres":
+            cur.execute(
+                "SELECT 1 FROM arms WHERE tenant = %s AND task = %s AND model = %s FOR UPDATE",
+                key,
+            )
+        width = self.ARM_LOG_BUCKET_S
+        cur.execute(
+            self._sql(
+                "SELECT bucket, alpha, beta, n FROM arm_log WHERE tenant = %s AND task = %s "
+                "AND model = %s AND bucket > %s AND replica <> %s"
+            ),
+            (*key, since - width, replica),
+        )
+        a = b = n = 0.0
+        for bucket, alpha, beta, count in cur.fetchall():
+            part = min(1.0, (float(bucket) + width - since) / width)  # the start's bucket
+            a, b, n = a + part * alpha, b + part * beta, n + part * count
+        return a, b, n
+
+    def _log_arms(self, cur: Cursor, replica: str, arms: Sequence[tuple[Any, ...]]) -> None:
+        """Add a write's arm deltas (write_rows' `arms` rows) to `replica`'s bucket of now, in
+        the write's transaction (a retried batch is skipped with it); prune now and then."""
+        rows = [r for r in arms if any(r[3:6])]  # (a slope-only delta moves no grade)
+        if not rows:
+            return
+        width = self.ARM_LOG_BUCKET_S
+        params: list[object]
+        if self._STORE_NOW is None:
+            bucket, params = "%s", [math.floor(time.time() / width) * width]
+        else:
+            now, now_params = on_store_clock(self._STORE_NOW, time.time())
+            bucket, params = f"floor({now} / %s) * %s", [*now_params, width, width]
+        cur.executemany(
+            self._sql(
+                "INSERT INTO arm_log (tenant, task, model, bucket, replica, alpha, beta, n) "
+                f"VALUES (%s, %s, %s, {bucket}, %s, %s, %s, %s) "
+                "ON CONFLICT (tenant, task, model, bucket, replica) DO UPDATE SET "
+                "alpha = arm_log.alpha + EXCLUDED.alpha, beta = arm_log.beta + EXCLUDED.beta, "
+                "n = arm_log.n + EXCLUDED.n"
+            ),
+            [(*r[:3], *params, replica, *r[3:6]) for r in rows],
+        )
+        self._arm_log_writes += 1
+        if (self._arm_log_writes - 1) % self._ARM_LOG_PRUNE_EVERY:  # the first, then each
+            return
+        now, now_params = on_store_clock(self._STORE_NOW, time.time())
+        cur.execute(
+            self._sql(f"DELETE FROM arm_log WHERE bucket < {now} - %s"),
+            (*now_params, ARM_LOG_KEEP_S),
+        )

@@ -1,0 +1,22 @@
+-- What each replica added to each arm, in buckets of the store's clock (store/arm_resets.py,
+-- ARM_LOG_BUCKET_S), kept a day: a detected quality change's reset sets the arm to the grades
+-- since the change, and those include what other replicas wrote between the change and the
+-- reset (before it, the reset dropped them with the evidence from before the change).
+-- A new table only: replicas on the code before it neither read nor write it.
+CREATE TABLE IF NOT EXISTS arm_log (
+    tenant TEXT NOT NULL,
+    task TEXT NOT NULL,
+    model TEXT NOT NULL,
+    bucket DOUBLE PRECISION NOT NULL,
+    replica TEXT NOT NULL,
+    alpha DOUBLE PRECISION NOT NULL,
+    beta DOUBLE PRECISION NOT NULL,
+    n DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant, task, model, bucket, replica)
+);
+CREATE INDEX IF NOT EXISTS arm_log_bucket ON arm_log (bucket);
+-- The mean grade before and after the change a reset was made for: a replica that finds the
+-- same change late (its first grades after it came after the first detection) measured it
+-- from the same level before, and is not taken for a second change. NULL: an older replica's.
+ALTER TABLE arm_resets ADD COLUMN level_before DOUBLE PRECISION;
+ALTER TABLE arm_resets ADD COLUMN level_after DOUBLE PRECISION;
