@@ -19,8 +19,7 @@ import pytest
 
 from arbiter.records import PolicyDelta
 from arbiter.services import Services
-from arbiter.store import open_store
-from arbiter.store.arm_resets import ARM_LOG_KEEP_S, ArmResetsMixin
+from arbiter.store import arm_resets, open_store
 from tests.pg import empty_store_url
 from tests.test_rep24_change_reset import TASK, _grade, _stored
 from tests.test_shared_slopes import _services
@@ -41,7 +40,7 @@ def test_a_reset_keeps_what_other_replicas_added_since_the_change(
     detects. Before: the first reset dropped the grades the other two had pushed since the
     change (about two thirds of them); now every replica's grades since the change count,
     less those before the detector's dating of the change."""
-    monkeypatch.setattr(ArmResetsMixin, "ARM_LOG_BUCKET_S", 0.005, raising=False)
+    monkeypatch.setattr(arm_resets.ArmResetsMixin, "ARM_LOG_BUCKET_S", 0.005, raising=False)
     with empty_store_url(backend, tmp_path / "shared.db") as url:
         replicas = [_services(url, tmp_path, seed=s) for s in (1, 2, 3)]
         try:
@@ -105,6 +104,7 @@ def test_a_second_change_in_the_same_direction_is_reset_on_every_replica(
             for svc in (a, b, a, b):
                 svc.sync_policy()
             alpha, beta, n = _stored(a, model)
+            print(f"stored {alpha:g}/{beta:g}/{n:g} after the second change")
             for svc in (a, b):
                 assert svc.policy.evidence(("default", TASK, model)) == (alpha, beta, n)
             # the grades since the second change: about 1 good in 10 (before: the 5-in-10
@@ -128,7 +128,9 @@ def test_a_reset_counts_the_others_log_since_its_start(backend: str, tmp_path: P
             store.write([PolicyDelta(*key, 90.0, 10.0, 100.0)], replica="b")  # before
             time.sleep(0.05)
             t0 = store.clock_offset(time.time) + time.time()  # the store's clock
-            started = t0 + ArmResetsMixin.ARM_LOG_BUCKET_S * 2  # none of the log is after
+            started = (
+                t0 + arm_resets.ArmResetsMixin.ARM_LOG_BUCKET_S * 2
+            )  # none of the log is after
             rows = [(*key, "down", 1.0, 4.0, 5.0, started, started + 1, 0.9, 0.2)]
             assert store.reset_arms(rows, 600.0, "a") == 1
             arm = store.load_arms("default")[0]
@@ -149,7 +151,7 @@ def test_a_reset_counts_the_others_log_since_its_start(backend: str, tmp_path: P
             with store._tx() as cur:
                 cur.execute(
                     store._sql("UPDATE arm_log SET bucket = bucket - %s WHERE replica = 'a'"),
-                    (ARM_LOG_KEEP_S + 60,),
+                    (arm_resets.ARM_LOG_KEEP_S + 60,),
                 )
             store._arm_log_writes = 0  # this write prunes
             store.write([PolicyDelta(*key, 0.0, 1.0, 1.0)], replica="b")
