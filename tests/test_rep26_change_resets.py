@@ -146,6 +146,14 @@ def test_a_reset_counts_the_others_log_since_its_start(backend: str, tmp_path: P
             # came later), measured from the same level before: the same change, not applied
             late = (*key, "up", 9.0, 0.0, 9.0, began + 20, began + 30, 0.25, 0.95)
             assert store.reset_arms([late], 600.0, "b") == 0
+            # an older replica's reset moves `ts` alone: the levels left are not its change's
+            with store._tx() as cur:
+                cur.execute(
+                    store._sql("UPDATE arm_resets SET ts = %s WHERE direction = 'up'"),
+                    (began + 100,),
+                )
+            after_old = (*key, "up", 9.0, 0.0, 9.0, began + 150, began + 160, 0.25, 0.95)
+            assert store.reset_arms([after_old], 600.0, "b") == 1
             # kept a day: a row older is pruned by a logged write
             store.write([PolicyDelta(*key, 1.0, 0.0, 1.0)])  # (not logged: no replica)
             with store._tx() as cur:

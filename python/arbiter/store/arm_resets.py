@@ -42,8 +42,10 @@ ArmResetRow = tuple[str, str, str, str, float, float, float, float, float, float
 
 ARM_LOG_KEEP_S = 86400.0  # a change begun earlier counts the others' grades of the last day
 # the new reset measured its change from the stored one's level before: the same change
+# (levels an older replica's reset left behind, `ts` moved without them, are not compared)
 _SAME_LEVEL = (
-    "COALESCE(ABS(EXCLUDED.level_before - arm_resets.level_before) "
+    "COALESCE(arm_resets.levels_ts = arm_resets.ts AND "
+    "ABS(EXCLUDED.level_before - arm_resets.level_before) "
     "< ABS(EXCLUDED.level_before - arm_resets.level_after), FALSE)"
 )
 
@@ -78,13 +80,14 @@ class ArmResetsMixin(StoreHooks):
                 cur.execute(
                     self._sql(
                         "INSERT INTO arm_resets (tenant, task, model, direction, ts, "
-                        "level_before, level_after) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                        "level_before, level_after, levels_ts) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (tenant, task, model, direction) DO UPDATE SET "
                         "ts = EXCLUDED.ts, level_before = EXCLUDED.level_before, "
-                        "level_after = EXCLUDED.level_after "
+                        "level_after = EXCLUDED.level_after, levels_ts = EXCLUDED.levels_ts "
                         f"WHERE arm_resets.ts <= %s AND NOT {_SAME_LEVEL}"
                     ),
-                    (*key, direction, detected, before, after, since),
+                    (*key, direction, detected, before, after, detected, since),
                 )
                 if cur.rowcount > 0:
                     applied += 1

@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS arm_log (
 CREATE INDEX IF NOT EXISTS arm_log_bucket ON arm_log (bucket);
 -- The mean grade before and after the change a reset was made for: a replica that finds the
 -- same change late (its first grades after it came after the first detection) measured it
--- from the same level before, and is not taken for a second change. NULL: an older replica's.
+-- from the same level before, and is not taken for a second change. NULL: an older replica's;
+-- `levels_ts`: the `ts` they were written with (an older replica's reset moves `ts` alone).
 ALTER TABLE arm_resets ADD COLUMN level_before REAL;
 ALTER TABLE arm_resets ADD COLUMN level_after REAL;
+ALTER TABLE arm_resets ADD COLUMN levels_ts REAL;
