@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from arbiter.errors import ConfigError
 
 if TYPE_CHECKING:
+    from arbiter.early_listen import EarlyListener
     from arbiter.stopping import Stopping
     from arbiter.store import Store
 
@@ -314,6 +315,7 @@ def _serve(args: argparse.Namespace) -> int:
     from arbiter import config, gc_tuning, inherited_socket, logs, open_files, workers
     from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.config_reload import note_early_sighup
+    from arbiter.early_listen import EarlyListener
     from arbiter.host_check import bind_warning
     from arbiter.preflight import migrated_problem, store_problem
     from arbiter.server import build_app
@@ -333,20 +335,37 @@ def _serve(args: argparse.Namespace) -> int:
         settings.server.log_format,
         {m.name: m.upstream for m in settings.models.values()},
     )
-    # the schema (and a write) before anything listens: a locked or read-only store is one line
+    # the schema (and a write) before the app serves: a locked or read-only store is one line
     # (the supervisor's migration leaves its workers' a no-op); after logs, so it logs its steps
     if workers.is_worker():  # what the supervisor warned is not warned again by each worker
         workers.inherit_warnings()
-    if problem := migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s):
-        print(f"arbiter: {problem}", file=sys.stderr)
-        return 1
-    # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
-    open_files.raise_to_hard_limit()
     try:  # a wrong --fd is one clear line before anything starts
         listening = None if args.fd is None else inherited_socket.adopt(args.fd)
     except ValueError as err:
         print(f"arbiter: {err}", file=sys.stderr)
         return 2
+    early = None
+    # a lone sidecar listens from here: probes and requests get `starting` (early_listen.py);
+    # on an address, not a name (uvicorn binds each address a name like localhost has)
+    if settings.server.workers <= 1 and not workers.is_worker() and _bindable(listening, host):
+        if listening is None:
+            try:  # a port in use, an address not of this host: one line, status 3 (uvicorn's)
+                listening = inherited_socket.loopback_listener(host, port)
+            except OSError as err:
+                print(
+                    f"arbiter: cannot listen on {host}:{port}: {err.strerror or err}",
+                    file=sys.stderr,
+                )
+                return 3
+        early = EarlyListener(listening)
+        early.start()
+    if problem := migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s):
+        if early is not None:
+            early.stop()
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 1
+    # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
+    open_files.raise_to_hard_limit()
     if listening is not None:
         host, port = listening.getsockname()[:2]
     if settings.server.workers > 1 and not workers.is_worker():
@@ -407,23 +426,56 @@ def _serve(args: argparse.Namespace) -> int:
                 f"arbiter: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr
             )
             return 3  # uvicorn's start-up failure status, as a single process exits with
-    server = _server_telling_streams(uvicorn, config_, app.state.services.stopping)
-    server.run(sockets=sockets)
+    server = _server_telling_streams(uvicorn, config_, app.state.services.stopping, early)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        if early is not None:  # start-up failed before the hand-over
+            early.stop()
     if not server.started:
         return 3  # uvicorn's start-up failure status
     return 0
 
 
+def _bindable(listening: object, host: str) -> bool:
+    """Whether the served socket is one socket: inherited, or bound to an IP address."""
+    import ipaddress
+
+    if listening is not None:
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 _FORCED_RECORD_S = 5.0  # a forced stop's wait for the requests it cut to record themselves
 
 
-def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> Any:
+def _server_telling_streams(
+    uvicorn: Any, config_: Any, stopping: Stopping, early: EarlyListener | None = None
+) -> Any:
     """A uvicorn.Server that marks `stopping` when its graceful shutdown begins, so the streams
-    it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py)."""
+    it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py).
+    With `early`, the socket's interim answers stop once the app's start-up is done, just
+    before uvicorn accepts on it (early_listen.py)."""
     from arbiter import worker_ready
 
     class _Server(uvicorn.Server):  # type: ignore[misc]
         async def startup(self, sockets: Any = None) -> None:
+            if early is not None:
+                import asyncio
+
+                app_startup = self.lifespan.startup
+
+                async def then_hand_over() -> None:
+                    try:
+                        await app_startup()
+                    finally:
+                        await asyncio.to_thread(early.stop)
+
+                self.lifespan.startup = then_hand_over
             await super().startup(sockets)
             if self.started:  # accepting: a worker tells /healthz it serves (worker_ready.py)
                 worker_ready.mark_ready()
