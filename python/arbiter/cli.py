@@ -271,6 +271,9 @@ def _keys(args: argparse.Namespace) -> int:
     if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
         return 2
+    if (down := _unreachable(settings.store.url)) is not None:
+        print(f"arbiter: {down}", file=sys.stderr)
+        return 1
     store = open_store(settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s)
     try:
         # only `create` writes a key where none could be yet: a read (`list`), or a revoke of a
@@ -567,6 +570,7 @@ def _export(args: argparse.Namespace) -> int:
     from arbiter.errors import ArbiterError
     from arbiter.store import open_store
     from arbiter.store.export import export, parse_time
+    from arbiter.whole_file import whole_file
 
     try:
         since = parse_time(args.since)
@@ -584,6 +588,9 @@ def _export(args: argparse.Namespace) -> int:
     if (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)
         return 2
+    if (down := _unreachable(settings.store.url)) is not None:
+        print(f"arbiter: {down}", file=sys.stderr)
+        return 1
     store = open_store(settings.store.url)
     try:
         if (unmigrated := _unmigrated(store, settings.store.url)) is not None:
@@ -593,7 +600,7 @@ def _export(args: argparse.Namespace) -> int:
             n = export(store, since, args.format, sys.stdout, tenant=args.tenant)
         else:
             try:
-                with open(args.out, "w", encoding="utf-8", newline="") as out:
+                with whole_file(args.out) as out:
                     n = export(store, since, args.format, out, tenant=args.tenant)
             except OSError as err:  # no such folder, a folder, no permission, a full disk
                 print(
@@ -601,6 +608,12 @@ def _export(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
+            except KeyboardInterrupt:  # Ctrl-C: no half export left where a whole one was
+                print(
+                    f"arbiter: interrupted; --out {args.out!r} not written (left as it was)",
+                    file=sys.stderr,
+                )
+                return 130
     except ArbiterError as err:
         print(f"arbiter: {err.message}", file=sys.stderr)
         return 1
@@ -625,6 +638,18 @@ def _absent(url: str) -> str | None:
         "never migrated; nothing was created): run `arbiter migrate` (with the same --config) "
         "first, or point store.url at the sidecar's"
     )
+
+
+def _unreachable(url: str) -> str | None:
+    """Why a PostgreSQL store cannot be reached, in one line (as `migrate` and `serve` say it),
+    before the command opens its pool: a server that refuses was the pool's retry lines on
+    stderr, 5 s of waiting and `PoolTimeout: couldn't get a connection`. None for SQLite (its
+    own checks: `_absent`, `_unmigrated`) and for a server that answers."""
+    from arbiter.preflight import store_problem
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        return None
+    return store_problem(url)
 
 
 def _unmigrated(store: Store, url: str) -> str | None:
