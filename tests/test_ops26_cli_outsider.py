@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from arbiter.inherited_socket import unheld_port
@@ -111,3 +112,46 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _reading(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (it is past its imports, reading the table)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fds / fd) == str(path) for fd in os.listdir(fds))
+    except OSError:  # it exited, or closed that fd while we looked
+        return False
+
+
+def test_ctrl_c_mid_replay_is_one_line_and_status_130(tmp_path: Path) -> None:
+    """Before: the table reader's KeyboardInterrupt traceback (replay parses its own arguments,
+    outside the other commands' Ctrl-C handling)."""
+    models = tmp_path / "models.json"
+    models.write_bytes(orjson.dumps([{"id": m, "price_in_per_mtok": p, "price_out_per_mtok": 2 * p}
+                                     for m, p in (("a", 1.0), ("b", 5.0))]))  # fmt: skip
+    table = tmp_path / "table.jsonl"
+    outcome = {"quality": 0.5, "prompt_tokens": 10, "completion_tokens": 5}
+    with table.open("wb") as f:
+        for i in range(150_000):
+            row = {"id": str(i), "messages": [{"role": "user", "content": f"q {i}"}],
+                   "outcomes": {"a": outcome, "b": outcome}}  # fmt: skip
+            f.write(orjson.dumps(row) + b"\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbiter", "replay", str(table), "--models", str(models)],
+        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        end = time.monotonic() + 60
+        while not _reading(proc.pid, table):
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < end, "the replay never opened its table"
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert err.strip().splitlines() == ["arbiter replay: interrupted"], err[-2000:]

@@ -49,7 +49,11 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if args_list and args_list[0] == "replay":
         from arbiter.offline import replay_cli
 
-        return replay_cli.main(args_list[1:])
+        try:
+            return replay_cli.main(args_list[1:])
+        except KeyboardInterrupt:  # Ctrl-C mid-table: one line, not the reader's traceback
+            print("arbiter replay: interrupted", file=sys.stderr)
+            return 130
     parser = _parser()
     args = parser.parse_args(_glue_dash_values(args_list))
     if args.command is None:
