@@ -4,7 +4,8 @@ once (before: the pool's retry lines on stderr, 5 s, then `PoolTimeout: couldn't
 connection`). Ctrl-C (SIGINT) in the middle of `export --out PATH`: PATH as it was (a previous
 export intact), no partial file beside it, one line saying so, status 130 (before: PATH
 truncated to a partial export that reads as a whole one, no word). A write that fails midway
-leaves PATH as it was too (whole_file)."""
+leaves PATH as it was too (whole_file). A SQLite store file that is no database is named in
+the line. Ctrl-C during `arbiter replay`: one line, status 130 (before: a traceback)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,19 @@ def test_a_store_that_refuses_is_one_line_at_once(tmp_path: Path, command: list[
     one_clear_line(ran, "cannot reach PostgreSQL", "Connection refused")
     assert ran.lines == [ran.lines[-1]], ran.out  # that line alone: no pool retry lines
     assert took < 4.5, took  # not the pool's 5 s wait
+
+
+@pytest.mark.parametrize(
+    "command", [["export", "--since", "7d"], ["keys", "list"], ["keys", "create"]]
+)
+def test_a_sqlite_file_that_is_no_database_is_named(tmp_path: Path, command: list[str]) -> None:
+    """Before: `arbiter: sqlite open failed: file is not a database`, naming no file."""
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(config_text(db=tmp_path / "a.db"))
+    (tmp_path / "a.db").write_bytes(b"\x00garbage\xff" * 1000)
+    ran = arbiter(command[0], "--config", str(cfg), *command[1:], timeout_s=30)
+    assert ran.rc == 1, (ran.rc, ran.out[-2000:])
+    one_clear_line(ran, "cannot open the store", str(tmp_path / "a.db"), "not a database")
 
 
 def test_ctrl_c_mid_export_leaves_the_out_file_as_it_was(tmp_path: Path) -> None:

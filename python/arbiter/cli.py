@@ -645,14 +645,13 @@ def _absent(url: str) -> str | None:
 
 
 def _unreachable(url: str) -> str | None:
-    """Why a PostgreSQL store cannot be reached, in one line (as `migrate` and `serve` say it),
-    before the command opens its pool: a server that refuses was the pool's retry lines on
-    stderr, 5 s of waiting and `PoolTimeout: couldn't get a connection`. None for SQLite (its
-    own checks: `_absent`, `_unmigrated`) and for a server that answers."""
+    """Why the store cannot be opened, in one line naming it (as `migrate` and `serve` say it),
+    before the command opens it: a PostgreSQL server that refuses was the pool's retry lines on
+    stderr, 5 s of waiting and `PoolTimeout: couldn't get a connection`; a SQLite file that is
+    no database, `sqlite open failed: file is not a database` without saying which file. None
+    when it opens (a SQLite file not there yet: `_absent` for the reads; `create` makes it)."""
     from arbiter.preflight import store_problem
 
-    if not url.startswith(("postgresql://", "postgres://")):
-        return None
     return store_problem(url)
 
 
