@@ -92,7 +92,8 @@ class EarlyListener:
             self._thread.join()
             self._thread = None
             self._sock.settimeout(None)
-            log.info("serving: %d connections answered `starting` before", self.answered)
+            if self.answered:
+                log.info("serving: %d connections answered `starting` before", self.answered)
 
     def _accept(self) -> None:
         while not self._stopping.is_set():
