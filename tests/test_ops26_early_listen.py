@@ -2,7 +2,8 @@
 another session holds, as a replica mid-migration would): `/livez` 200, `/readyz` and `/healthz`
 503 `starting`, a chat request a 503 `starting` in OpenAI's shape and a Messages request in
 Anthropic's, each with `Retry-After`, a body sent with it read to its end (no reset); once the
-lock is let go the app serves the same socket: `/readyz` 200 and the request answered. Before,
+lock is let go the app serves the same socket: `/readyz` 200, and a request the openai SDK
+sent during the start-up is answered (its retries follow `Retry-After`). Before,
 nothing answered on the port until the start-up was done: a startupProbe shorter than
 `store.migrate_lock_wait_s` killed the pod mid-migration. And the interim answers' own shape,
 by `early_listen.answer` (a head nobody would send included)."""
@@ -10,9 +11,11 @@ by `early_listen.answer` (a head nobody would send included)."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
 import orjson
 import psycopg
 import pytest
@@ -66,7 +69,13 @@ def test_a_lone_sidecar_answers_starting_while_its_migration_waits(tmp_path: Pat
                                headers={"anthropic-version": "2023-06-01"})  # fmt: skip
                 assert r.status_code == 503 and r.headers["retry-after"] == "2", r.text
                 assert r.json()["type"] == "error" and "starting" in r.text
-                holder.commit()  # the lock let go: the start-up goes on
+                # the openai SDK, sent now: it retries the 503 after its Retry-After
+                sdk = openai.OpenAI(base_url=f"{root}/v1", api_key="none", max_retries=10)
+                with ThreadPoolExecutor(1) as pool:
+                    sent = pool.submit(sdk.chat.completions.create, **CHAT)
+                    time.sleep(1.0)
+                    holder.commit()  # the lock let go: the start-up goes on
+                    assert sent.result(timeout=90).choices[0].message.content
                 end = time.monotonic() + 60
                 while (r := httpx.get(f"{root}/readyz", timeout=5)).status_code != 200:
                     assert time.monotonic() < end and proc.poll() is None, r.text
