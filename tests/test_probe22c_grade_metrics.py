@@ -1,7 +1,8 @@
 """probe22c: /metrics counts an answer's grade once per grader, however often it is re-graded.
 
 Before, each `/v1/feedback` on one decision added a grade to `arbiter_grades_total` and
-`arbiter_grade_sum`: one answer (auto-graded 1.0) graded 0 twenty times read as 21 grades, mean
+`arbiter_grade_sum` (now `arbiter_grade_score_total`): one answer (auto-graded 1.0) graded 0
+twenty times read as 21 grades, mean
 0.048, while `/arbiter/stats` said 1 graded, mean 0 — and a flood of feedback on one answer
 moved the scraped quality of a model as far as the sender liked. Now the first grade of each
 kind counts (the counters stay monotonic); the control, a second answer's feedback, counts."""
@@ -24,7 +25,7 @@ async def _grades(sc: InProcess) -> tuple[int, float]:
     for line in text.splitlines():
         if line.startswith("arbiter_grades_total{"):
             n += int(float(line.rsplit(" ", 1)[1]))
-        elif line.startswith("arbiter_grade_sum{"):
+        elif line.startswith("arbiter_grade_score_total{"):
             total += float(line.rsplit(" ", 1)[1])
     return n, total
 

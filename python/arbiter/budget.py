@@ -253,6 +253,8 @@ class Budgets:
         self._retry: asyncio.Task[None] | None = None
         self._down_since: float | None = None  # the store failed a budget call; not yet back
         self._allowance_used: dict[tuple[str, float], float] = {}  # (scope, window) -> usd
+        # caps whose allowance refused a request in this outage: /readyz says how many
+        self._allowance_spent: set[tuple[str, float]] = set()
         self.owner = _owner_name()
         self._leased = False  # the store has this owner's lease
         self._lease_due = 0.0  # time.time() of the next renewal and sweep
@@ -283,6 +285,12 @@ class Budgets:
     @property
     def store_down(self) -> bool:
         return self._down_since is not None
+
+    @property
+    def allowance_spent(self) -> int:
+        """Caps whose outage allowance has refused a request since the store went down (0 once
+        it is back): their requests get a fast 503 while others are answered."""
+        return len(self._allowance_spent)
 
     @property
     def unsettled(self) -> int:
@@ -408,6 +416,7 @@ class Budgets:
         for c in charge.caps:
             used = self._allowance_used.get((c.scope, c.window_start), 0.0)
             if used + amount > self._s.outage_allowance * c.limit_usd + 1e-12:
+                self._allowance_spent.add((c.scope, c.window_start))
                 shared = c.scope in SHARED_SCOPES  # its figures total every tenant's spend
                 figures = (
                     ""
@@ -572,6 +581,7 @@ class Budgets:
                     self._clock() - self._down_since,
                 )
             self._down_since = None
+            self._allowance_spent.clear()
             pause = first_s
 
     # -- this process's lease on its holds ----------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from arbiter.errors import ConfigError
 
 if TYPE_CHECKING:
+    from arbiter.early_listen import EarlyListener
     from arbiter.stopping import Stopping
     from arbiter.store import Store
 
@@ -48,7 +49,11 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     if args_list and args_list[0] == "replay":
         from arbiter.offline import replay_cli
 
-        return replay_cli.main(args_list[1:])
+        try:
+            return replay_cli.main(args_list[1:])
+        except KeyboardInterrupt:  # Ctrl-C mid-table: one line, not the reader's traceback
+            print("arbiter replay: interrupted", file=sys.stderr)
+            return 130
     parser = _parser()
     args = parser.parse_args(_glue_dash_values(args_list))
     if args.command is None:
@@ -270,6 +275,9 @@ def _keys(args: argparse.Namespace) -> int:
     if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
         return 2
+    if (down := _unreachable(settings.store.url)) is not None:
+        print(f"arbiter: {down}", file=sys.stderr)
+        return 1
     store = open_store(settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s)
     try:
         # only `create` writes a key where none could be yet: a read (`list`), or a revoke of a
@@ -314,6 +322,7 @@ def _serve(args: argparse.Namespace) -> int:
     from arbiter import config, gc_tuning, inherited_socket, logs, open_files, workers
     from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.config_reload import note_early_sighup
+    from arbiter.early_listen import EarlyListener
     from arbiter.host_check import bind_warning
     from arbiter.preflight import migrated_problem, store_problem
     from arbiter.server import build_app
@@ -333,20 +342,37 @@ def _serve(args: argparse.Namespace) -> int:
         settings.server.log_format,
         {m.name: m.upstream for m in settings.models.values()},
     )
-    # the schema (and a write) before anything listens: a locked or read-only store is one line
+    # the schema (and a write) before the app serves: a locked or read-only store is one line
     # (the supervisor's migration leaves its workers' a no-op); after logs, so it logs its steps
     if workers.is_worker():  # what the supervisor warned is not warned again by each worker
         workers.inherit_warnings()
-    if problem := migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s):
-        print(f"arbiter: {problem}", file=sys.stderr)
-        return 1
-    # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
-    open_files.raise_to_hard_limit()
     try:  # a wrong --fd is one clear line before anything starts
         listening = None if args.fd is None else inherited_socket.adopt(args.fd)
     except ValueError as err:
         print(f"arbiter: {err}", file=sys.stderr)
         return 2
+    early = None
+    # a lone sidecar listens from here: probes and requests get `starting` (early_listen.py);
+    # on an address, not a name (uvicorn binds each address a name like localhost has)
+    if settings.server.workers <= 1 and not workers.is_worker() and _bindable(listening, host):
+        if listening is None:
+            try:  # a port in use, an address not of this host: one line, status 3 (uvicorn's)
+                listening = inherited_socket.loopback_listener(host, port)
+            except OSError as err:
+                print(
+                    f"arbiter: cannot listen on {host}:{port}: {err.strerror or err}",
+                    file=sys.stderr,
+                )
+                return 3
+        early = EarlyListener(listening)
+        early.start()
+    if problem := migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s):
+        if early is not None:
+            early.stop()
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 1
+    # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
+    open_files.raise_to_hard_limit()
     if listening is not None:
         host, port = listening.getsockname()[:2]
     if settings.server.workers > 1 and not workers.is_worker():
@@ -407,23 +433,56 @@ def _serve(args: argparse.Namespace) -> int:
                 f"arbiter: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr
             )
             return 3  # uvicorn's start-up failure status, as a single process exits with
-    server = _server_telling_streams(uvicorn, config_, app.state.services.stopping)
-    server.run(sockets=sockets)
+    server = _server_telling_streams(uvicorn, config_, app.state.services.stopping, early)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        if early is not None:  # start-up failed before the hand-over
+            early.stop()
     if not server.started:
         return 3  # uvicorn's start-up failure status
     return 0
 
 
+def _bindable(listening: object, host: str) -> bool:
+    """Whether the served socket is one socket: inherited, or bound to an IP address."""
+    import ipaddress
+
+    if listening is not None:
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 _FORCED_RECORD_S = 5.0  # a forced stop's wait for the requests it cut to record themselves
 
 
-def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> Any:
+def _server_telling_streams(
+    uvicorn: Any, config_: Any, stopping: Stopping, early: EarlyListener | None = None
+) -> Any:
     """A uvicorn.Server that marks `stopping` when its graceful shutdown begins, so the streams
-    it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py)."""
+    it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py).
+    With `early`, the socket's interim answers stop once the app's start-up is done, just
+    before uvicorn accepts on it (early_listen.py)."""
     from arbiter import worker_ready
 
     class _Server(uvicorn.Server):  # type: ignore[misc]
         async def startup(self, sockets: Any = None) -> None:
+            if early is not None:
+                import asyncio
+
+                app_startup = self.lifespan.startup
+
+                async def then_hand_over() -> None:
+                    try:
+                        await app_startup()
+                    finally:
+                        await asyncio.to_thread(early.stop)
+
+                self.lifespan.startup = then_hand_over
             await super().startup(sockets)
             if self.started:  # accepting: a worker tells /healthz it serves (worker_ready.py)
                 worker_ready.mark_ready()
@@ -515,6 +574,7 @@ def _export(args: argparse.Namespace) -> int:
     from arbiter.errors import ArbiterError
     from arbiter.store import open_store
     from arbiter.store.export import export, parse_time
+    from arbiter.whole_file import whole_file
 
     try:
         since = parse_time(args.since)
@@ -532,6 +592,9 @@ def _export(args: argparse.Namespace) -> int:
     if (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)
         return 2
+    if (down := _unreachable(settings.store.url)) is not None:
+        print(f"arbiter: {down}", file=sys.stderr)
+        return 1
     store = open_store(settings.store.url)
     try:
         if (unmigrated := _unmigrated(store, settings.store.url)) is not None:
@@ -541,7 +604,7 @@ def _export(args: argparse.Namespace) -> int:
             n = export(store, since, args.format, sys.stdout, tenant=args.tenant)
         else:
             try:
-                with open(args.out, "w", encoding="utf-8", newline="") as out:
+                with whole_file(args.out) as out:
                     n = export(store, since, args.format, out, tenant=args.tenant)
             except OSError as err:  # no such folder, a folder, no permission, a full disk
                 print(
@@ -549,6 +612,12 @@ def _export(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
+            except KeyboardInterrupt:  # Ctrl-C: no half export left where a whole one was
+                print(
+                    f"arbiter: interrupted; --out {args.out!r} not written (left as it was)",
+                    file=sys.stderr,
+                )
+                return 130
     except ArbiterError as err:
         print(f"arbiter: {err.message}", file=sys.stderr)
         return 1
@@ -573,6 +642,17 @@ def _absent(url: str) -> str | None:
         "never migrated; nothing was created): run `arbiter migrate` (with the same --config) "
         "first, or point store.url at the sidecar's"
     )
+
+
+def _unreachable(url: str) -> str | None:
+    """Why the store cannot be opened, in one line naming it (as `migrate` and `serve` say it),
+    before the command opens it: a PostgreSQL server that refuses was the pool's retry lines on
+    stderr, 5 s of waiting and `PoolTimeout: couldn't get a connection`; a SQLite file that is
+    no database, `sqlite open failed: file is not a database` without saying which file. None
+    when it opens (a SQLite file not there yet: `_absent` for the reads; `create` makes it)."""
+    from arbiter.preflight import store_problem
+
+    return store_problem(url)
 
 
 def _unmigrated(store: Store, url: str) -> str | None:

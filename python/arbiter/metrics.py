@@ -225,9 +225,11 @@ class Metrics:
         )
         _family(
             out,
-            "arbiter_grade_sum",
+            # named _score_total, not _sum (Prometheus: a counter ends in _total, and _sum is a
+            # histogram's or summary's suffix); renamed from arbiter_grade_sum in session 26
+            "arbiter_grade_score_total",
             "counter",
-            "Sum of the grades recorded (for means across replicas: rate(sum) / rate(total)).",
+            "Sum of the grades recorded (a mean across replicas: rate(this) / rate(grades_total)).",
             ((_labels(model=m, task=t), s) for (m, t), (s, _) in grades),
         )
         _family(
@@ -239,9 +241,9 @@ class Metrics:
         )
         _family(
             out,
-            "arbiter_learning_grade_sum",
+            "arbiter_learning_grade_score_total",
             "counter",
-            "Sum of those grades (a challenger's mean: rate(sum) / rate(total)).",
+            "Sum of those grades (a challenger's mean: rate(this) / rate(learning_grades_total)).",
             ((_labels(mode=k, model=m, task=t), s) for (k, m, t), (s, _) in learning_grades),
         )
         _family(

@@ -40,8 +40,10 @@ def _wait(url: str) -> str:
         "end = time.monotonic() + 30\n"
         "while time.monotonic() < end:\n"
         "    try:\n"
-        f"        httpx.get({url!r}, timeout=1); sys.exit(0)\n"
-        "    except httpx.HTTPError: time.sleep(0.1)\n"
+        # below 500: a lone sidecar answers 503 `starting` until its start-up is done
+        f"        if httpx.get({url!r}, timeout=1).status_code < 500: sys.exit(0)\n"
+        "    except httpx.HTTPError: pass\n"
+        "    time.sleep(0.1)\n"
         f"sys.exit('{url} did not come up')\n"
     )
     return f"{sys.executable} -c {_quote(probe)}"
