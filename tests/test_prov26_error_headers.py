@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from arbiter.ratelimit_names import for_surface, parse_duration
-from tests.probe22a_rig import Reply, Rig, rig
+from tests.probe22a_rig import Reply, Rig, default_reply, rig
 
 _n = itertools.count()
 _OA_LIMITS = {
@@ -99,6 +99,40 @@ def test_auto_with_every_model_limited_relays_the_last_ones(r: Rig) -> None:
     for headers in (_openai_error(r, "auto"), _anthropic_error(r, "auto")):
         assert headers["retry-after"] == "7"
         assert any(k.startswith(("x-ratelimit-", "anthropic-ratelimit-")) for k in headers)
+
+
+def _answered(path: str, body: dict[str, Any]) -> Reply:
+    """default_reply's answer (whole or streamed) with the upstream's own rate-limit headers."""
+    reply = default_reply(path, body)
+    reply.headers = dict(_AN_LIMITS if path.endswith("/messages") else _OA_LIMITS)
+    return reply
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_translated_answer_carries_the_limits_under_the_clients_names(
+    r: Rig, stream: bool
+) -> None:
+    """The same renaming on a 200, whole and streamed: before, an openai client answered by
+    Claude read `anthropic-ratelimit-*` (and the reverse), names its SDK and tooling never
+    look for. Same protocol: as sent (the control)."""
+    m = r.script(f"h{next(_n)}", _answered)
+    messages: Any = [{"role": "user", "content": m}]
+    raw = r.oa.chat.completions.with_raw_response.create(
+        model="an-1", messages=messages, stream=stream
+    )
+    assert raw.headers["x-ratelimit-limit-requests"] == "50"
+    assert not any(k.startswith("anthropic-ratelimit-requests") for k in raw.headers)
+    raw2 = r.an.messages.with_raw_response.create(
+        model="oa-1", max_tokens=50, messages=messages, stream=stream
+    )
+    assert raw2.headers["anthropic-ratelimit-tokens-remaining"] == "12"
+    assert not any(k.startswith("x-ratelimit-") for k in raw2.headers)
+    raw3 = r.oa.chat.completions.with_raw_response.create(model="oa-1", messages=messages)
+    assert {k: raw3.headers.get(k) for k in _OA_LIMITS} == _OA_LIMITS
+    for one in (raw, raw2, raw3):
+        answer = one.parse()
+        if stream and hasattr(answer, "close"):
+            answer.close()
 
 
 def test_renaming_leaves_a_reset_it_cannot_read_as_it_came() -> None:
