@@ -144,3 +144,32 @@ def test_check_config_names_openai_models_configured_without_their_marker() -> N
     ]  # fmt: skip
     assert '"no-logprobs"' in out[0]
     assert '"no-reasoning-effort"' in out[1] and '"no-reasoning-effort"' in out[2]
+
+
+def test_the_responses_api_is_told_its_own_field_name(r: Rig) -> None:
+    """`reasoning.effort` is the Responses API's name for it: a named old-1 refuses it under
+    that name (the param the SDK's BadRequestError carries), and `auto` sends it to rsn-1."""
+    name = f"p{next(_n)}"
+    m = r.script(name, _like_its_server)
+    with pytest.raises(openai.BadRequestError) as refused:
+        r.oa.responses.create(model="old-1", reasoning={"effort": "high"}, input=m)
+    assert refused.value.param == "reasoning.effort"
+    raw = r.oa.responses.with_raw_response.create(
+        model="auto", reasoning={"effort": "high"}, input=m
+    )
+    raw.parse()
+    assert [b["model"] for _, b in r.upstream.bodies(name)] == ["rsn-1"]
+
+
+def test_a_field_no_model_takes_is_named() -> None:
+    """`auto`'s refusal names the field no model takes (model_params.untaken); a pair each
+    half of which some model takes names none (no one field is at fault)."""
+    from types import SimpleNamespace as NS
+
+    from arbiter.model_params import untaken
+
+    pool = [NS(capabilities=["chat", "reasoning-effort"]), NS(capabilities=["chat", "logprobs"])]
+    assert untaken({"logprobs": True}, pool[:1]) == "logprobs"
+    assert untaken({"top_logprobs": 2, "logprobs": True}, pool) is None
+    assert untaken({"reasoning_effort": "low"}, pool[1:]) == "reasoning_effort"
+    assert untaken({"reasoning_effort": "none"}, pool[1:]) is None

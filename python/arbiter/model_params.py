@@ -57,9 +57,10 @@ def blocks(
     models: Iterable[_Model],
     relayed: Callable[[str], bool],
     blocked: dict[str, str] | None,
+    named: Callable[[str], str] = str,
 ) -> dict[str, str] | None:
     """`blocked` plus the models `relayed(name)` (sent this body in OpenAI's form) that lack
-    a capability the body asks for, each with why."""
+    a capability the body asks for, each with why (the field as `named` names it)."""
     needs = asked(body)
     if not needs:
         return blocked
@@ -69,21 +70,32 @@ def blocks(
         missing = [(cap, field) for cap, field in needs if cap not in caps]
         if missing and relayed(m.name):
             cap, field = missing[0]
-            refused[m.name] = f"does not take `{field}` (`no-{cap}`)"
+            refused[m.name] = f"does not take `{named(field)}` (`no-{cap}`)"
     return {**refused, **(blocked or {})} if refused else blocked
 
 
-def check_named(body: Mapping[str, Any], model: _Model) -> None:
+def check_named(body: Mapping[str, Any], model: _Model, named: Callable[[str], str] = str) -> None:
     """A request naming a model (relayed in OpenAI's form) that lacks what it asks for: the
-    caller's 400 naming the field, before anything is reserved."""
+    caller's 400 naming the field (`named`: as the caller's surface names it: the Responses
+    API's `reasoning.effort`), before anything is reserved."""
     caps = set(model.capabilities)
     for cap, field in asked(body):
         if cap not in caps:
+            field = named(field)
             raise InvalidRequest(
                 f"The model `{model.name}` does not take `{field}` ({_ASKS[cap]}): its entry "
                 f"marks it `no-{cap}`. Leave `{field}` out or use a model that takes it.",
                 param=field,
             )
+
+
+def untaken(body: Mapping[str, Any], models: Iterable[_Model]) -> str | None:
+    """The first field the body sets that no model of `models` takes (None: each is taken)."""
+    caps = [set(m.capabilities) for m in models]
+    for cap, field in asked(body):
+        if not any(cap in c for c in caps):
+            return field
+    return None
 
 
 def sent_body(body: dict[str, Any], capabilities: Iterable[str]) -> dict[str, Any]:

@@ -75,8 +75,9 @@ def blocked_for(
     blocked = sampling.blocks(req.body, s.pool, blocked)  # temperature with top_p
     if req.protocol == "openai":  # logprobs, reasoning_effort: to the models that take them
         blocked = model_params.blocks(
-            req.body, s.pool, lambda name: s.protocol_of(name) == "openai", blocked
-        )
+            req.body, s.pool, lambda name: s.protocol_of(name) == "openai", blocked,
+            lambda field: blocked_param(req, field),
+        )  # fmt: skip
     short = s.output_limits.blocks(req.max_tokens, principal.allowed_models)
     if short:  # a max_tokens over some models' output limit, that another can write
         blocked = {**short, **(blocked or {})}
@@ -136,7 +137,7 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
         )
     sampling.check_named(req.body, model)  # before anything is reserved
     if req.protocol == "openai" and s.protocol_of(req.model) == "openai":
-        model_params.check_named(req.body, model)
+        model_params.check_named(req.body, model, lambda field: blocked_param(req, field))
     if s.protocol_of(req.model) != req.protocol and req.to_canonical() is None:
         raise _unreadable(req, s.protocol_of(req.model))
     protocol = s.protocol_of(req.model)
@@ -247,6 +248,9 @@ def named_in_refusal(
     for need in sorted(needs_of(req)):  # the first, as OpenAI names one field
         if not any(need in m.capabilities for m in models):
             return NoCapableModel(err.message, param=_need_param(req, need))
+    untaken = model_params.untaken(req.body, models) if req.protocol == "openai" else None
+    if untaken is not None:  # logprobs or reasoning_effort, which no model takes
+        return NoCapableModel(err.message, param=blocked_param(req, untaken))
     return err
 
 
