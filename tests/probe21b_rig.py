@@ -240,7 +240,7 @@ def config(port: int, db: Path, extra: str = "") -> str:
     models = ""
     for name, prices in PRICES.items():
         up = "ra" if name.startswith("an") else "ro"
-        caps = '["chat", "json", "json-schema", "tools", "vision"]'
+        caps = '["chat", "json", "json-schema", "tools", "vision", "pdf"]'  # pdf: file parts
         if name == "an-1":
             caps = '["chat", "json", "tools", "vision"]'
         if name.startswith("em-"):

@@ -9,6 +9,7 @@ upstream errors (a Retry-After pauses a model). The breaker never opens.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +45,11 @@ class Reply:
     frames: list[bytes] | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # frames[gate_at:] wait until the test sets `gate` (5 s at most): what the client reads
+    # before it is what the sidecar sent live
+    gate: threading.Event | None = None
+    gate_at: int = 0
+    gate_missed: bool = False  # the 5 s passed, the frames sent unasked
 
 
 Script = Callable[[str, dict[str, Any]], Reply]
@@ -182,7 +188,9 @@ class _Handler(RecordingHandler):
             self.send_header("content-type", "text/event-stream")
             self.send_header("connection", "close")
             self.end_headers()
-            for frame in reply.frames:
+            for i, frame in enumerate(reply.frames):
+                if reply.gate is not None and i == reply.gate_at:
+                    reply.gate_missed = not reply.gate.wait(5)
                 self.wfile.write(frame)
                 self.wfile.flush()
             self.close_connection = True

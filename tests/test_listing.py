@@ -36,7 +36,24 @@ def test_openrouter_listing_per_token_price_strings_context_and_modalities() -> 
     })  # fmt: skip
     assert (m.price_in_per_mtok, m.price_out_per_mtok) == (2.5, 10.0)
     assert (m.context_window, m.max_output_tokens) == (128000, 16384)
-    assert m.capabilities == {"chat", "vision", "tools", "json"}
+    # gpt-4o takes logprobs, not reasoning; a listing that leaves a parameter out marks it so
+    assert m.capabilities == {"chat", "vision", "tools", "json", "no-logprobs",
+                              "no-reasoning-effort"}  # fmt: skip
+
+
+def test_a_parameter_openrouter_leaves_out_is_marked_and_kept_when_stored() -> None:
+    """prov26: OpenRouter's `supported_parameters` without `logprobs` / `reasoning` mark the
+    model `no-logprobs` / `no-reasoning-effort` (model_params.py: `auto` then sends such a
+    request elsewhere), and the stored form keeps a marker: `to_json` wrote it, `from_json`
+    dropped every one (Anthropic's `no-thinking` too), so a discovered Claude 3 Haiku was
+    routed extended thinking once its listing came back from the store."""
+    m = _one({"id": "o3", "supported_parameters": ["tools", "reasoning", "include_reasoning"]})
+    assert m.capabilities == {"chat", "tools", "no-logprobs"}
+    m = _one({"id": "g", "supported_parameters": ["logprobs", "top_logprobs", "reasoning"]})
+    assert m.capabilities == {"chat"}
+    haiku = _one({"id": "h", "capabilities": {"thinking": {"supported": False}}})
+    for listed in (m, haiku, _one({"id": "o3", "supported_parameters": ["tools"]})):
+        assert Listed.from_json(listed.id, listed.to_json()) == listed
 
 
 def test_schema_constrained_decoding_is_the_json_schema_capability() -> None:
@@ -44,7 +61,9 @@ def test_schema_constrained_decoding_is_the_json_schema_capability() -> None:
     `structured_outputs` capability: strict schemas (`json-schema`); `response_format` alone is
     JSON mode (`json`)."""
     schema = {"chat", "json", "json-schema"}
-    assert _one({"id": "a", "supported_parameters": ["structured_outputs"]}).capabilities == schema
+    markers = {"no-logprobs", "no-reasoning-effort"}  # OpenRouter's list names neither
+    params = {"id": "a", "supported_parameters": ["structured_outputs"]}
+    assert _one(params).capabilities == schema | markers
     assert _one({"id": "b", "supports_response_schema": True}).capabilities == schema
     anthropic_caps = {"structured_outputs": {"supported": True}}
     assert _one({"id": "c", "capabilities": anthropic_caps}).capabilities == schema

@@ -184,8 +184,10 @@ class CanonicalRequest:
 
     @property
     def has_pdf(self) -> bool:
-        """An Anthropic `document` block holding a PDF (base64 or linked: a text, content or
-        Files API document may be plain text), at the top level or in a tool result."""
+        """An Anthropic `document` block that holds or may hold a PDF (base64, linked, or a
+        Files API file: its type is the upstream's to know, and a PDF is what most are; a text
+        or content document is not), or an OpenAI `file` part (Chat Completions and the
+        Responses API take PDFs there), at the top level or in a tool result."""
         return any(
             _is_pdf(p) or (isinstance(p, ToolResultPart) and any(_is_pdf(c) for c in p.content))
             for m in self.messages
@@ -194,13 +196,19 @@ class CanonicalRequest:
 
 
 def _is_pdf(part: Any) -> bool:
-    if not (isinstance(part, OpaquePart) and part.kind == "document"):
+    if not isinstance(part, OpaquePart):
+        return False
+    if part.kind == "file":
+        return part.protocol == "openai"
+    if part.kind != "document":
         return False
     source = part.data.get("source")
     if not isinstance(source, dict):
         return False
     kind = source.get("type")
-    return kind == "url" or (kind == "base64" and source.get("media_type") == "application/pdf")
+    return kind in ("url", "file") or (
+        kind == "base64" and source.get("media_type") == "application/pdf"
+    )
 
 
 def _is_image(part: Part) -> bool:

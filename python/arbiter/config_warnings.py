@@ -3,7 +3,9 @@ most likely did not mean (each warning says what clients will see)."""
 
 from __future__ import annotations
 
-from arbiter import sampling
+from typing import Any
+
+from arbiter import model_params, sampling
 from arbiter.config import RoutingSettings, Settings
 from arbiter.host_check import bind_warning
 from arbiter.registry import NOT_ROUTABLE
@@ -21,6 +23,7 @@ def config_warnings(settings: Settings) -> list[str]:
     out += _embedding_warnings(settings)
     out += semantic_bound_warnings(settings)
     out += sampling.undeclared(settings.models.values())
+    out += model_params.undeclared(settings.models.values(), lambda m: _protocol(settings, m))
     out += _short_operator_keys(settings)
     if hosts := bind_warning(settings.server.host, settings.server.allowed_hosts):
         out.append(hosts)
@@ -113,3 +116,8 @@ def semantic_bound_warnings(settings: Settings) -> list[str]:
 def _cache_on(settings: Settings) -> bool:
     """The response cache serves some tenant (as `Services.cache_wanted` decides)."""
     return settings.cache.enabled or any(t.cache for t in settings.tenants.values())
+
+
+def _protocol(settings: Settings, model: Any) -> str:
+    up = settings.upstreams.get(model.upstream)
+    return up.protocol if up is not None else "openai"

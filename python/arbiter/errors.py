@@ -213,6 +213,9 @@ class UpstreamError(ArbiterError):
     # its whole error answer came (an error status and a readable error body, no output): the
     # upstream did no billable work (budget.may_be_billed), so the attempt costs nothing
     answered: bool = False
+    # its rate-limit headers (http.forwarded_headers' without the request id): relayed with
+    # the error when it reaches the client, as with an answer
+    upstream_headers: dict[str, str] | None = None
 
     @property
     def should_retry(self) -> bool | None:

@@ -30,6 +30,7 @@ from arbiter.errors import (
     UpstreamError,
 )
 from arbiter.http_json import JSON
+from arbiter.ratelimit_names import Surface, for_surface
 from arbiter.request_log import finish_headers
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
@@ -59,6 +60,10 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
     elif isinstance(err, BudgetExceeded) and err.resets_in_s is not None:
         # the spend alone passes the cap: nothing passes before its window resets
         headers["retry-after"] = str(max(math.ceil(err.resets_in_s), 1))
+    if isinstance(err, UpstreamError) and err.upstream_headers:
+        # the upstream's rate-limit state, under the names this surface's clients read
+        surface: Surface = "anthropic" if render is anthropic_render else "openai"
+        headers.update(for_surface(err.upstream_headers, surface))
     retry = err.should_retry  # the SDKs obey it over their own status rules
     if retry is not None:
         headers["x-should-retry"] = "true" if retry else "false"

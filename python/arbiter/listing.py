@@ -20,7 +20,8 @@ Shapes accepted per entry (each field optional but `id`; the first one present w
                    `input_cost_per_token`/`output_cost_per_token` (LiteLLM)
   capabilities     `architecture.input_modalities` or `input_modalities` or `modalities`
                    containing "image" -> vision; `supported_parameters` with "tools" -> tools and
-                   "response_format" -> json, "structured_outputs" -> json and json-schema
+                   "response_format" -> json, "structured_outputs" -> json and json-schema,
+                   no "logprobs" -> no-logprobs, no "reasoning" -> no-reasoning-effort
                    (OpenRouter); LiteLLM's `supports_vision`, `supports_function_calling`,
                    `supports_response_schema` (json and json-schema); Anthropic's
                    `capabilities` as a list of names or a map name -> bool / {"supported": bool}
@@ -41,7 +42,7 @@ from arbiter.config_limits import (
     MAX_PRICE_PER_MTOK,
     model_name_ok,
 )
-from arbiter.implied_capabilities import without
+from arbiter.implied_capabilities import IMPLIED, without
 
 MAX_ENTRIES = 10_000  # per listing (all pages): more is skipped and counted
 MAX_ID_CHARS = MAX_MODEL_NAME_CHARS
@@ -57,6 +58,8 @@ _ALIASES = {"vision": ("vision",), "image_input": ("vision",), "tools": ("tools"
             "structured_outputs": _SCHEMA, "json_schema": _SCHEMA,
             "json-schema": _SCHEMA, "thinking": ("thinking",),
             "pdf_input": ("pdf",), "pdf": ("pdf",)}  # fmt: skip
+# a capability the listing said a model lacks, of those a protocol implies
+_MARKERS = frozenset(without(c) for caps in IMPLIED.values() for c in caps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +207,11 @@ def _capabilities(fields: Mapping[str, Any]) -> frozenset[str]:
             caps.add("json")
         if "structured_outputs" in params:
             caps.update(_SCHEMA)
+        # OpenRouter lists the parameters a model takes: one it leaves out is refused
+        # (model_params.py; an OpenAI-protocol model takes them unless marked)
+        for param, cap in (("logprobs", "logprobs"), ("reasoning", "reasoning-effort")):
+            if param not in params:
+                caps.add(without(cap))
     for flag, flag_caps in (("supports_vision", ("vision",)),
                             ("supports_function_calling", ("tools",)),
                             ("supports_response_schema", _SCHEMA)):  # fmt: skip
@@ -221,6 +229,8 @@ def _capabilities(fields: Mapping[str, Any]) -> frozenset[str]:
     for n in names:
         if isinstance(n, str) and n in _ALIASES:
             caps.update(_ALIASES[n])
+        elif isinstance(n, str) and n in _MARKERS:  # the stored form's (to_json) markers
+            caps.add(n)
     if isinstance(declared, dict):  # a capability Anthropic says the model lacks, marked so
         for key, implied in (("thinking", "thinking"), ("pdf_input", "pdf")):
             v = declared.get(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from arbiter import sampling
+from arbiter import model_params, sampling
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.errors import ContextTooLong, InvalidRequest, NoCapableModel, UnknownModel
@@ -34,7 +34,7 @@ _MEDIA = {
     "vision": "the request carries an image",
     "audio": "the request carries or asks for audio",
     "thinking": "the request asks for extended thinking",
-    "pdf": "the request carries a PDF document",
+    "pdf": "the request carries a PDF document or file",
 }
 
 
@@ -73,6 +73,11 @@ def blocked_for(
     if challengers:
         blocked = {**challengers, **(blocked or {})}
     blocked = sampling.blocks(req.body, s.pool, blocked)  # temperature with top_p
+    if req.protocol == "openai":  # logprobs, reasoning_effort: to the models that take them
+        blocked = model_params.blocks(
+            req.body, s.pool, lambda name: s.protocol_of(name) == "openai", blocked,
+            lambda field: blocked_param(req, field),
+        )  # fmt: skip
     short = s.output_limits.blocks(req.max_tokens, principal.allowed_models)
     if short:  # a max_tokens over some models' output limit, that another can write
         blocked = {**short, **(blocked or {})}
@@ -131,6 +136,8 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
             param="tools",
         )
     sampling.check_named(req.body, model)  # before anything is reserved
+    if req.protocol == "openai" and s.protocol_of(req.model) == "openai":
+        model_params.check_named(req.body, model, lambda field: blocked_param(req, field))
     if s.protocol_of(req.model) != req.protocol and req.to_canonical() is None:
         raise _unreadable(req, s.protocol_of(req.model))
     protocol = s.protocol_of(req.model)
@@ -241,6 +248,9 @@ def named_in_refusal(
     for need in sorted(needs_of(req)):  # the first, as OpenAI names one field
         if not any(need in m.capabilities for m in models):
             return NoCapableModel(err.message, param=_need_param(req, need))
+    untaken = model_params.untaken(req.body, models) if req.protocol == "openai" else None
+    if untaken is not None:  # logprobs or reasoning_effort, which no model takes
+        return NoCapableModel(err.message, param=blocked_param(req, untaken))
     return err
 
 

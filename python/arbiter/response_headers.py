@@ -3,6 +3,7 @@ latency) and the answering upstream's request id and rate limits (split from pip
 
 from __future__ import annotations
 
+from arbiter.ratelimit_names import Surface, for_surface
 from arbiter.request_log import cost_headers
 from arbiter.request_plan import Plan
 
@@ -14,6 +15,7 @@ def headers_for(
     baseline_cost: float,
     upstream: dict[str, str] | None = None,
     dropped: str | None = None,
+    surface: Surface = "openai",
 ) -> dict[str, str]:
     """The response's headers: Arbiter's, and the answering upstream's request id and
     rate-limit headers (`upstream`: http.forwarded_headers). `dropped`: the request's fields
@@ -25,7 +27,7 @@ def headers_for(
         "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
     }, cost + plan.judge_cost, plan.judge_cost, plan.cascade)  # fmt: skip
     if upstream:
-        out.update(upstream)
+        out.update(for_surface(upstream, surface))  # the other protocol's names renamed
         if plan.log is not None:
             plan.log.upstream_request_id = upstream.get("x-request-id")
     if dropped is not None:

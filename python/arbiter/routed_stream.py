@@ -73,7 +73,7 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
     reserved = _stream_worst(s, req, plan, model)
     headers = headers_for(
         plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None),
-        dropped_fields(req, s.protocol_of(model)),
+        dropped_fields(req, s.protocol_of(model)), req.protocol,
     )  # fmt: skip
     # the headers leave before the stream ends, so before its cost is known: the worst case
     # is named as what it is (the reservation), never as the cost; the real cost is in the

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from arbiter import request_log
+from arbiter import model_params, request_log
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
@@ -40,6 +40,7 @@ def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict
         body = req.body
         if protocol == "openai":
             body = limit_named(body, model.max_tokens_param)
+            body = model_params.sent_body(body, model.capabilities)
         if not req.limit_injected or req.max_tokens is None:
             return body
         name = model.max_tokens_param if protocol == "openai" else "max_tokens"

@@ -93,6 +93,7 @@ async def _complete(
                     baseline_cost,
                     cheap_answer.upstream_headers,
                     _dropped(s, req, model),
+                    req.protocol,
                 ),
                 s.protocol_of(model),
             )
@@ -130,7 +131,13 @@ async def _complete(
     return Completed(
         result,
         headers_for(
-            plan, model, cost, baseline_cost, result.upstream_headers, _dropped(s, req, model)
+            plan,
+            model,
+            cost,
+            baseline_cost,
+            result.upstream_headers,
+            _dropped(s, req, model),
+            req.protocol,
         ),
         s.protocol_of(model),
     )
@@ -164,7 +171,13 @@ async def _weak_served(
     return Completed(
         answer,
         headers_for(
-            plan, model, cost, baseline_cost, answer.upstream_headers, _dropped(s, req, model)
+            plan,
+            model,
+            cost,
+            baseline_cost,
+            answer.upstream_headers,
+            _dropped(s, req, model),
+            req.protocol,
         ),
         s.protocol_of(model),
     )

@@ -24,6 +24,13 @@ from tests.inproc import sidecar_in_process
 from tests.sdk_clients import check_anthropic_error, sdks
 
 FILE_DOCUMENT = {"type": "document", "source": {"type": "file", "file_id": "file_011CPdf"}}
+
+
+def _with_pdf(text: str) -> str:
+    """_vision's pool, every model able to read a PDF too (a Files API document needs `pdf`)."""
+    return _vision(text).replace('"tools", "vision"]', '"tools", "vision", "pdf"]')
+
+
 TOOLS: Any = [{"name": "fetch", "input_schema": {"type": "object"}}]
 
 
@@ -100,7 +107,8 @@ def test_routed_it_goes_to_the_anthropic_model_and_no_other(tmp_path: Path) -> N
             assert r.status_code == 200, r.text
             assert r.headers["x-arbiter-model"] == "sim-medium"
 
-        async with sidecar_in_process(tmp_path / "openai-only", edit_config=_vision) as sc:
+        # the OpenAI models read PDFs too: what keeps the document from them is their protocol
+        async with sidecar_in_process(tmp_path / "openai-only", edit_config=_with_pdf) as sc:
             r = await sc.client.post(
                 "/v1/messages", json=asking("auto", FILE_DOCUMENT), headers=sc.anthropic
             )

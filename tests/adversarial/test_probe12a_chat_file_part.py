@@ -22,9 +22,14 @@ def _messages(file: dict[str, Any]) -> Any:
     return [{"role": "user", "content": parts}]
 
 
+def _reads_pdf(text: str) -> str:
+    """The demo pool, its models able to read PDFs (a `file` part needs `pdf`)."""
+    return text.replace('"json-schema", "tools"]', '"json-schema", "tools", "pdf"]')
+
+
 def test_a_file_part_naming_no_file_is_a_400_before_any_call(tmp_path: Path) -> None:
     async def main() -> None:
-        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_, gpt):
+        async with sidecar_in_process(tmp_path, edit_config=_reads_pdf) as sc, sdks(sc) as (_, gpt):
             before = await sim_requests(sc)
             for file in ({}, {"filename": "report.pdf"}, {"file_id": 5}):
                 with pytest.raises(openai.BadRequestError) as info:

@@ -72,7 +72,7 @@ def _with_mock(
             f'[models.{model}]\nupstream = "mockup"\n'
             f'upstream_model = "{upstream_model}"\n'
             f"price_in_per_mtok = {prices[0]}\nprice_out_per_mtok = {prices[1]}\n"
-            'context_window = 32000\ncapabilities = ["chat", "no-route", "vision"]\n'
+            'context_window = 32000\ncapabilities = ["chat", "no-route", "vision", "pdf"]\n'
         )
 
     return edit

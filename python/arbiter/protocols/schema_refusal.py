@@ -34,9 +34,11 @@ class _Encoder(Protocol):
 
 class SchemaRefusals:
     """An encoder whose text blocks are told apart at their first non-blank text: JSON streams
-    at once; text that opens as no JSON (and every event after it) waits for the answer's stop
-    reason, then starts as a refusal block (each encoder's refusal form) when it is a refusal,
-    else as the text it was. A block's start and blank deltas wait for its first text."""
+    at once; text that opens as no JSON (and every event after it) waits until it cannot be a
+    refusal any more, or is one: a tool call starting (the text was its preamble: shown as
+    text, the call and all after it live) or the answer's stop reason (a refusal block, each
+    encoder's refusal form, when it is a refusal, else the text it was). A block's start and
+    blank deltas wait for its first text."""
 
     __slots__ = ("_held", "_inner", "_undecided", "_waiting")
 
@@ -47,6 +49,10 @@ class SchemaRefusals:
         self._waiting: set[int] = set()  # prose blocks among the held events
 
     def encode(self, event: StreamEvent) -> bytes:
+        if self._held and isinstance(event, BlockStart) and event.kind == "tool_use":
+            # a refusal is the answer's one text: prose a tool call follows is its preamble,
+            # shown now as the text it was (not at the stop reason), the call live after it
+            return self._release(False) + self._inner.encode(event)
         if self._held and not isinstance(event, MessageDelta):
             self._held.append(event)
             return b""

@@ -78,7 +78,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
     texts: list[str] = []
-    has_images = False
+    has_images = has_pdf = False
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
@@ -88,8 +88,9 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
                 f"Invalid value for 'messages[{i}].role': {role!r}.", param=f"messages[{i}].role"
             )
         _check_message_fields(msg, i, role)
-        text, images = _content_text(msg.get("content"), i, role)
+        text, images, files = _content_text(msg.get("content"), i, role)
         has_images = has_images or images
+        has_pdf = has_pdf or files
         texts.append(text)
     _check_tool_pairs(messages)
     stream = body.get("stream")  # nullable in the spec: null means false
@@ -133,6 +134,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         response_format=response_format,
         has_tools=bool(tools) or bool(body.get("functions")),
         has_images=has_images,
+        has_pdf=has_pdf,  # a `file` part: Chat Completions takes PDFs there
         has_audio=audio > 0 or _asks_for_audio(body),
         prompt_text=prompt_text,
         prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
@@ -247,9 +249,10 @@ def _check_nesting(raw: bytes, body: dict[str, Any]) -> None:
         ) from err
 
 
-def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
+def _content_text(content: Any, i: int, role: str) -> tuple[str, bool, bool]:
+    """A message's text, and whether it holds an image, and a file part."""
     if content is None or isinstance(content, str):
-        return content or "", False
+        return content or "", False, False
     if not isinstance(content, list):
         raise InvalidRequest(
             f"'messages[{i}].content' must be a string or an array of parts.",
@@ -262,7 +265,7 @@ def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
             param=f"messages[{i}].content",
         )
     parts: list[str] = []
-    images = False
+    images = files = False
     for j, part in enumerate(content):
         if not isinstance(part, dict):
             raise InvalidRequest(
@@ -278,7 +281,8 @@ def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
             check_inline_audio(part["input_audio"], f"messages[{i}].content[{j}].input_audio")
         elif kind == "file":  # _check_part saw `file` is an object
             _check_file(part["file"], f"messages[{i}].content[{j}].file")
-    return "\n".join(parts), images
+            files = True
+    return "\n".join(parts), images, files
 
 
 # a known part's required field: (name, the JSON type it must have, the keys it must hold)

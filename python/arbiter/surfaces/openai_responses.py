@@ -72,6 +72,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         response_format=view.get("response_format"),
         has_tools=bool(canonical.tools),
         has_images=canonical.has_images,
+        has_pdf=canonical.has_pdf,
         prompt_text=text,
         prompt_tokens=prompt_tokens,
         unviewed_tokens=carried,

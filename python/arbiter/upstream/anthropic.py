@@ -288,7 +288,12 @@ class AnthropicStream(SSEStream):
             self._ready.append(b"event: " + kind + b"\ndata: " + payload + b"\n\n")
 
     def _opening(self, item: bytes) -> bool:
-        """message_start, pings and an empty text block start have nothing to show."""
+        """message_start, pings and an empty text block start have nothing to show. A
+        message_stop before anything else (no content, no stop reason) is no answer: it fails
+        before any byte reached the client, so failover acts (as on an OpenAI `[DONE]` alone),
+        where it was relayed and the client's stream ended in an error event."""
+        if self._kind == b"message_stop":
+            raise UpstreamError(f"{self._model}: stream ended before any content")
         return self._kind in _OPENING or (
             self._kind == b"content_block_start" and b'"text":""' in item.replace(b" ", b"")
         )

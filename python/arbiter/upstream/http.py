@@ -348,6 +348,10 @@ class HTTPProvider:
             return redirect_error(model, status, headers)
         err = self._http_error(model, status, raw, headers)
         err.answered = whole_error_answer(status, raw)  # then it costs nothing (budget.py)
+        limits = forwarded_headers(headers)
+        limits.pop("x-request-id", None)  # the error's id is Arbiter's (its log line's)
+        limits.pop("request-id", None)
+        err.upstream_headers = limits or None
         return err
 
     async def _post(
