@@ -1,0 +1,122 @@
+"""grade26: the tests' data an answer could still read in the jail, and honest answers kept.
+
+CPython 3.11 audits no read of a function's `__globals__` or `__closure__` nor of a generator's
+or coroutine's code, and an answer could add an audit hook of its own, handed every event's
+arguments (the tests' namespace, their code). Each game below returned the tests' expected
+value and passed on base26; the harness now refuses them (`harness_guard._hold`, the
+`sys.addaudithook` event). Controls: an answer's own function, closure and generator, the tests'
+own reads, `typing`, `asyncio`, `dataclasses`, `functools`, `dis` still work.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from arbiter.sandbox.python_runner import PythonRunner
+from arbiter.sandbox.runner import Job, Limits
+from tests.sandbox_here import sandbox_runner
+
+LIMITS = Limits(wall_s=5.0, cpu_s=3)
+_TWICE = "def twice(x):\n    return 2 * x\n"
+
+
+@pytest.fixture(scope="module")
+def runner() -> PythonRunner:
+    return sandbox_runner()
+
+
+CHEATS = {
+    "handed_function_globals": (
+        "def add(a, b, f):\n    return f.__globals__['want']\n",
+        _TWICE + "want = 3\nassert add(1, 2, twice) == want\n",
+    ),
+    "handed_closure_cell": (
+        "def add(a, b, f):\n    return f.__closure__[0].cell_contents\n",
+        "def mk():\n    want = 3\n    def g():\n        return want\n    return g\n"
+        "assert add(1, 2, mk()) == 3\n",
+    ),
+    "inspect_getmembers_globals": (
+        "import inspect\n"
+        "def add(a, b, f):\n    return dict(inspect.getmembers(f))['__globals__']['want']\n",
+        "want = 3\ndef twice(x):\n    return want * x\nassert add(1, 2, twice) == want\n",
+    ),
+    # a class of the tests found without being handed anything, then its method's globals
+    "subclasses_then_method_globals": (
+        "def add(a, b):\n    for c in object.__subclasses__():\n"
+        "        if c.__name__ == 'Case':\n            return c.m.__globals__['want']\n"
+        "    return 0\n",
+        "class Case:\n    def m(self):\n        pass\nwant = 3\nassert add(1, 2) == want\n",
+    ),
+    # a tests' generator's code: its constants
+    "handed_generator_code": (
+        "def add(a, b, g):\n    return [c for c in g.gi_code.co_consts if type(c) is int][-1]\n",
+        "def gen():\n    yield 0\n    yield 3\nassert add(1, 2, gen()) == 3\n",
+    ),
+    # an audit hook of the answer's: the harness's own event hands it the tests' namespace
+    "own_audit_hook_reads_the_namespace": (
+        "import sys\nseen = []\ndef h(e, a):\n    if e == 'arbiter.watch':\n"
+        "        seen.append(a[0][0])\nsys.addaudithook(h)\n"
+        "def add(a, b):\n    return seen[0]['want'] if seen else 0\n",
+        "want = 3\nassert add(1, 2) == want\n",
+    ),
+    # ... and the tests' compiled code (their constants) as the harness runs it
+    "own_audit_hook_reads_the_tests_code": (
+        "import sys\nseen = []\ndef h(e, a):\n    if e == 'exec':\n        seen.append(a[0])\n"
+        "sys.addaudithook(h)\n"
+        "def add(a, b):\n    return [c for c in seen[-1].co_consts if type(c) is int][-1]\n",
+        "assert add(1, 2) == 3\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHEATS))
+def test_an_answer_reading_the_tests_data_passes_no_check(runner: PythonRunner, name: str) -> None:
+    code, tests = CHEATS[name]
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert outcome.passed == 0 and outcome.total == 1, (name, outcome)
+    assert outcome.kind in ("exception", "wrong_answer"), (name, outcome)
+
+
+HONEST = {
+    "answer_reads_its_own_globals": (
+        "K = 3\ndef add(a, b):\n    return add.__globals__['K'] + a + b - 3\n",
+        "assert add(1, 2) == 3\n",
+    ),
+    "answer_inspects_its_own_closure": (
+        "import inspect\ndef mk():\n    k = 1\n    def f(a, b):\n        return a + b * k\n"
+        "    return f\nadd = mk()\n"
+        "def get(a, b):\n    return inspect.getclosurevars(add).nonlocals['k'] * add(a, b)\n",
+        "assert get(1, 2) == 3\n",
+    ),
+    "tests_read_their_own_function_and_type_hints": (
+        "def add(a: int, b: int) -> int:\n    return a + b\n",
+        "import typing\ndef chk(x: int) -> int:\n    return x\n"
+        "assert typing.get_type_hints(add)['a'] is int\n"
+        "assert chk.__globals__['chk'] is chk and chk(add(1, 2)) == 3\n",
+    ),
+    "tests_run_their_coroutine": (
+        "async def add(a, b):\n    return a + b\n",
+        "import asyncio\nasync def main():\n    return await add(1, 2)\n"
+        "assert asyncio.run(main()) == 3\n",
+    ),
+    "tests_hand_a_generator": (
+        "def total(g):\n    return sum(g)\n",
+        "def gen():\n    yield 1\n    yield 2\nassert total(gen()) == 3\n"
+        "assert total(x for x in [1, 2]) == 3\n",
+    ),
+    "answer_uses_dataclasses_functools_dis": (
+        "import dis, functools\nfrom dataclasses import dataclass, field\n@dataclass\n"
+        "class P:\n    x: int\n    y: list = field(default_factory=list)\n"
+        "@functools.singledispatch\ndef add(a, b):\n    return P(a + b).x\n"
+        "@add.register\ndef _(a: str, b):\n    return a * b\n"
+        "def g():\n    yield 1\ndis.Bytecode(g())\n",
+        "assert add(1, 2) == 3\nassert add('a', 2) == 'aa'\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HONEST))
+def test_honest_introspection_still_passes(runner: PythonRunner, name: str) -> None:
+    code, tests = HONEST[name]
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert outcome.kind is None and outcome.passed == outcome.total >= 1, (name, outcome)
