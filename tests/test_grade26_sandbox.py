@@ -120,3 +120,47 @@ def test_honest_introspection_still_passes(runner: PythonRunner, name: str) -> N
     code, tests = HONEST[name]
     outcome = runner.run(Job(code, tests), LIMITS)
     assert outcome.kind is None and outcome.passed == outcome.total >= 1, (name, outcome)
+
+
+# doctests whose expected text is a repr no plain value writes: failed on base26 (a correct
+# answer graded wrong); the same text against a wrong value still fails
+_SLOTS = (
+    "from dataclasses import dataclass\n@dataclass(slots=True)\nclass P:\n    x: int\n    y: int\n"
+)
+_FLAG = "import enum\nclass Perm(enum.Flag):\n    R = 4\n    W = 2\n    X = 1\n"
+DOCTESTS = {
+    "slots_dataclass": (_SLOTS + "def f():\n    return P(1, 2)\n",
+                        _SLOTS + "def f():\n    return P(2, 1)\n", "P(x=1, y=2)"),
+    "slots_dataclass_in_a_list": (_SLOTS + "def f():\n    return [P(1, 2)]\n",
+                                  _SLOTS + "def f():\n    return [P(1, 3)]\n", "[P(x=1, y=2)]"),
+    "flag_no_member_names": (_FLAG + "def f():\n    return Perm(0)\n",
+                             _FLAG + "def f():\n    return Perm.X\n", "<Perm: 0>"),
+    "flag_members_in_a_list": (_FLAG + "def f():\n    return [Perm.R, Perm.R | Perm.W]\n",
+                               _FLAG + "def f():\n    return [Perm.R, Perm.W]\n",
+                               "[<Perm.R: 4>, <Perm.R|W: 6>]"),
+    "enum_member_in_a_dict": (
+        "import enum\nclass C(enum.Enum):\n    RED = 'r'\ndef f():\n    return {'a': C.RED}\n",
+        "import enum\nclass C(enum.Enum):\n    RED = 'r'\n    BLUE = 'b'\n"
+        "def f():\n    return {'a': C.BLUE}\n",
+        "{'a': <C.RED: 'r'>}",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DOCTESTS))
+def test_a_repr_doctest_passes_the_right_value_only(runner: PythonRunner, name: str) -> None:
+    right, wrong, expected = DOCTESTS[name]
+    outcome = runner.run(Job(right, None, (("f()", expected),)), LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (1, 1, None), (name, outcome)
+    outcome = runner.run(Job(wrong, None, (("f()", expected),)), LIMITS)
+    assert (outcome.passed, outcome.kind) == (0, "wrong_answer"), (name, outcome)
+
+
+def test_a_slots_class_whose_repr_lies_fails(runner: PythonRunner) -> None:
+    code = (
+        "class P:\n    __slots__ = ('x', 'y')\n    def __init__(s, x, y):\n"
+        "        s.x, s.y = x, y\n    def __repr__(s):\n        return 'P(x=1, y=2)'\n"
+        "def f():\n    return P(5, 6)\n"
+    )
+    outcome = runner.run(Job(code, None, (("f()", "P(x=1, y=2)"),)), LIMITS)
+    assert (outcome.passed, outcome.kind) == (0, "wrong_answer"), outcome
