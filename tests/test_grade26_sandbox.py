@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from arbiter.sandbox import python_runner
 from arbiter.sandbox.python_runner import PythonRunner
 from arbiter.sandbox.runner import Job, Limits
 from tests.sandbox_here import sandbox_runner
@@ -164,3 +165,22 @@ def test_a_slots_class_whose_repr_lies_fails(runner: PythonRunner) -> None:
     )
     outcome = runner.run(Job(code, None, (("f()", "P(x=1, y=2)"),)), LIMITS)
     assert (outcome.passed, outcome.kind) == (0, "wrong_answer"), outcome
+
+
+def test_the_harness_runs_compiled_once_and_from_source_when_it_cannot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # grade26: compiling the ~75 KB harness source was most of a run (the jail writes no
+    # bytecode); the sandbox's interpreter compiles it once and each run loads the marshalled
+    # code from stdin. Where it cannot, each run compiles the source as before.
+    runner = sandbox_runner()
+    job = Job("def add(a, b):\n    return a + b\n", "assert add(1, 2) == 3\n")
+    assert runner._harness_code() is not None
+    assert "marshal.loads" in runner._argv(LIMITS, runner._harness_code())[-1]
+    assert runner.run(job, LIMITS).passed == 1
+    monkeypatch.setattr(python_runner, "_compile_harness", lambda interpreter: None)
+    fallback = PythonRunner()
+    assert fallback.unavailable() is None and fallback._harness_code() is None
+    assert fallback._argv(LIMITS, None)[-1] == python_runner.HARNESS_SOURCE
+    outcome = fallback.run(job, LIMITS)
+    assert (outcome.passed, outcome.total, outcome.kind) == (1, 1, None), outcome
