@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 
 from arbiter.sandbox import python_runner
-from arbiter.sandbox.python_runner import PythonRunner
+from arbiter.sandbox.bwrap import Collected
+from arbiter.sandbox.python_runner import LOST_COUNT, PythonRunner, outcome_of
 from arbiter.sandbox.runner import Job, Limits
 from tests.sandbox_here import sandbox_runner
 
@@ -184,3 +185,48 @@ def test_the_harness_runs_compiled_once_and_from_source_when_it_cannot(
     assert fallback._argv(LIMITS, None)[-1] == python_runner.HARNESS_SOURCE
     outcome = fallback.run(job, LIMITS)
     assert (outcome.passed, outcome.total, outcome.kind) == (1, 1, None), outcome
+
+
+# an outsider's games on the result pipe (its number is the harness's sys.argv[-1])
+PIPE_GAMES = {
+    # a partial line ahead of the units record, then ahead of each check it would fail: those
+    # records were dropped as garbage and the rest counted as all (1/1 passed on base26)
+    "hide_the_checks_it_fails": (
+        "import os, sys\nFD = int(sys.argv[-1])\nos.write(FD, b'x')\n"
+        "def add(a, b):\n    if a == 1:\n        return 3\n    os.write(FD, b'x')\n    return 0\n"
+    ),
+    # a forked child was a second harness holding the pipe and the nonce: its record of a
+    # unit came after the parent's (here the right guess last: unit 0 passed on base26); now a
+    # child writes no record and the parent's exit leaves the run unfinished
+    "fork_guesses": (
+        "import os\ndef add(a, b):\n    for guess in (0, a + b if a == 1 else 0):\n"
+        "        pid = os.fork()\n        if pid == 0:\n            return guess\n"
+        "        os.waitpid(pid, 0)\n    os._exit(0)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PIPE_GAMES))
+def test_a_game_on_the_result_pipe_passes_nothing_it_fails(runner: PythonRunner, name: str) -> None:
+    tests = "assert add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(5, 5) == 10\n"
+    outcome = runner.run(Job(PIPE_GAMES[name], tests), LIMITS)
+    assert outcome.total == 3 and outcome.passed <= 1, (name, outcome)
+    if name == "fork_guesses":
+        assert outcome.passed == 0 and outcome.kind == "exception", outcome
+
+
+def _collected(*lines: str) -> Collected:
+    data = ("\n".join(lines) + "\n").encode()
+    return Collected(b"", data, 0, False, False, 1.0)
+
+
+def test_a_unit_failed_once_stays_failed_and_a_count_is_required() -> None:
+    n = '"nonce": "n"'
+    started, done = f'{{"event": "started", {n}}}', f'{{"event": "done", {n}}}'
+    units = f'{{"event": "units", "total": 1, {n}}}'
+    fail = f'{{"unit": 0, "ok": false, "kind": "wrong_answer", "line": 1, {n}}}'
+    ok = f'{{"unit": 0, "ok": true, {n}}}'
+    assert outcome_of(_collected(started, units, ok, done), "n").passed == 1
+    assert outcome_of(_collected(started, units, fail, ok, done), "n").passed == 0
+    lost = outcome_of(_collected(started, ok, done), "n")
+    assert (lost.passed, lost.detail) == (0, LOST_COUNT), lost

@@ -57,7 +57,9 @@ def _json(value: Any) -> str:
 # garbage collector, load ctypes, read its own memory (/proc/PID/mem), or start a program (a
 # fresh interpreter has no hook, and reads its parent's memory), or add an audit hook of its
 # own (handed every event's arguments: the tests' namespace, their code: grade26; refused with a
-# RuntimeError, the hook is not added and the call returns).
+# RuntimeError, the hook is not added and the call returns). A forked child may run (the jail
+# ends it with the run) but writes no record: it was a second harness holding the pipe and the
+# nonce, whose records came after the parent's (grade26).
 _DENIED_EVENTS = frozenset({
     "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook",
@@ -143,6 +145,7 @@ def _sealed(
     loader_exec: Any,
     tb_path: str,
     collector: tuple[Any, Any, Any],
+    owner: tuple[Any, int],
 ) -> Any:
     """The audit hook. `_guard` runs a copy of this function whose globals are a private dict
     (rebinding this module's names changes nothing it uses); what it closes over (the result
@@ -166,6 +169,7 @@ def _sealed(
     # thread turns it on, the reads are refused and the harness fails closed)
     busy: list[Any] = [None]
     gc_isenabled, gc_disable, gc_enable = collector  # the functions, not the patchable module
+    getpid, pid = owner  # the harness's process: a forked child's records are dropped
     tb_codes: dict[int, Any] = {}  # the stdlib traceback module's code objects, by identity
     homes = [main_frame.f_globals]  # and the tests' namespace, once it exists
     failed: set[Any] = set()  # a unit written as failed is never written as passed
@@ -312,7 +316,7 @@ def _sealed(
                     else:
                         bound[2] = ((None, bound),)  # never matches: no pass is written
                 return
-            if type(record) is not dict:
+            if type(record) is not dict or getpid() != pid:
                 return
             unit = record.get("unit")
             if not ok:
@@ -324,7 +328,9 @@ def _sealed(
                 failed.add(unit)
             elif unit is not None and unit in failed:
                 return
-            data = (_json({**record, "nonce": nonce}) + "\n").encode("utf-8", "replace")
+            # a line of its own: a partial line the answer wrote into the pipe (its number is
+            # in sys.argv) ends before it and is dropped, not this record (grade26)
+            data = ("\n" + _json({**record, "nonce": nonce}) + "\n").encode("utf-8", "replace")
             while data:
                 data = data[write(fd, data) :]
             return
@@ -427,7 +433,8 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
     tb_path = os.path.join(os.path.dirname(os.__file__), "traceback.py")
     hook = sealed["_sealed"](os.write, fd, nonce, main, _thread.get_ident, sys._getframe,
                              sys._getframe(1), trusted, watched, _tb_line.__code__, loader_exec,
-                             tb_path, (gc.isenabled, gc.disable, gc.enable))  # fmt: skip
+                             tb_path, (gc.isenabled, gc.disable, gc.enable),
+                             (os.getpid, os.getpid()))  # fmt: skip
     _hold(types)
     sys.addaudithook(hook)
     # the stdlib the tests import, imported now (under the hook: it learns the traceback

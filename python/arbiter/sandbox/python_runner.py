@@ -174,6 +174,7 @@ def _job_bytes(job: Job, limits: Limits, nonce: str) -> bytes:
 
 
 TAMPERED = "tampering with the harness detected: the answer reached its checks or records"
+LOST_COUNT = "the harness's count of checks never arrived: the answer wrote into its result pipe"
 
 
 def outcome_of(got: Collected, nonce: str) -> Outcome:
@@ -181,7 +182,7 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
     total = 0
     outcome: dict[int, tuple[bool, str, str]] = {}
     stopped: tuple[FailureKind, str] | None = None
-    done = started = tampered = False
+    done = started = tampered = counted = False
     for line in got.results.splitlines():
         try:
             record: Any = orjson.loads(line)
@@ -195,6 +196,7 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
             started = True
         elif event == "units" and _count(record.get("total")):
             total += record["total"]
+            counted = True
         elif event == "syntax":
             return Outcome(0, max(total, 1), "syntax", detail, got.wall_ms)
         elif event == "load_failed":
@@ -207,8 +209,11 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
             done = True
         elif _count(record.get("unit")):
             tampered = tampered or record.get("tampered") is True  # only the audit hook's mark
+            before = outcome.get(record["unit"])
             outcome[record["unit"]] = (
-                record.get("ok") is True,  # only the harness's own `true` passes a unit
+                # only the harness's own `true` passes a unit; one failed stays failed (a
+                # second writer of the pipe, a forked harness, wrote after: grade26)
+                record.get("ok") is True and (before is None or before[0]),
                 str(record.get("kind") or ""),
                 f"line {record.get('line')}: {detail}",
             )
@@ -217,6 +222,9 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
         why = said[-1][:200] if said else f"exit {got.returncode}, timed out: {got.timed_out}"
         return Outcome(0, 0, None, f"the sandbox did not start: {why}", got.wall_ms,
                        "sandbox_error")  # fmt: skip
+    if outcome and not counted:  # the answer wrote a partial line into the pipe ahead of the
+        # units record (grade26: it then hid the records of the checks it would fail)
+        return Outcome(0, len(outcome), "exception", LOST_COUNT, got.wall_ms)
     passed = sum(1 for ok, _, _ in outcome.values() if ok)
     total = max(total, len(outcome))
     failures = [(kind, detail) for ok, kind, detail in outcome.values() if not ok]
