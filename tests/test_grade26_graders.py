@@ -33,6 +33,8 @@ def _ref(answer: str, reference: str) -> float:
         ("Chengdu, Sichuan", "Chengdu", 1.0),
         ("Paris, France", "France", 1.0),  # the reference places the head: what was asked
         ("Lyon, Paris", "Paris", 0.0),  # 0.5 on base26: Paris only qualifies Lyon
+        ("New York, NY", "New York", 1.0),  # 0.5 on base26: its own initials, no second state
+        ("New York, New Jersey", "New York", 0.5),  # two known states: a hedge (held)
         # held
         ("Springfield, Illinois", "Springfield", 1.0),
         ("Paris, Lyon, Marseille", "Paris", 1 / 3),
