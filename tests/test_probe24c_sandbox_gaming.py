@@ -50,8 +50,11 @@ def test_a_gamed_answer_handed_a_test_function_passes_no_check(
     tests = HANDING + LATER
     outcome = runner.run(Job(GAMES_HANDED[name], tests), LIMITS)
     assert outcome.passed == 0, (name, outcome)
-    # fix24: said as what it is (was "exited 0 before finishing", as a crash would read)
-    assert outcome.detail == TAMPERED, (name, outcome)
+    # fix24: said as what it is (was "exited 0 before finishing", as a crash would read);
+    # grade26: a tests' function's __globals__ and __closure__ are no longer the answer's to
+    # read (the hook then caught what it did with them)
+    held = outcome.detail.endswith("what the tests' functions hold is not the answer's to read")
+    assert outcome.detail == TAMPERED or held, (name, outcome)
 
 
 def test_controls_an_answer_calling_a_handed_function_passes(runner: PythonRunner) -> None:

@@ -90,6 +90,36 @@ def is_candidate(item: str, reference: str) -> bool:
     words = item.split()
     if not words or any(w in _DESCRIBING for w in words):
         return False
+    named = reference.split()
+    if len(named) > 1 and item.replace(" ", "") == "".join(w[0] for w in named):
+        return False  # "New York, NY": the reference's own initials (grade26)
     if item.isdigit() is not reference.isdigit():
         return False  # "Eiffel Tower, 1889": a date beside a name, no other name
     return max(sizes(item)) <= min(sizes(reference))  # a larger place places the reference
+
+
+def apposition_chain(names: list[str]) -> list[str] | None:
+    """Normalised items of a list joined by commas alone, read as one name and what follows it
+    ("Paris, Ile-de-France", "Springfield, Illinois, USA"): None when they are no such chain.
+    Returned: the names the answer states (the head, and the known places that place it).
+
+    General (grade26): the item right after the head may be any name, a region no list holds
+    ("Ile-de-France"); each later item must be one that cannot be another candidate (a larger
+    known place, a description, a hedge), and no item may be a known place of the head's kind
+    or smaller ("France, Germany": a hedge). A qualifier is no answer of its own: "Lyon, Paris"
+    states Lyon, so a second guess after the head earns nothing (nor games a 1/k)."""
+    if len(names) < 2:
+        return None
+    head, rest = names[0], names[1:]
+    for i, item in enumerate(rest):
+        words = item.split()
+        if words and words[0] in ("not", "no", "never"):
+            continue  # "Paris, not Lyon": a negated item offers nothing
+        if not is_candidate(item, head):
+            continue  # a larger known place, a description, a hedge, a year
+        if i == 0 and max(sizes(item)) == 0:
+            continue  # the general apposition: a name no list knows, right after the head
+        return None
+    stated = [head]
+    stated += [n for n in rest if max(sizes(n)) > 0 and not is_candidate(n, head)]
+    return stated

@@ -31,7 +31,7 @@ import numpy.typing as npt
 import orjson
 
 from arbiter import linear, mathcheck
-from arbiter.apposition import is_candidate
+from arbiter.apposition import apposition_chain, is_candidate
 from arbiter.config import ReferenceSettings
 from arbiter.errors import ConfigError
 from arbiter.grading import _GROUPED, Grade, extract_final_answer, offered_numbers
@@ -246,6 +246,8 @@ def _in_short_answer(words: list[str], ref: list[str], answer: str) -> Grade:
     if not meant:
         return Grade(0.0, _GRADER, "exact: the short answer negates the reference")
     candidates = _listed_candidates(answer, " ".join(ref))
+    if candidates == 0:
+        return Grade(0.0, _GRADER, "exact: the reference only qualifies another name")
     if candidates > 1:
         return Grade(
             1.0 / candidates, _GRADER, f"exact: the reference is one of {candidates} listed"
@@ -282,8 +284,10 @@ def _listed_candidates(answer: str, ref: str) -> int:
         return 1  # the reference's own words would split it
     items: list[str] = []
     at = 0
+    commas = True  # every separator a comma: the items may be one name and its appositions
     for m in _LIST_SEPARATOR.finditer(answer):
         items.append(answer[at : m.start()])
+        commas = commas and m.group(0).strip() == ","
         at = m.end()
     items.append(answer[at:])
     names = [normalise(item) for item in items]
@@ -297,6 +301,10 @@ def _listed_candidates(answer: str, ref: str) -> int:
     names = [ref if f" {ref} " in f" {n} " else n for n in names]
     if ref not in names or len(names[0].split()) > _LIST_ITEM_WORDS:
         return 1
+    if commas:
+        chain = apposition_chain(names)
+        if chain is not None:
+            return chain.count(ref)  # the head's: 1 (the reference places it: 1), or 0
     others = {
         n for n in names if n != ref and n.split()[0] not in _NEGATING and is_candidate(n, ref)
     }

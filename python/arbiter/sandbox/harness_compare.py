@@ -284,7 +284,9 @@ def _rewrite_compares(node: Any, inside: bool) -> Any:
 # `defaultdict(<class 'int'>, {'a': 1})`. The text is read as what it states (the class's name,
 # the member's name and value, the fields' values, the factory) and checked against what the
 # value holds, read by C code only (its own `__repr__`, `__getattr__` or properties never run):
-# a value that holds what the text states is what the doctest means.
+# a value that holds what the text states is what the doctest means. grade26: a `__slots__`
+# class's fields are read by their member descriptors, a Flag's `<Perm: 0>` names no member,
+# and members and fields are read inside lists, tuples and dicts (`[<Perm.R: 4>]`).
 _GETSET = type(type.__dict__["__dict__"])
 _defaultdict = _collections.defaultdict
 _default_factory = _defaultdict.__dict__["default_factory"].__get__
@@ -315,36 +317,118 @@ def _held(value: Any, expected: Any) -> bool:
 def _repr_equal(want: str, value: Any) -> bool:
     """`want` (a doctest's expected text) states what `value` holds: see above."""
     try:
-        if want[:1] == "<" and want[-1:] == ">" and ": " in want:  # <Color.RED: 1>
-            head, _, literal = want[1:-1].partition(": ")
-            owner, _, name = head.rpartition(".")
-            space = _instance_dict(value)
-            return (
-                space is not None
-                and owner == type.__dict__["__name__"].__get__(type(value))
-                and type(space.get("_name_")) is str
-                and space["_name_"] == name
-                and "_value_" in space
-                and _held(space["_value_"], _literal(_parse(literal)))
-            )
         if type(value) is _defaultdict and want[:12] == "defaultdict(" and want[-1:] == ")":
             return _defaultdict_equal(want, value)
-        call = _parse(want)
-        if not isinstance(call, _ast.Call) or not isinstance(call.func, _ast.Name):
-            return False
-        space = _instance_dict(value)
-        if space is None or call.args or not call.keywords:
-            return False
-        if call.func.id != type.__dict__["__name__"].__get__(type(value)):
-            return False
-        for keyword in call.keywords:  # P(x=1, y=2): each field the text names holds its value
-            if keyword.arg is None or keyword.arg not in space:
-                return False
-            if not _held(space[keyword.arg], _literal(keyword.value)):
-                return False
-        return True
+        return _fields_hold(_parse(_members_as_calls(want)), value, 0)
     except BaseException:  # not literals, an unhashable key, an untrusted value: no match
         return False
+
+
+_MEMBER_CALL = "__arbiter_member__"
+
+
+def _members_as_calls(text: str) -> str:
+    """Each Enum member's `<Color.RED: 1>` (`<Perm.R|W: 6>`; `<Perm: 0>`, a Flag's value no
+    member names) as `__arbiter_member__('Color', 'RED', 1)`, so `[<Color.RED: 1>]` parses.
+    One pass over the text (str.find: linear); a `>` inside the value's text is not read."""
+    out: list[str] = []
+    at = 0
+    while True:
+        start = text.find("<", at)
+        end = text.find(">", start + 1) if start >= 0 else -1
+        if end < 0:
+            out.append(text[at:])
+            return "".join(out)
+        head, colon, literal = text[start + 1 : end].partition(": ")
+        owner, dot, name = head.rpartition(".")
+        owner = owner if dot else head
+        if colon and owner.isidentifier() and (not dot or name):
+            out.append(text[at:start])
+            out.append(f"{_MEMBER_CALL}({owner!r}, {name if dot else None!r}, {literal})")
+        else:
+            out.append(text[at : end + 1])
+        at = end + 1
+
+
+def _member_holds(node: Any, value: Any) -> bool:
+    """`__arbiter_member__('Color', 'RED', 1)` (`_members_as_calls`): the value's class is
+    named so, and its own `_name_` and `_value_` are the member's."""
+    if len(node.args) != 3 or node.keywords:
+        return False
+    owner, name = _literal(node.args[0]), _literal(node.args[1])
+    space = _instance_dict(value)
+    return (
+        space is not None
+        and owner == type.__dict__["__name__"].__get__(type(value))
+        and type(space.get("_name_")) is type(name)
+        and space["_name_"] == name
+        and "_value_" in space
+        and _fields_hold(node.args[2], space["_value_"], 1)
+    )
+
+
+def _fields_hold(node: Any, value: Any, depth: int) -> bool:
+    """`P(x=1, y=2)` (a class's name, its fields' values), also inside a list, tuple or dict
+    (`[P(x=1)]`, `{'a': P(x=1)}`): each field the text names holds its value; anything else in
+    the text is a literal the plain value must equal."""
+    if depth > _DEPTH:
+        return False
+    if isinstance(node, (_ast.List, _ast.Tuple)):
+        kind = list if isinstance(node, _ast.List) else tuple
+        return (
+            type(value) is kind
+            and len(value) == len(node.elts)
+            and all(_fields_hold(n, v, depth + 1) for n, v in zip(node.elts, value, strict=True))
+        )
+    if isinstance(node, _ast.Dict) and None not in node.keys:
+        if type(value) is not dict or len(value) != len(node.keys):
+            return False
+        for key in value:  # iterating runs no code of the answer's
+            if type(key) not in _SCALARS:
+                return False  # both sides' keys plain: the lookups run no answer's __eq__
+        keys = [_literal(k) for k in node.keys]
+        return all(
+            type(k) in _SCALARS and k in value and _fields_hold(n, value[k], depth + 1)
+            for k, n in zip(keys, node.values, strict=True)
+        )
+    if not isinstance(node, _ast.Call):
+        return _held(value, _literal(node))
+    if isinstance(node.func, _ast.Name) and node.func.id == _MEMBER_CALL:
+        return _member_holds(node, value)
+    if not isinstance(node.func, _ast.Name) or node.args or not node.keywords:
+        return False
+    if node.func.id != type.__dict__["__name__"].__get__(type(value)):
+        return False
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            return False
+        found, held = _field(value, keyword.arg)
+        if not found or not _fields_hold(keyword.value, held, depth + 1):
+            return False
+    return True
+
+
+class _Slot:
+    __slots__ = ("slot",)
+
+
+_MEMBER = type(_Slot.__dict__["slot"])
+
+
+def _field(value: Any, name: str) -> tuple[bool, Any]:
+    """A field's value read by C code: a slot's member descriptor, the first its class's MRO
+    names (a `__slots__` dataclass), else the instance's own ``__dict__`` (a class attribute
+    that is no slot, a field's default, stays under the instance's value)."""
+    for cls in _mro(type(value))[:-1]:
+        found = _type_dict(cls).get(name)
+        if type(found) is _MEMBER:
+            return True, _MEMBER.__get__(found, value)
+        if found is not None:
+            break
+    space = _instance_dict(value)
+    if space is None or name not in space:
+        return False, None
+    return True, space[name]
 
 
 def _defaultdict_equal(want: str, value: Any) -> bool:

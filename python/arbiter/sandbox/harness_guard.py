@@ -55,10 +55,14 @@ def _json(value: Any) -> str:
 # the result pipe's nonce) and write its own verdict: see a frame (sys._getframe, a traceback's
 # or generator's frame, a tracer, a signal handler's frame argument), find objects through the
 # garbage collector, load ctypes, read its own memory (/proc/PID/mem), or start a program (a
-# fresh interpreter has no hook, and reads its parent's memory).
+# fresh interpreter has no hook, and reads its parent's memory), or add an audit hook of its
+# own (handed every event's arguments: the tests' namespace, their code: grade26; refused with a
+# RuntimeError, the hook is not added and the call returns). A forked child may run (the jail
+# ends it with the run) but writes no record: it was a second harness holding the pipe and the
+# nonce, whose records came after the parent's (grade26).
 _DENIED_EVENTS = frozenset({
     "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
-    "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook",
     "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
 })  # fmt: skip
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
@@ -74,8 +78,8 @@ _REFUSED = (
     "    raise PermissionError('starting a program is not allowed in the sandbox')\n"
 )
 _PATH_EVENTS = frozenset({"open", "os.symlink", "os.link"})
-# a function's code and defaults: the tests' hold their expected values (audited reads; a
-# function's __globals__ is not audited in 3.11: the tests' names are watched instead)
+# a function's code and defaults: the tests' hold their expected values (audited reads; what
+# 3.11 audits no read of is guarded by `_hold`)
 _CODE_ATTRS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 
 
@@ -84,6 +88,47 @@ def _memory_file(path: Any) -> bool:
     if isinstance(path, bytes):
         path = path.decode("utf-8", "replace")
     return isinstance(path, str) and path.rstrip("/").rpartition("/")[2] == "mem"
+
+
+# What a function or generator holds that 3.11 audits no read of: a handed tests' function's
+# __globals__ (the tests' module data: `want`), its __closure__ (a cell's value), a tests'
+# generator's or coroutine's code (its constants). `_hold` swaps each in its type's dict for a
+# property whose getter (a sealed copy of `_held_by_function` / `_held_code`) asks the hook
+# first (grade26: an answer read `f.__globals__['want']` and returned it).
+_HELD_BY_FUNCTION = ("__globals__", "__closure__")
+_HELD_CODE = (("generator", "gi_code"), ("coroutine", "cr_code"), ("async_generator", "ag_code"))
+
+
+def _held_by_function(obj: Any) -> Any:
+    """The getter of a function's `__globals__`/`__closure__`; its globals are a sealed dict
+    (`_hold`): `_real`, the type's own descriptor, never reachable from the answer."""
+    value = _real.__get__(obj)  # type: ignore[name-defined]  # noqa: F821  (TypeError first)
+    _audit("arbiter.held", _code.__get__(obj))  # type: ignore[name-defined]  # noqa: F821
+    return value
+
+
+def _held_code(obj: Any) -> Any:
+    """The getter of a generator's, coroutine's or async generator's code (as above)."""
+    value = _real.__get__(obj)  # type: ignore[name-defined]  # noqa: F821
+    _audit("arbiter.held", value)  # type: ignore[name-defined]  # noqa: F821
+    return value
+
+
+def _hold(types: Any) -> None:
+    """Swap the held attributes' descriptors for the guarded properties (before the answer
+    runs; `types` imported first: it reads `FunctionType.__globals__`'s type at import). A
+    built-in type's dict is read-only from Python but for its own dict object (what the
+    mappingproxy wraps); the type cache is cleared after."""
+    owners = [(types.FunctionType, name, _held_by_function) for name in _HELD_BY_FUNCTION]
+    kinds = {"generator": types.GeneratorType, "coroutine": types.CoroutineType,
+             "async_generator": types.AsyncGeneratorType}  # fmt: skip
+    owners += [(kinds[kind], name, _held_code) for kind, name in _HELD_CODE]
+    code = vars(types.FunctionType)["__code__"]
+    for owner, name, getter in owners:
+        real = gc.get_referents(vars(owner))[0]
+        sealed = {"__builtins__": {}, "_real": real[name], "_code": code, "_audit": sys.audit}
+        real[name] = property(types.FunctionType(getter.__code__, sealed, name))
+    sys._clear_type_cache()
 
 
 def _sealed(
@@ -100,6 +145,7 @@ def _sealed(
     loader_exec: Any,
     tb_path: str,
     collector: tuple[Any, Any, Any],
+    owner: tuple[Any, int],
 ) -> Any:
     """The audit hook. `_guard` runs a copy of this function whose globals are a private dict
     (rebinding this module's names changes nothing it uses); what it closes over (the result
@@ -123,6 +169,7 @@ def _sealed(
     # thread turns it on, the reads are refused and the harness fails closed)
     busy: list[Any] = [None]
     gc_isenabled, gc_disable, gc_enable = collector  # the functions, not the patchable module
+    getpid, pid = owner  # the harness's process: a forked child's records are dropped
     tb_codes: dict[int, Any] = {}  # the stdlib traceback module's code objects, by identity
     homes = [main_frame.f_globals]  # and the tests' namespace, once it exists
     failed: set[Any] = set()  # a unit written as failed is never written as passed
@@ -177,6 +224,14 @@ def _sealed(
             return True
         reader = getframe(depth + 1)
         return trusted.get(id(reader.f_code)) is reader.f_code
+
+    def held_read(code: Any, depth: int) -> bool:
+        """What a harness's or tests' function or generator holds (its globals, its cells,
+        its code) is read only by their own code: the frame above the getter's."""
+        if trusted.get(id(code)) is not code:
+            return True
+        reader = getframe(depth + 1).f_back
+        return reader is not None and trusted.get(id(reader.f_code)) is reader.f_code
 
     def authentic(frame: Any, allowed: Any = None) -> bool:
         """`allowed` given (a statement's bound names): the frames and the tests' namespace
@@ -261,7 +316,7 @@ def _sealed(
                     else:
                         bound[2] = ((None, bound),)  # never matches: no pass is written
                 return
-            if type(record) is not dict:
+            if type(record) is not dict or getpid() != pid:
                 return
             unit = record.get("unit")
             if not ok:
@@ -273,7 +328,9 @@ def _sealed(
                 failed.add(unit)
             elif unit is not None and unit in failed:
                 return
-            data = (_json({**record, "nonce": nonce}) + "\n").encode("utf-8", "replace")
+            # a line of its own: a partial line the answer wrote into the pipe (its number is
+            # in sys.argv) ends before it and is dropped, not this record (grade26)
+            data = ("\n" + _json({**record, "nonce": nonce}) + "\n").encode("utf-8", "replace")
             while data:
                 data = data[write(fd, data) :]
             return
@@ -300,6 +357,9 @@ def _sealed(
             # only the harness's own _tb_line, on the main thread, and the traceback module
             if not reading(caller_reads_for_itself, 1):
                 raise AttributeError(f"{args[1]} is not allowed in the sandbox")
+        elif event == "arbiter.held":  # a guarded getter (`_hold`) on the way to its value
+            if not reading(lambda d: held_read(args[0] if args else None, d + 1), 1):
+                raise AttributeError("what the tests' functions hold is not the answer's to read")
         elif event == "object.__getattr__" and args[1] in _CODE_ATTRS:
             if not reading(lambda d: code_read(args[0], d + 1), 1):
                 raise AttributeError(f"{args[1]} of the tests is not the answer's to read")
@@ -373,7 +433,9 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
     tb_path = os.path.join(os.path.dirname(os.__file__), "traceback.py")
     hook = sealed["_sealed"](os.write, fd, nonce, main, _thread.get_ident, sys._getframe,
                              sys._getframe(1), trusted, watched, _tb_line.__code__, loader_exec,
-                             tb_path, (gc.isenabled, gc.disable, gc.enable))  # fmt: skip
+                             tb_path, (gc.isenabled, gc.disable, gc.enable),
+                             (os.getpid, os.getpid()))  # fmt: skip
+    _hold(types)
     sys.addaudithook(hook)
     # the stdlib the tests import, imported now (under the hook: it learns the traceback
     # module's code as importlib runs it) and before the answer (`harness_bind.py`): each

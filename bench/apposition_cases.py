@@ -1,0 +1,103 @@
+"""Appositions and hedges graded by `ReferenceGrader` (short answers: "Paris, Ile-de-France").
+
+Hand-made cases (no shared data holds this): a right answer with an apposition after it (a
+region, state, country, description: graded 1.0 is right), and a wrong or hedged answer that
+names the reference beside another candidate ("Paris, Lyon", "Lyon, Paris", "Paris or Lyon":
+1.0 is a false accept). Split by the parity of sha256(answer): dev (tuned on) and validation
+(read after the rule was fixed). Controls in the same run: the same grades against shuffled
+labels, and a coin that accepts half of the cases.
+
+    PYTHONPATH=python python bench/apposition_cases.py      # or base26's python/ for the base
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+from arbiter.reference import ReferenceGrader
+
+# (answer, reference): the answer is right and states one name
+APPOSITIONS = [
+    ("Paris, Île-de-France", "Paris"), ("Springfield, Illinois", "Springfield"),
+    ("Munich, Bavaria", "Munich"), ("Barcelona, Catalonia", "Barcelona"),
+    ("Florence, Tuscany", "Florence"), ("Milan, Lombardy", "Milan"),
+    ("Lyon, Auvergne-Rhône-Alpes", "Lyon"), ("Chengdu, Sichuan", "Chengdu"),
+    ("Mumbai, Maharashtra", "Mumbai"), ("Leeds, Yorkshire", "Leeds"),
+    ("Seville, Andalusia", "Seville"), ("Guadalajara, Jalisco", "Guadalajara"),
+    ("Kochi, Kerala", "Kochi"), ("Rennes, Brittany", "Rennes"), ("Canterbury, Kent", "Canterbury"),
+    ("Cambridge, Massachusetts", "Cambridge"), ("Portland, Oregon", "Portland"),
+    ("Paris, Texas", "Paris"), ("Paris, Île-de-France, France", "Paris"),
+    ("Munich, Bavaria, Germany", "Munich"), ("Springfield, Illinois, USA", "Springfield"),
+    ("Salzburg, Austria", "Salzburg"), ("Kyoto, Japan", "Kyoto"), ("Cusco, Peru", "Cusco"),
+    ("Bordeaux, Gironde, France", "Bordeaux"), ("Toronto, Ontario", "Toronto"),
+    ("Osaka, Kansai", "Osaka"), ("Naples, Campania", "Naples"), ("Krakow, Lesser Poland", "Krakow"),
+    ("Paris, France", "France"), ("Hamlet, by Shakespeare", "Hamlet"),
+    ("Paris, the capital", "Paris"), ("Eiffel Tower, 1889", "Eiffel Tower"),
+    ("Marseille, Provence", "Marseille"), ("Glasgow, Scotland", "Glasgow"),
+]  # fmt: skip
+# (answer, reference): wrong, or hedged between candidates (not worth 1.0)
+WRONG = [
+    ("Paris, Lyon", "Paris"), ("Lyon, Paris", "Paris"), ("Munich, Berlin", "Munich"),
+    ("Berlin, Munich", "Munich"), ("Tokyo, Kyoto", "Kyoto"), ("Madrid, Barcelona", "Barcelona"),
+    ("Paris, Lyon, Marseille", "Paris"), ("Lyon, Marseille, Paris", "Paris"),
+    ("France, Germany", "France"), ("Texas, Ohio", "Texas"), ("Europe, Asia", "Asia"),
+    ("Paris or Lyon", "Paris"), ("Paris, Lyon or Marseille", "Paris"), ("Paris/Lyon", "Paris"),
+    ("Shakespeare, Marlowe", "Marlowe"), ("Einstein, Bohr", "Bohr"), ("Mercury, Venus", "Venus"),
+    ("Rome, Milan, Naples", "Naples"), ("Lyon, France", "Paris"), ("Not Paris", "Paris"),
+    ("Kyoto, Osaka", "Osaka"), ("Milan, Rome", "Rome"), ("Paris and Lyon", "Paris"),
+    ("Sydney, Melbourne", "Melbourne"), ("Oslo, Bergen, Norway", "Bergen"),
+    ("Shakespeare, Marlowe", "Shakespeare"), ("Einstein, Bohr", "Einstein"),
+    ("Paris, Lyon", "Lyon"), ("Tokyo, Kyoto", "Tokyo"), ("Sydney, Melbourne", "Sydney"),
+]  # fmt: skip
+
+
+def _split(answer: str, reference: str) -> str:
+    digest = hashlib.sha256(f"{answer}|{reference}".encode()).digest()
+    return "dev" if digest[0] % 2 == 0 else "validation"
+
+
+def _table(cases: list[tuple[str, str, int]], scores: list[float]) -> dict[str, object]:
+    right = [s for (_, _, y), s in zip(cases, scores, strict=True) if y == 1]
+    wrong = [s for (_, _, y), s in zip(cases, scores, strict=True) if y == 0]
+    return {
+        "appositions": len(right),
+        "appositions_full": sum(1 for s in right if s == 1.0),
+        "wrong": len(wrong),
+        "false_accepts": sum(1 for s in wrong if s == 1.0),
+        "wrong_mean_score": round(sum(wrong) / max(len(wrong), 1), 3),
+    }
+
+
+def main() -> None:
+    grader = ReferenceGrader(None)
+    cases = [(a, r, 1) for a, r in APPOSITIONS] + [(a, r, 0) for a, r in WRONG]
+    scores = []
+    for answer, reference, _ in cases:
+        grade = grader.grade(answer, reference)
+        scores.append(0.0 if grade is None else grade.score)
+    rng = random.Random(26)
+    labels = [y for _, _, y in cases]
+    rng.shuffle(labels)
+    shuffled = [(a, r, y) for (a, r, _), y in zip(cases, labels, strict=True)]
+    coin = [1.0 if rng.random() < 0.5 else 0.0 for _ in cases]
+    out: dict[str, object] = {}
+    for part in ("dev", "validation"):
+        keep = [i for i, (a, r, _) in enumerate(cases) if _split(a, r) == part]
+        pick = [cases[i] for i in keep]
+        out[part] = {
+            "grader": _table(pick, [scores[i] for i in keep]),
+            "shuffled_labels": _table([shuffled[i] for i in keep], [scores[i] for i in keep]),
+            "coin": _table(pick, [coin[i] for i in keep]),
+        }
+    for answer, reference, y in cases:
+        if _split(answer, reference) == "dev":
+            s = scores[cases.index((answer, reference, y))]
+            if (y == 1) != (s == 1.0):
+                print(f"  dev miss: {answer!r} vs {reference!r}: {s:.3f} (label {y})")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
