@@ -1,0 +1,75 @@
+"""probe26: /v1/responses from outside (the official openai SDK) against a real `arbiter serve`
+in front of a recording upstream (tests/probe21b_rig.py): the end-user and prompt-cache fields a
+Responses client sends reach the model as a chat client's do."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.probe21b_rig import Rig, rig
+
+# OpenAI's names for the end user and the prompt cache (the Responses spec's CreateResponse and
+# the Chat Completions one's, the same fields)
+FIELDS = {
+    "safety_identifier": "user-1b2c",
+    "prompt_cache_key": "tenant-7-support",
+    "prompt_cache_retention": "24h",
+}
+
+
+@pytest.fixture(scope="module")
+def r(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with rig(tmp_path_factory.mktemp("probe26-responses")) as made:
+        yield made
+
+
+def sent(r: Rig, word: str) -> dict[str, Any]:
+    """The upstream body of the one call that carried `word`."""
+    return r.recorder.one(word)[1]
+
+
+def test_end_user_and_cache_fields_reach_an_openai_model(r: Rig) -> None:
+    """They were accepted and dropped: OpenAI charged a policy breach to the operator's whole
+    organisation instead of the end user the safety_identifier named (`user`'s successor, which
+    OpenAI's deprecation notice tells clients to send instead), and lost the prompt-cache hits
+    the key asks for, while the same fields through /v1/chat/completions reach the model."""
+    word = uuid.uuid4().hex
+    r.client.responses.create(model="oa-1", input=f"hi {word}", **FIELDS)  # type: ignore[call-overload]
+    body = sent(r, word)
+    assert {k: body.get(k) for k in FIELDS} == FIELDS, body
+    chat_word = uuid.uuid4().hex
+    r.client.chat.completions.create(
+        model="oa-1",
+        messages=[{"role": "user", "content": f"hi {chat_word}"}],
+        **FIELDS,  # type: ignore[arg-type]
+    )
+    chat = sent(r, chat_word)
+    assert {k: chat.get(k) for k in FIELDS} == FIELDS, "the chat surface's rule changed"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_end_user_reaches_an_anthropic_model_as_chats_does(r: Rig, stream: bool) -> None:
+    """Anthropic's `metadata.user_id` from the safety_identifier, as for a chat request; the
+    cache hints, which Anthropic has no place for, are dropped and named."""
+    word, chat_word = uuid.uuid4().hex, uuid.uuid4().hex
+    raw = r.client.responses.with_raw_response.create(  # type: ignore[call-overload]
+        model="an-1", input=f"hi {word}", stream=stream, **FIELDS
+    )
+    dropped = raw.headers.get("x-arbiter-dropped", "")
+    answer = raw.parse()
+    if stream:
+        assert [e.type for e in answer][-1] == "response.completed"
+    r.client.chat.completions.create(
+        model="an-1",
+        messages=[{"role": "user", "content": f"hi {chat_word}"}],
+        safety_identifier=FIELDS["safety_identifier"],
+    )
+    user_id = sent(r, chat_word)["metadata"]["user_id"]
+    body = sent(r, word)
+    assert body.get("metadata") == {"user_id": user_id}, body
+    assert not {"prompt_cache_key", "prompt_cache_retention", "safety_identifier"} & set(body)
+    assert "prompt_cache_key" in dropped, dropped
