@@ -73,3 +73,23 @@ def test_the_end_user_reaches_an_anthropic_model_as_chats_does(r: Rig, stream: b
     assert body.get("metadata") == {"user_id": user_id}, body
     assert not {"prompt_cache_key", "prompt_cache_retention", "safety_identifier"} & set(body)
     assert "prompt_cache_key" in dropped, dropped
+
+
+def test_input_tokens_takes_the_sdks_personality(r: Rig) -> None:
+    """`responses.input_tokens.count(personality=...)`, a field of the spec's TokenCountsBody,
+    was a 400 `Unknown parameter`; now typed as the spec types it and counted as without it
+    (OpenAI's preset prompt is its own); `responses.create` has no such field and still refuses
+    it."""
+    plain = r.client.responses.input_tokens.count(model="oa-1", input="hi there")
+    styled = r.client.responses.input_tokens.count(
+        model="oa-1", input="hi there", personality="friendly"
+    )
+    assert styled.input_tokens == plain.input_tokens > 0
+    for body, path in (
+        ({"personality": "p" * 65}, "/v1/responses/input_tokens"),
+        ({"personality": 3}, "/v1/responses/input_tokens"),
+        ({"personality": "friendly"}, "/v1/responses"),
+    ):
+        resp = r.raw(path, {"model": "oa-1", "input": "hi", **body})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"]["param"] == "personality", resp.text

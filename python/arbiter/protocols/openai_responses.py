@@ -72,6 +72,11 @@ _IGNORED = frozenset({"metadata", "service_tier", "stream_options", "truncation"
 # attributes a policy breach to the end user the identifier names, not to the operator's whole
 # organisation, and the cache key and retention raise its prompt-cache hits (the bill)
 _FORWARDED = ("safety_identifier", "prompt_cache_key", "prompt_cache_retention")
+# the spec's TokenCountsBody's one field that CreateResponse lacks (the SDK's
+# `input_tokens.count(personality=...)`): a style preset of OpenAI's, whose own prompt Arbiter
+# cannot see, so only typed (at most 64 characters, as the spec says) and not counted
+_COUNT_ONLY = frozenset({"personality"})
+MAX_PERSONALITY = 64
 _READ = frozenset({
     "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "text",
     "max_output_tokens", "temperature", "top_p", "stream", "store", "reasoning",
@@ -173,11 +178,17 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         and k not in _IGNORED
         and k not in _FORWARDED
         and k not in CHECKED
+        and not (count_only and k in _COUNT_ONLY)
         and body[k] is not None
     ]
     if unknown:
         raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
     _no_logprobs(body)
+    personality = c.opt_string(body.get("personality"), "personality")
+    if personality is not None and len(personality) > MAX_PERSONALITY:
+        raise InvalidRequest(
+            f"'personality' must be at most {MAX_PERSONALITY} characters.", param="personality"
+        )
     # ignored, yet a value the spec forbids is the caller's mistake (OpenAI's 400), not a 200;
     # `truncation` is echoed "disabled" whatever it asks: Arbiter never drops input items (an
     # input longer than every model's window is a 400 either way). The tier (ignored) and the
