@@ -93,3 +93,41 @@ def test_input_tokens_takes_the_sdks_personality(r: Rig) -> None:
         resp = r.raw(path, {"model": "oa-1", "input": "hi", **body})
         assert resp.status_code == 400, resp.text
         assert resp.json()["error"]["param"] == "personality", resp.text
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+@pytest.mark.parametrize("model", ["oa-1", "an-1", "auto"])
+@pytest.mark.parametrize("name", ["Order summary", "order.summary", "x" * 65])
+def test_a_schema_name_openai_refuses_is_a_400_whatever_the_route(
+    r: Rig, model: str, name: str
+) -> None:
+    """A JSON schema's `name` is held to OpenAI's rule (a function name's: 1-64 of
+    [a-zA-Z0-9_-]) on both surfaces before routing; it was sent on, and the same request was
+    answered by a model that ignores the name and refused by OpenAI's after routing."""
+    word = uuid.uuid4().hex
+    before = len(r.recorder.seen)
+    fmt = {"type": "json_schema", "name": name, "schema": SCHEMA}
+    resp = r.raw("/v1/responses", {"model": model, "input": word, "text": {"format": fmt}})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == "text.format.name", resp.text
+    chat = r.raw(
+        "/v1/chat/completions",
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": word}],
+            "response_format": {"type": "json_schema", "json_schema": {**fmt, "type": None}},
+        },
+    )
+    assert chat.status_code == 400, chat.text
+    assert chat.json()["error"]["param"] == "response_format.json_schema.name", chat.text
+    assert len(r.recorder.seen) == before, "an upstream call was made"
+
+
+def test_a_schema_name_openai_takes_is_sent_on(r: Rig) -> None:
+    word = uuid.uuid4().hex
+    fmt = {"type": "json_schema", "name": "order_summary-V2", "schema": SCHEMA}
+    r.client.responses.create(model="oa-1", input=f"{word} [[s:json]]", text={"format": fmt})  # type: ignore[typeddict-item]
+    sent_format = sent(r, word)["response_format"]
+    assert sent_format["json_schema"]["name"] == "order_summary-V2", sent_format

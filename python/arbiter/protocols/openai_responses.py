@@ -49,6 +49,7 @@ from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
 from arbiter.protocols.function_names import (
     call_name_fault,
+    schema_name,
     unique_function_names,
 )
 from arbiter.protocols.openai import (
@@ -604,7 +605,7 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
         return fmt, ResponseFormat("json_object")
     if kind == "json_schema":
         schema = c.obj(fmt.get("schema"), "text.format.schema")
-        name = c.string(fmt.get("name"), "text.format.name", non_empty=True)
+        name = schema_name(fmt.get("name"), "text.format.name")
         strict = c.opt_bool(fmt.get("strict"), "text.format.strict")
         return fmt, ResponseFormat("json_schema", schema, name, strict)
     raise InvalidRequest(
