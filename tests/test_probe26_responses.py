@@ -131,3 +131,43 @@ def test_a_schema_name_openai_takes_is_sent_on(r: Rig) -> None:
     r.client.responses.create(model="oa-1", input=f"{word} [[s:json]]", text={"format": fmt})  # type: ignore[typeddict-item]
     sent_format = sent(r, word)["response_format"]
     assert sent_format["json_schema"]["name"] == "order_summary-V2", sent_format
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with rig(tmp_path_factory.mktemp("probe26-cache"), extra="\n[cache]\nenabled = true\n") as made:
+        yield made
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+@pytest.mark.parametrize(
+    ("field", "first", "second"),
+    [
+        ("user", "enduser-1", "enduser-2"),  # the control: left out of the key all along
+        ("safety_identifier", "enduser-1", "enduser-2"),
+        ("prompt_cache_key", "k1", "k2"),
+        ("prompt_cache_retention", "24h", "in_memory"),
+        ("service_tier", "default", "flex"),
+    ],
+)
+def test_end_user_labels_and_provider_hints_do_not_split_the_cache(
+    cached: Rig, path: str, field: str, first: str, second: str
+) -> None:
+    """`user` has never been part of the exact cache's key (an end-user label: a tenant's end
+    users share its entries); `safety_identifier`, its successor, was, so a client following
+    OpenAI's deprecation of `user` never got a hit across its users, and a `prompt_cache_key`
+    split the cache it asks to raise the hits of (chat; /v1/responses since those fields go on
+    to the model)."""
+    word = uuid.uuid4().hex
+    seen = []
+    for value in (first, second):
+        body: dict[str, Any] = {"model": "oa-1", field: value}
+        if path == "/v1/responses":
+            body["input"] = f"q {word}"
+        else:
+            body["messages"] = [{"role": "user", "content": f"q {word}"}]
+        resp = cached.raw(path, body)
+        assert resp.status_code == 200, resp.text
+        seen.append(resp.headers["x-arbiter-cache"])
+    assert seen == ["miss", "hit"], seen
+    assert len(cached.recorder.bodies(word)) == 1
