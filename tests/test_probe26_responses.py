@@ -171,3 +171,26 @@ def test_end_user_labels_and_provider_hints_do_not_split_the_cache(
         seen.append(resp.headers["x-arbiter-cache"])
     assert seen == ["miss", "hit"], seen
     assert len(cached.recorder.bodies(word)) == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
+@pytest.mark.parametrize("with_user", [False, True])
+def test_the_dropped_header_names_the_identifier_only_when_it_is_dropped(
+    r: Rig, path: str, with_user: bool
+) -> None:
+    """To an Anthropic model the safety_identifier is `metadata.user_id`, unless `user` takes
+    that place: `x-arbiter-dropped` named it dropped in both cases."""
+    word = uuid.uuid4().hex
+    body: dict[str, Any] = {"model": "an-1", "safety_identifier": "enduser-9"}
+    if with_user:
+        body["user"] = "enduser-user"
+    if path == "/v1/responses":
+        body["input"] = word
+    else:
+        body["messages"] = [{"role": "user", "content": word}]
+    resp = r.raw(path, body)
+    assert resp.status_code == 200, resp.text
+    named = resp.headers.get("x-arbiter-dropped", "").split(",")
+    sent_id = sent(r, word)["metadata"]["user_id"]
+    assert sent_id == ("enduser-user" if with_user else "enduser-9"), sent_id
+    assert ("safety_identifier" in [n.strip() for n in named]) is with_user, named
