@@ -8,8 +8,10 @@ field that shapes the answer: messages, system, tools, tool_choice, response_for
 parameters (temperature, top_p, n, stop, seed, max_tokens, ...) and the requested model or `auto`,
 and the client's `anthropic-beta` header (sent on to Anthropic upstreams, where a beta may change
 the answer: longer outputs, other tool-call encodings). Only fields that change how an answer is
-delivered, never what it says, are left out (`_DELIVERY`): `stream`, `stream_options`, and the end-
-user labels `user` / `metadata`. So a streamed and a non-streamed request share an entry; the
+delivered, never what it says, are left out (`_DELIVERY`): `stream`, `stream_options`, the end-
+user labels `user` / `metadata` / `safety_identifier` (OpenAI's successor of `user`), and the hints
+to the provider's own serving (`prompt_cache_key`, `prompt_cache_retention`, `service_tier`). So a
+streamed and a non-streamed request share an entry; the
 answer is stored in canonical form and rendered in the client's protocol, streamed or not
 (cache/answer.py).
 
@@ -39,7 +41,12 @@ from arbiter.principal import Principal
 from arbiter.server_tools import provider_side
 
 # delivery only: never part of a key
-_DELIVERY = frozenset({"stream", "stream_options", "user", "metadata"})
+# (a safety_identifier per end user kept a tenant's users from ever sharing an entry, as `user`
+# never did; a prompt_cache_key split the cache it asks to raise the hits of)
+_DELIVERY = frozenset({
+    "stream", "stream_options", "user", "metadata", "safety_identifier", "prompt_cache_key",
+    "prompt_cache_retention", "service_tier",
+})  # fmt: skip
 # answers the canonical form cannot hold (several choices, log-probabilities, reasoning blocks
 # (`_thinks`), audio; citations, _asks_citations): such requests bypass the cache instead of
 # being served a poorer answer

@@ -119,11 +119,20 @@ def dropped(req: CanonicalRequest, target: Protocol) -> list[str]:
     if req.source == target:
         return []
     names = [
-        k for k, v in req.extras.items() if k in _DROPPED[req.source] and not _is_default(k, v)
+        k
+        for k, v in req.extras.items()
+        if k in _DROPPED[req.source] and not _is_default(k, v) and not _carried(req, k, target)
     ]
     if req.top_k is not None and target == "openai":
         names.append("top_k")
     return names
+
+
+def _carried(req: CanonicalRequest, key: str, target: Protocol) -> bool:
+    """A droppable field the other protocol still carries: OpenAI's safety_identifier is
+    Anthropic's `metadata.user_id` when no `user` takes that place (anthropic_encode), so the
+    header named it dropped while Anthropic was sent it."""
+    return key == "safety_identifier" and target == "anthropic" and req.user is None
 
 
 def blocker(req: CanonicalRequest, target: Protocol) -> Blocker | None:

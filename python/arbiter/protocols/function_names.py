@@ -14,6 +14,7 @@ import string
 from collections.abc import Callable, Sequence
 
 from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
 
 MAX_FUNCTION_NAME = 64
 FUNCTION_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
@@ -53,6 +54,14 @@ def check_function_name(name: str, param: str) -> str:
         shown = f"{name[:64]!r}{'...' if len(name) > 64 else ''}"
         raise InvalidRequest(f"{param}: Input should be {NAME_RULE} (got {shown})", param=param)
     return name
+
+
+def schema_name(raw: object, param: str) -> str:
+    """A JSON schema response format's `name` (chat's `response_format.json_schema.name`, the
+    Responses API's `text.format.name`): OpenAI's rule is a function name's. Unchecked, `auto`
+    answered one like "Order summary" when it routed to a model that ignores the name, and
+    OpenAI refused it after routing."""
+    return check_function_name(c.string(raw, param, non_empty=True), param)
 
 
 def unique_function_names(names: Sequence[str], where: Callable[[int], str]) -> None:

@@ -30,7 +30,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.image_data import split_data_url
 from arbiter.protocols import _check as c
-from arbiter.protocols.function_names import check_function_name
+from arbiter.protocols.function_names import check_function_name, schema_name
 from arbiter.protocols.openai_call_ids import openai_call_id
 from arbiter.protocols.openai_response import decode_response, encode_response
 from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
@@ -302,7 +302,7 @@ def _response_format(raw: Any) -> ResponseFormat | None:
         return ResponseFormat(
             "json_schema",
             c.obj(schema, "response_format.json_schema.schema") if schema is not None else None,
-            c.string(spec.get("name"), "response_format.json_schema.name"),
+            schema_name(spec.get("name"), "response_format.json_schema.name"),
             c.opt_bool(spec.get("strict"), "response_format.json_schema.strict"),
         )
     raise InvalidRequest(

@@ -49,6 +49,7 @@ from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
 from arbiter.protocols.function_names import (
     call_name_fault,
+    schema_name,
     unique_function_names,
 )
 from arbiter.protocols.openai import (
@@ -66,15 +67,22 @@ from arbiter.protocols.responses_reasoning import (
 )
 
 # Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
-_IGNORED = frozenset({
-    "metadata", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
-    "service_tier", "stream_options", "truncation", "user",
-})  # fmt: skip
+_IGNORED = frozenset({"metadata", "service_tier", "stream_options", "truncation"})
+# Sent on as Chat Completions' fields of the same name, as chat sends them (compat drops them
+# on the way to an Anthropic model; its encode reads safety_identifier as `user`): OpenAI
+# attributes a policy breach to the end user the identifier names, not to the operator's whole
+# organisation, and the cache key and retention raise its prompt-cache hits (the bill)
+_FORWARDED = ("safety_identifier", "prompt_cache_key", "prompt_cache_retention")
+# the spec's TokenCountsBody's one field that CreateResponse lacks (the SDK's
+# `input_tokens.count(personality=...)`): a style preset of OpenAI's, whose own prompt Arbiter
+# cannot see, so only typed (at most 64 characters, as the spec says) and not counted
+_COUNT_ONLY = frozenset({"personality"})
+MAX_PERSONALITY = 64
 _READ = frozenset({
     "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "text",
     "max_output_tokens", "temperature", "top_p", "stream", "store", "reasoning",
     "previous_response_id", "conversation", "background", "prompt", "max_tool_calls",
-    "top_logprobs", "include",
+    "top_logprobs", "include", "user",
 })  # fmt: skip
 _STREAM_OPTIONS = frozenset({"include_obfuscation"})
 _VERBOSITY = ("low", "medium", "high")
@@ -167,15 +175,25 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
     unknown = [
         k
         for k in body
-        if k not in _READ and k not in _IGNORED and k not in CHECKED and body[k] is not None
+        if k not in _READ
+        and k not in _IGNORED
+        and k not in _FORWARDED
+        and k not in CHECKED
+        and not (count_only and k in _COUNT_ONLY)
+        and body[k] is not None
     ]
     if unknown:
         raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
     _no_logprobs(body)
+    personality = c.opt_string(body.get("personality"), "personality")
+    if personality is not None and len(personality) > MAX_PERSONALITY:
+        raise InvalidRequest(
+            f"'personality' must be at most {MAX_PERSONALITY} characters.", param="personality"
+        )
     # ignored, yet a value the spec forbids is the caller's mistake (OpenAI's 400), not a 200;
     # `truncation` is echoed "disabled" whatever it asks: Arbiter never drops input items (an
-    # input longer than every model's window is a 400 either way). The tier and the cache
-    # retention are only typed: OpenAI adds values, and one named here changes nothing
+    # input longer than every model's window is a 400 either way). The tier (ignored) and the
+    # cache key and retention (sent on) are only typed: OpenAI adds values
     c.opt_choice(body.get("truncation"), "truncation", _TRUNCATIONS)
     for key in ("service_tier", "prompt_cache_key", "prompt_cache_retention"):
         c.opt_string(body.get(key), key)
@@ -253,6 +271,7 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         extras["verbosity"] = verbosity
     metadata = c.metadata(body.get("metadata"))
     user = c.opt_string(body.get("user"), "user")
+    extras.update((key, body[key]) for key in _FORWARDED if body.get(key) is not None)
     canonical = CanonicalRequest(
         model=model,
         messages=messages,
@@ -586,7 +605,7 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
         return fmt, ResponseFormat("json_object")
     if kind == "json_schema":
         schema = c.obj(fmt.get("schema"), "text.format.schema")
-        name = c.string(fmt.get("name"), "text.format.name", non_empty=True)
+        name = schema_name(fmt.get("name"), "text.format.name")
         strict = c.opt_bool(fmt.get("strict"), "text.format.strict")
         return fmt, ResponseFormat("json_schema", schema, name, strict)
     raise InvalidRequest(

@@ -6,8 +6,8 @@ parameter (they are the spec's) and never dropped (the caller would believe they
   Arbiter runs none, and an answer that was not screened must not look screened.
 - `context_management`: OpenAI compacts a long conversation server-side; Arbiter keeps no state
   and cannot, so the input would silently stay whole (or meet a context-window refusal).
-- `prompt_cache_options`: a cache hint, typed as the spec types it and otherwise ignored (as
-  `prompt_cache_retention` is: it only changes what OpenAI bills), except what changes the answer
+- `prompt_cache_options`: a cache hint, typed as the spec types it and otherwise ignored (it
+  only changes what OpenAI bills), except what changes the answer
   or needs a stored response: `prewarm: true` (no answer is generated) and
   `comparison_response_id` (names a stored response; Arbiter keeps none).
 """

@@ -17,6 +17,7 @@ from typing import Any
 
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
+from arbiter.protocols.function_names import schema_name
 
 OPTION_FIELDS = frozenset(
     {
@@ -70,7 +71,7 @@ def _response_format(fmt: Any) -> None:
             param="response_format.json_schema",
         )
     spec = c.obj(spec, "response_format.json_schema")
-    c.string(spec.get("name"), "response_format.json_schema.name", non_empty=True)
+    schema_name(spec.get("name"), "response_format.json_schema.name")
     c.opt_string(spec.get("description"), "response_format.json_schema.description")
     if spec.get("schema") is not None:
         c.obj(spec["schema"], "response_format.json_schema.schema")
