@@ -7,6 +7,9 @@ random-removal and shuffled-label controls):
   thing happens against another and not the same way ("while" / "after" / "before" / "during" /
   "until": "Can I drink alcohol while taking antibiotics?" / "... after ...": served at 0.3).
 
+cache26 refined the rule (a future differs from a past only; "during" reads as "while"):
+`after` now measures that one (bench/semantic_tense_refine.py sets route25's beside it).
+
 `before`: every other rule; `after`: those and `tense`. The validation pairs below were written
 before the rule was (and not looked at to change it); the dev pairs are the two the brief names
 and what they suggest.

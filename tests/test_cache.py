@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from arbiter.auth import create_key
+from arbiter.cache import front
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import anthropic_events, check_completion, check_message, openai_chunks, sdks
 from tests.waiting import until_async
@@ -186,8 +187,20 @@ def test_entries_expire_after_their_ttl(tmp_path: Path) -> None:
     run(tmp_path, body, edit_config=cache_config("ttl_s = 60\n"))
 
 
-def test_the_size_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
-    prompts = [{**CHAT, "messages": [{"role": "user", "content": f"Question {i}?"}]} for i in "abc"]
+def test_the_size_bound_evicts_the_least_recently_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two things a loaded host changed, neither the LRU: the sim cuts one bad draw in four short
+    # ("length"; which call draws it moves with the order the judge's calls reach the sim), and
+    # an answer cut by no limit of the request's own is never kept (`cut`): each prompt asks for
+    # a limit. And a store read-through slower than its 0.25 s budget marks the store down for
+    # a second, so the entries written then stay in memory only and the listing came up short:
+    # the budget is the product's, the host's thread start is not.
+    monkeypatch.setattr(front, "_STORE_WAIT_S", 60.0)
+    prompts = [
+        {**CHAT, "max_tokens": 200, "messages": [{"role": "user", "content": f"Question {i}?"}]}
+        for i in "abc"
+    ]
 
     async def body(sc: InProcess) -> None:
         for p in prompts:
@@ -196,6 +209,13 @@ def test_the_size_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
         assert len(listed) == 2 and sc.services.cache.size == 2
         assert (await chat(sc, prompts[0])).headers["x-arbiter-cache"] == "miss"  # evicted
         assert (await chat(sc, prompts[0])).headers["x-arbiter-cache"] == "hit"
+        counts = sc.services.cache.counts
+        assert (counts["stored"], counts["evicted"], counts["cut"], counts["errors"]) == (
+            4,
+            2,
+            0,
+            0,
+        )
 
     run(tmp_path, body, edit_config=cache_config("max_entries = 2\n"))
 

@@ -58,3 +58,20 @@ def test_what_the_tense_rule_calls_another_tense() -> None:
     assert differ("Can I drink while on antibiotics?", "Can I drink when on antibiotics?") is None
     assert differ("Is it ok to stretch after running?", "Should I stretch after running?") is None
     assert differ(*SAME) is None
+
+
+def test_a_future_differs_from_a_past_not_from_a_present() -> None:
+    """cache26: Quora's duplicates differ by "will" as often as its false hits do ("What will
+    happen if ..." / "What happens if ...": bench/semantic_tense_refine.py), so a future
+    differs only from a past; and "during" says what "while" says."""
+    assert differ("What will happen if I stop?", "What happens if I stop?") is None
+    assert differ("How will the ban affect India?", "How does the ban affect India?") is None
+    assert differ("Why do cats purr while sleeping?", "Why do cats purr during sleep?") is None
+    # a past against a future, whichever past word says it, still differs
+    assert (
+        differ("When did the iPhone 15 come out?", "When will the iPhone 15 come out?") == "tense"
+    )
+    assert differ("What happened to Bitcoin?", "What will happen to Bitcoin?") == "tense"
+    assert differ("Who was the president?", "Who will be the president?") == "tense"
+    # a prompt saying both a past and a future decides nothing
+    assert differ("Who won last time and who will win next?", "Who will win next?") is None

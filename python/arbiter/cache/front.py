@@ -28,6 +28,9 @@ _STORE_WAIT_S = 0.25  # a read-through slower than this is abandoned (counted as
 # after a store failure the cache leaves the store alone this long (memory only), so an outage
 # never piles up threads waiting on it; then one call probes
 _STORE_COOLDOWN_S = 1.0
+# how far ahead of now an entry's write time may be and the entry still served: the replicas'
+# store-clock readings (StateSync.store_time) differ by a round trip, far less than this
+_AHEAD_S = 5.0
 SERVED_MEMORY = 50_000  # hit decisions remembered for feedback without a store lookup
 
 
@@ -92,8 +95,15 @@ class CacheFront:
 
     def _fresh(self, entry: Entry, now: float) -> bool:
         """Within its own expiry and the TTL serving now: a reload that shortens `ttl_s`
-        shortens the entries already written (one that lengthens it, only the new ones')."""
-        return entry.expires_ts > now and entry.created_ts + self.settings.ttl_s > now
+        shortens the entries already written (one that lengthens it, only the new ones'). An
+        entry written later than now by more than _AHEAD_S is not fresh either: the clock was
+        stepped back (NTP, a VM resume), and read against it the entry would be served its TTL
+        plus the step."""
+        return (
+            entry.expires_ts > now
+            and entry.created_ts + self.settings.ttl_s > now
+            and entry.created_ts <= now + _AHEAD_S
+        )
 
     def _written(self, entry_id: str, task: asyncio.Task[None]) -> None:
         if self._persisting.get(entry_id) is task:

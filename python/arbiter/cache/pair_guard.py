@@ -44,11 +44,12 @@ one of these ways are different questions, whatever their cosine and however ali
 - accents: a word of one prompt differs from a word of the other by its diacritics alone
   ("minha avó" / "minha avô", "un año" / "un ano", "schon" / "schön"): the embeddings strip
   accents, so the pair is one vector, served at 0.3.
-- tense: one prompt asks about the future ("will", "shall", "won't") and the other does not
-  ("Who won the 2018 World Cup?" / "Who will win ...?", served at 0.5), or both say when one
-  thing happens against another ("while", "during", "after", "before", "until") and not the same
-  way ("... alcohol while taking antibiotics?" / "... after ...", served at 0.3;
-  bench/semantic_guard_tense.py).
+- tense: one prompt asks about the future ("will", "shall", "won't") and the other about the
+  past ("did", "was", "won", "happened": "Who won the 2018 World Cup?" / "Who will win ...?",
+  served at 0.5; a future against a present passes: on Quora "What will happen if ..." / "What
+  happens if ..." are duplicates as often as not), or both say when one thing happens against
+  another ("while" or "during", "after", "before", "until") and not the same way ("... alcohol
+  while taking antibiotics?" / "... after ...", served at 0.3; bench/semantic_guard_tense.py).
 
 Plain string operations only (no `re` on client text).
 """
@@ -129,18 +130,35 @@ def differ(ask: str, stored: str, rules: tuple[str, ...] = RULES) -> str | None:
 # -- tense --------------------------------------------------------------------------------------
 # the future's markers ("won't" reads "wont"; "I'll" is left out: it reads "ill", a word too)
 _FUTURE: Final = _wordset("will shall wont shant")
-# when one thing happens against another: "while" taking a drug is not "after" it
-_WHEN: Final = _wordset("while during after before until")
+# the past's: its auxiliaries and the irregular pasts questions open with. A future asked
+# against a present is most often the same question on Quora ("What will happen if ..." /
+# "What happens if ...", "How will the ban affect ..." / "How does ..."), so only a future
+# against a past differs ("Who won ...?" / "Who will win ...?")
+_PAST: Final = _wordset(
+    "did didnt was wasnt were werent had hadnt won lost went came became began got made took "
+    "gave fell rose left ran grew died happened started ended invented discovered"
+)
+# when one thing happens against another: "while" taking a drug is not "after" it ("during"
+# says what "while" says: Quora's "... while having sex?" / "... during sex?" are duplicates)
+_WHEN: Final = {"while": "while", "during": "while", "after": "after", "before": "before",
+                "until": "until"}  # fmt: skip
+
+
+def _tense(ws: list[str]) -> str:
+    """ "future", "past" or "" (neither, or both: a prompt that says both decides nothing)."""
+    future, past = any(w in _FUTURE for w in ws), any(w in _PAST for w in ws)
+    return "future" if future and not past else "past" if past and not future else ""
 
 
 def tense_differs(a: list[str], s: list[str]) -> bool:
-    """One prompt asks about the future and the other does not ("Who won the 2018 World Cup?" /
-    "Who will win ...?": served at 0.5), or both say when one thing happens against another and
-    not the same way ("Can I drink alcohol while taking antibiotics?" / "... after ...": served
-    at 0.3; "when" says neither, so "when" / "while" passes)."""
-    if any(w in _FUTURE for w in a) != any(w in _FUTURE for w in s):
+    """One prompt asks about the future and the other about the past ("Who won the 2018 World
+    Cup?" / "Who will win ...?": served at 0.5), or both say when one thing happens against
+    another and not the same way ("Can I drink alcohol while taking antibiotics?" / "... after
+    ...": served at 0.3; "when" says neither, so "when" / "while" passes)."""
+    if {_tense(a), _tense(s)} == {"future", "past"}:
         return True
-    when_a, when_s = _WHEN.intersection(a), _WHEN.intersection(s)
+    when_a = {_WHEN[w] for w in a if w in _WHEN}
+    when_s = {_WHEN[w] for w in s if w in _WHEN}
     return bool(when_a) and bool(when_s) and when_a != when_s
 
 
