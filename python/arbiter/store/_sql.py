@@ -263,16 +263,29 @@ class SqlStore(
 
     # -- writes ---------------------------------------------------------------------------
     def write(
-        self, records: Sequence[Record], *, batch_id: str | None = None, replica: str | None = None
+        self,
+        records: Sequence[Record],
+        *,
+        batch_id: str | None = None,
+        replica: str | None = None,
+        logged_at: float | None = None,
     ) -> None:
-        self.write_rows(encode_rows(records), batch_id=batch_id, replica=replica)
+        self.write_rows(
+            encode_rows(records), batch_id=batch_id, replica=replica, logged_at=logged_at
+        )
 
     def write_rows(
-        self, rows: WriteRows, *, batch_id: str | None = None, replica: str | None = None
+        self,
+        rows: WriteRows,
+        *,
+        batch_id: str | None = None,
+        replica: str | None = None,
+        logged_at: float | None = None,
     ) -> None:
         """`write` of records already turned into rows (`encode_rows`): what a writer process
         receives from the serving process. `replica`: the policy sync's, whose arm deltas are
-        logged too (store/arm_resets.py: a reset counts what others wrote since its change)."""
+        logged too (store/arm_resets.py: a reset counts what others wrote since its change),
+        in the bucket of `logged_at` (this process's clock; None: now)."""
         if rows.empty:
             return
         st = _statements(self._JSON)
@@ -310,7 +323,7 @@ class SqlStore(
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
                     cur.executemany(self._sql(sql), batch)
             if replica is not None and rows.arms:  # after the arms' row locks, as a reset
-                self._log_arms(cur, replica, rows.arms)
+                self._log_arms(cur, replica, rows.arms, logged_at)
             if rows.alerts_once:  # last: their locks after every row lock, as in every writer
                 self._write_alerts_once(cur, rows.alerts_once, st["alert"])
 

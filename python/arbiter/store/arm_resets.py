@@ -139,19 +139,25 @@ class ArmResetsMixin(StoreHooks):
             a, b, n = a + part * alpha, b + part * beta, n + part * count
         return a, b, n
 
-    def _log_arms(self, cur: Cursor, replica: str, arms: Sequence[tuple[Any, ...]]) -> None:
-        """Add a write's arm deltas (write_rows' `arms` rows) to `replica`'s bucket of now, in
-        the write's transaction (a retried batch is skipped with it); prune now and then."""
+    def _log_arms(
+        self, cur: Cursor, replica: str, arms: Sequence[tuple[Any, ...]], at: float | None
+    ) -> None:
+        """Add a write's arm deltas (write_rows' `arms` rows) to `replica`'s bucket of `at` (when
+        the sync took them, on its clock; None: now), in the write's transaction (a retried
+        batch is skipped with it); prune now and then. Stamped when written, a backlog a store
+        outage held (graded before a change, written after it began) counted as grades since
+        the change in another replica's reset."""
         rows = [r for r in arms if any(r[3:6])]  # (a slope-only delta moves no grade)
         if not rows:
             return
         width = self.ARM_LOG_BUCKET_S
+        taken = time.time() if at is None else at
         params: list[object]
         if self._STORE_NOW is None:
-            bucket, params = "%s", [math.floor(time.time() / width) * width]
-        else:
-            now, now_params = on_store_clock(self._STORE_NOW, time.time())
-            bucket, params = f"floor({now} / %s) * %s", [*now_params, width, width]
+            bucket, params = "%s", [math.floor(taken / width) * width]
+        else:  # moved onto the store's clock as a lease is (the caller's now to `taken`)
+            when, when_params = on_store_clock(self._STORE_NOW, taken)
+            bucket, params = f"floor({when} / %s) * %s", [*when_params, width, width]
         cur.executemany(
             self._sql(
                 "INSERT INTO arm_log (tenant, task, model, bucket, replica, alpha, beta, n) "
