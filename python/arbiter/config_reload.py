@@ -61,7 +61,8 @@ LIVE_UPSTREAM = frozenset({
 # rate (read on each grade); not the mode
 LIVE_AUTH = frozenset({
     f"{who}_key{how}" for who in ("admin", "dashboard", "metrics") for how in ("", "_env", "_file")
-} | {"key_cache_ttl_s", "feedback_per_minute", "unknown_keys_per_minute"})  # fmt: skip
+} | {"key_cache_ttl_s", "stale_key_s", "feedback_per_minute",
+     "unknown_keys_per_minute"})  # fmt: skip
 # [cache]: its numbers; `enabled`, `semantic` and `max_false_hit_rate` build the cache's matcher
 LIVE_CACHE = frozenset({"ttl_s", "max_entries", "max_bytes", "linked_media"})
 # what `arbiter serve` read: the path, the file's settings (before --host/--port), its text
