@@ -95,3 +95,49 @@ def test_an_outage_backlog_from_before_a_change_is_not_counted_since_it(
         finally:
             a.store.close()
             b.store.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_outage_backlog_written_after_another_replicas_reset_is_not_added(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but A's store comes back only after B's reset: before, A's 100 grades at 0.9
+    from before the change were added to the arm the reset had just set to the grades since
+    it (an ordinary delta); now a batch taken before a stored reset's change began adds no
+    grade (migration 0072: the reset's `started`)."""
+    monkeypatch.setattr(arm_resets.ArmResetsMixin, "ARM_LOG_BUCKET_S", 0.05, raising=False)
+    with empty_store_url(backend, tmp_path / "shared.db") as url:
+        a = _services(url, tmp_path, seed=1)
+        b = _services(url, tmp_path, seed=2)
+        try:
+            model = next(m.name for m in a.pool if m.name != a.settings.routing.baseline)
+            _grade(a, model, range(0, 200), 9)
+            _grade(b, model, range(10_000, 10_200), 9)
+            for svc in (a, b, a, b):
+                svc.sync_policy()
+            good = bad = 0
+            with monkeypatch.context() as outage:
+                _down(a, outage)
+                _grade(a, model, range(200, 300), 9)
+                _sync_fails(a)
+                time.sleep(0.3)  # the change begins here
+                for r in range(60):
+                    first = 11_000 + 10 * r
+                    g, b_ = _grade(b, model, range(first, first + 10), 6)
+                    good, bad = good + g, bad + b_
+                    b.sync_policy()
+                    if b.alerts.changes.get("quality", 0):
+                        break
+                assert b.alerts.changes.get("quality", 0), "the drop was not detected"
+                b.sync_policy()  # the reset is stored
+            for svc in (a, b, a, b):
+                svc.sync_policy()
+            alpha, beta, n = _stored(a, model)
+            print(f"stored {alpha:g}/{beta:g}/{n:g} of B's {good} good, {bad} bad since the change")
+            assert n <= good + bad + 0.5, (alpha, beta, n, good, bad)
+            assert n >= 0.6 * (good + bad), (alpha, beta, n, good, bad)
+            for svc in (a, b):
+                assert svc.policy.evidence(("default", TASK, model)) == (alpha, beta, n)
+        finally:
+            a.store.close()
+            b.store.close()

@@ -80,14 +80,15 @@ class ArmResetsMixin(StoreHooks):
                 cur.execute(
                     self._sql(
                         "INSERT INTO arm_resets (tenant, task, model, direction, ts, "
-                        "level_before, level_after, levels_ts) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                        "level_before, level_after, levels_ts, started) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (tenant, task, model, direction) DO UPDATE SET "
                         "ts = EXCLUDED.ts, level_before = EXCLUDED.level_before, "
-                        "level_after = EXCLUDED.level_after, levels_ts = EXCLUDED.levels_ts "
+                        "level_after = EXCLUDED.level_after, levels_ts = EXCLUDED.levels_ts, "
+                        "started = EXCLUDED.started "
                         f"WHERE arm_resets.ts <= %s AND NOT {_SAME_LEVEL}"
                     ),
-                    (*key, direction, detected, before, after, detected, since),
+                    (*key, direction, detected, before, after, detected, started or None, since),
                 )
                 if cur.rowcount > 0:
                     applied += 1
@@ -113,6 +114,31 @@ class ArmResetsMixin(StoreHooks):
                         key,
                     )
         return applied
+
+    def _reset_after(
+        self, cur: Cursor, arms: Sequence[tuple[Any, ...]], at: float
+    ) -> set[tuple[str, str, str]]:
+        """The arms among `arms` (write_rows' rows) whose stored reset is for a change begun
+        after `at` (the caller's clock: when a policy batch was taken): a batch graded before
+        the change, held by an outage past the reset. Its grades are from before the change
+        the reset dropped, and are not added to the arm (nor logged). (A reset committing
+        between this read and the write is the same race as any delta's before it.)"""
+        keys = sorted({tuple(r[:3]) for r in arms if any(r[3:6])})
+        if not keys:
+            return set()
+        when, params = on_store_clock(self._STORE_NOW, at)
+        out: set[tuple[str, str, str]] = set()
+        for key in keys:
+            cur.execute(
+                self._sql(
+                    "SELECT 1 FROM arm_resets WHERE tenant = %s AND task = %s AND model = %s "
+                    f"AND started > {when} LIMIT 1"
+                ),
+                (*key, *params),
+            )
+            if cur.fetchone() is not None:
+                out.add((str(key[0]), str(key[1]), str(key[2])))
+        return out
 
     def _logged_since(
         self, cur: Cursor, key: tuple[str, str, str], since: float, replica: str
