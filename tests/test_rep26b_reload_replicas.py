@@ -92,3 +92,32 @@ def test_a_reload_on_one_replica_then_the_other(
 
     with empty_store_url("postgres", tmp_path / "unused.db") as url:
         asyncio.run(go(url))
+
+
+def test_a_reload_says_which_changes_a_stored_override_masks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A price the admin API set (stored, every replica) wins over the file's: a reload that
+    changes it answered "applied" naming the price, and nothing changed anywhere. Now its
+    message names the override that keeps it."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+
+    async def go(url: str) -> None:
+        a, ra = _replica(tmp_path / "a.toml", _text(url, tmp_path, 0.5, 10.0, None))
+        try:
+            a.store.set_model_override(MODEL, {"price_in_per_mtok": 0.7}, 0.0)
+            a.sync_policy()
+            assert _view(a)[0] == 0.7
+            (tmp_path / "a.toml").write_text(_text(url, tmp_path, 1.0, 10.0, None))
+            result = await ra.reload()
+            assert result.outcome == "applied", result
+            assert _view(a)[0] == 0.7  # the stored override still wins (by design)
+            print(result.message)
+            assert "override" in result.message, result.message
+            assert f"models.{MODEL}.price_in_per_mtok" in result.message.split("override")[1]
+        finally:
+            a.store.close()
+
+    with empty_store_url("postgres", tmp_path / "unused.db") as url:
+        asyncio.run(go(url))
