@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from arbiter import state_sync
 from arbiter.services import Services
 from arbiter.store import StoreError, arm_resets
 from tests.pg import empty_store_url
@@ -141,3 +142,27 @@ def test_an_outage_backlog_written_after_another_replicas_reset_is_not_added(
         finally:
             a.store.close()
             b.store.close()
+
+
+def test_the_outage_queue_is_bounded_and_loses_no_grade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past UNSENT_MAX batches the grades wait in the policy (one batch once the queue is
+    written): the held batches stay bounded, and every grade reaches the store once."""
+    monkeypatch.setattr(state_sync, "UNSENT_MAX", 3)
+    with empty_store_url("sqlite", tmp_path / "shared.db") as url:
+        a = _services(url, tmp_path, seed=1)
+        try:
+            model = next(m.name for m in a.pool if m.name != a.settings.routing.baseline)
+            with monkeypatch.context() as outage:
+                _down(a, outage)
+                for k in range(10):
+                    _grade(a, model, range(10 * k, 10 * k + 10), 9)
+                    _sync_fails(a)
+                    assert len(a.state_sync._unsent) == min(k + 1, 3)
+            a.sync_policy()
+            a.sync_policy()
+            assert not a.state_sync._unsent
+            assert _stored(a, model) == (90.0, 10.0, 100.0)
+        finally:
+            a.store.close()
