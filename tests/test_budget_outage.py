@@ -25,8 +25,8 @@ class Outage:
     """A real SQLite store behind a switch: while `down`, every call raises like a dead
     connection; `block` makes calls hang (a pool timeout) until released. Counts calls."""
 
-    def __init__(self, path: Path) -> None:
-        self.inner = open_store(f"sqlite:///{path}")
+    def __init__(self, path: Path, url: str | None = None) -> None:
+        self.inner = open_store(url or f"sqlite:///{path}")  # (`url`: another store instead)
         self.inner.migrate()
         self.down = False
         self.block: threading.Event | None = None

@@ -2,7 +2,9 @@
 
 Keys look like `arb-<id>-<secret>`. Only sha256(secret) is stored; `id` is the non-secret handle
 used to list and revoke. Lookups are cached for `key_cache_ttl_s` (the cross-replica revocation
-lag); a revocation made through this process takes effect here at once.
+lag); a revocation made through this process takes effect here at once. While the store is
+down a cached record is served past its TTL, for `stale_key_s` after it was read at most: a key
+revoked through another replica meanwhile kept working here for the whole outage.
 """
 
 from __future__ import annotations
@@ -238,9 +240,10 @@ class Authenticator:
 
     async def _lookup(self, key_id: str) -> dict[str, Any] | None:
         """The key's row, cached for `key_cache_ttl_s`. Once the store has failed, requests never
-        wait on it: an expired entry is served stale while one background refresh per key
-        probes the store, and a key this replica never saw gets a fast 503 until the store is
-        back (the refresh started for it makes a retry succeed then)."""
+        wait on it: an expired entry is served stale (for `stale_key_s` more at most) while one
+        background refresh per key probes the store, and a key this replica never saw (or saw
+        longer ago) gets a fast 503 until the store is back (the refresh started for it makes a
+        retry succeed then)."""
         hit = self._cache.get(key_id)
         if hit is None and (seen := self._misses.get(key_id)) is not None:
             hit = (seen, None)  # an id the store has no key for
@@ -259,6 +262,14 @@ class Authenticator:
             raise StoreError(
                 "The key store is unreachable and this API key was not seen by this replica "
                 "before; retry shortly.",
+                for_clients=True,
+            )
+        if now - hit[0] >= self._s.key_cache_ttl_s + self._s.stale_key_s:
+            # it may have been revoked through another replica since (the README's promise is
+            # key_cache_ttl_s): unchecked this long, it is refused until the store answers
+            raise StoreError(
+                "The key store is unreachable and this replica last checked this API key "
+                f"longer ago than auth.stale_key_s ({self._s.stale_key_s:g} s); retry shortly.",
                 for_clients=True,
             )
         if now - self._stale_warned > 10.0:  # once per 10 s, not once per request

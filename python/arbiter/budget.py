@@ -31,7 +31,11 @@ dropped; its reservation stays held in the store until then, and the spend count
 store takes it). While the store is known to be down, requests never wait on it: each replica may
 spend a bounded local allowance per cap (`budgets.outage_allowance`, a fraction of the cap's
 limit; 0 refuses with a fast 503) that is reconciled (written as spend) once the store is back.
-So during an outage a cap can be passed by at most replicas x allowance + one worst case.
+So during an outage a cap can be passed by at most replicas x allowance + one worst case; and
+over many (a store that comes and goes), too: a replica's local spend stops where the spend the
+store last told it of (a settle's answer, a refusal, a sweep's read), plus what it holds
+locally, reaches the cap plus one allowance. Before, each outage gave the whole allowance
+again, and a replica whose store kept dropping passed a full cap by one allowance per outage.
 A store that goes silent (no error, no answer) is down for a request once one budget statement
 has waited store_wait.STORE_WAIT_S; what that statement does later is reconciled.
 
@@ -211,6 +215,7 @@ def window_bounds(window: str, now: float) -> tuple[float, float]:
 
 
 SHARED_SCOPES = ("global", "shadow")  # caps every tenant's requests count against
+_KNOWN_MAX = 10_000  # cap windows whose last read spend is kept (Budgets._saw_spent)
 
 
 def _describe(b: BoundCap, *, limit: bool = True) -> str:
@@ -255,6 +260,8 @@ class Budgets:
         self._allowance_used: dict[tuple[str, float], float] = {}  # (scope, window) -> usd
         # caps whose allowance refused a request in this outage: /readyz says how many
         self._allowance_spent: set[tuple[str, float]] = set()
+        # (scope, window) -> the most spent the store has said it holds (`_saw_spent`)
+        self._known_spent: dict[tuple[str, float], float] = {}
         self.owner = _owner_name()
         self._leased = False  # the store has this owner's lease
         self._lease_due = 0.0  # time.time() of the next renewal and sweep
@@ -414,15 +421,16 @@ class Budgets:
     def _hold_locally(self, charge: Charge, amount: float) -> None:
         """The store is down: spend from this replica's bounded allowance, or fail fast."""
         for c in charge.caps:
-            used = self._allowance_used.get((c.scope, c.window_start), 0.0)
-            if used + amount > self._s.outage_allowance * c.limit_usd + 1e-12:
-                self._allowance_spent.add((c.scope, c.window_start))
+            key = (c.scope, c.window_start)
+            used = self._allowance_used.get(key, 0.0)
+            allowance = self._s.outage_allowance * c.limit_usd
+            # the store's spend as last read, past the cap: that much of the allowance is gone
+            # (spent in an earlier outage, reconciled since), or the next outage gives it again
+            room = min(allowance, c.limit_usd + allowance - self._known_spent.get(key, 0.0))
+            if used + amount > room + 1e-12:
+                self._allowance_spent.add(key)
                 shared = c.scope in SHARED_SCOPES  # its figures total every tenant's spend
-                figures = (
-                    ""
-                    if shared
-                    else (f" ({usd(used)} of {usd(self._s.outage_allowance * c.limit_usd)})")
-                )
+                figures = "" if shared else f" ({usd(used)} of {usd(max(room, 0.0))})"
                 raise BudgetStoreDown(
                     f"The budget store is unreachable and this replica's outage allowance for "
                     f"the {_describe(c, limit=not shared)} is spent{figures}; retry shortly."
@@ -444,6 +452,7 @@ class Budgets:
         self, caps: tuple[BoundCap, ...], over: tuple[str, float, float, float], amount: float
     ) -> BudgetExceeded:
         scope, window, spent, reserved = over
+        self._saw_spent(scope, window, spent)
         # the cap of that window: a scope may have a day cap and a month cap (caps_for binds
         # one per window), and only the one passed says when it resets and if a retry can pass
         bound = next(c for c in caps if c.scope == scope and c.window_start == window)
@@ -719,7 +728,16 @@ class Budgets:
             )
         return len(self._unsettled)
 
+    def _saw_spent(self, scope: str, start: float, spent: float) -> None:
+        """The store said the window's spend is `spent` (it only grows): what bounds this
+        replica's local spend in a later outage (`_hold_locally`)."""
+        key = (scope, start)
+        if key not in self._known_spent and len(self._known_spent) >= _KNOWN_MAX:
+            self._known_spent.clear()  # (old windows; a cleared one is read again next settle)
+        self._known_spent[key] = max(self._known_spent.get(key, 0.0), spent)
+
     def _thresholds(self, bound: BoundCap, scope: str, start: float, spent: float) -> None:
+        self._saw_spent(scope, start, spent)
         if bound.limit_usd <= 0:
             return
         for t in sorted(self._s.alert_thresholds):

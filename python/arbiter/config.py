@@ -437,6 +437,9 @@ class AuthSettings:
     dashboard_key_file: str | None = None
     metrics_key_file: str | None = None
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
+    # and how much longer while the store is down (a key revoked elsewhere meanwhile works here
+    # that long at most; past it a 503 until the store answers)
+    stale_key_s: float = 300.0
     # grades one key may send a minute (POST /v1/feedback; feedback_limit.py), 0 for no limit
     feedback_per_minute: int = 6000
     # store lookups of keys this process does not hold one client address may cause a minute

@@ -286,6 +286,7 @@ _LIMITS: tuple[tuple[str, str, float, float], ...] = (
     ("store", "flush_interval_ms", 1, 3_600_000),
     ("store", "sync_interval_ms", 1, 3_600_000),
     ("auth", "key_cache_ttl_s", 0.0, 86400.0),
+    ("auth", "stale_key_s", 0.0, 86400.0),
     ("auth", "feedback_per_minute", 0, 1_000_000_000),
     ("auth", "unknown_keys_per_minute", 0, 1_000_000_000),
     ("routing", "evidence_cap", 1.0, 1e12),

@@ -61,7 +61,8 @@ LIVE_UPSTREAM = frozenset({
 # rate (read on each grade); not the mode
 LIVE_AUTH = frozenset({
     f"{who}_key{how}" for who in ("admin", "dashboard", "metrics") for how in ("", "_env", "_file")
-} | {"key_cache_ttl_s", "feedback_per_minute", "unknown_keys_per_minute"})  # fmt: skip
+} | {"key_cache_ttl_s", "stale_key_s", "feedback_per_minute",
+     "unknown_keys_per_minute"})  # fmt: skip
 # [cache]: its numbers; `enabled`, `semantic` and `max_false_hit_rate` build the cache's matcher
 LIVE_CACHE = frozenset({"ttl_s", "max_entries", "max_bytes", "linked_media"})
 # what `arbiter serve` read: the path, the file's settings (before --host/--port), its text
@@ -229,7 +230,24 @@ class ConfigReloader:
         await self._s.apply_settings(new)
         self._as_loaded, self.sha256, self.loaded_ts = new, digest, time.time()
         what = _names(changed) if changed else "no setting (comments or layout only)"
+        masked = self._masked(changed)
+        if masked:  # applied, and changing nothing a request sees: said, not left to find
+            what += (
+                "; a stored override (PATCH /arbiter/admin/models, every replica) still sets "
+                + _names(masked)
+            )
         return ReloadResult("applied", f"applied: {what}", digest, tuple(changed))
+
+    def _masked(self, changed: list[str]) -> list[str]:
+        """The changed `models.M.field` settings a stored override of M's field wins over."""
+        out = []
+        registry = self._s.registry
+        for name in changed:
+            section, _, rest = name.partition(".")
+            model, _, field = rest.rpartition(".")
+            if section == "models" and model and field in registry.overridden(model):
+                out.append(name)
+        return out
 
     def _read(self) -> tuple[str, Settings, list[str]]:
         """The file's hash, settings and differences from the serving ones (under the reload

@@ -7,7 +7,8 @@ found the change, and alerted it again.
 This replica's adoptions wait here (taken on the loop) for the sync thread, which writes them
 and adopts the other replicas' newer ones, under the registry's lock (services.refresh_registry).
 A stored factor applies only over the prices it was learned against: one a reload repriced is
-the operator's news, not the old factor's."""
+the operator's news, not the old factor's; and a replica that reloads those prices later adopts
+the factor then."""
 
 from __future__ import annotations
 
@@ -54,9 +55,13 @@ class SharedPriceFactors:
         for (model, factor, price_in, price_out, _ts), seq in store.price_factors().values():
             if seq <= self._seen.get(model, 0):
                 continue
-            self._seen[model] = seq
             if registry.base_price(model) != (price_in, price_out):
-                continue  # learned against prices the operator has changed since
+                # learned against other prices: the operator changed them since, or this
+                # replica has yet to reload the file another replica's detector priced over.
+                # Not marked read: marked, a replica reloading later never adopted the factor
+                # every other one applied (read again each sync until the prices match)
+                continue
+            self._seen[model] = seq
             if registry.adopt_price_factor(model, factor):  # this replica's own: unchanged
                 forget(model)
                 moved.append((model, registry.price_factor(model)))

@@ -236,6 +236,10 @@ class Registry:
         assert plan is not None  # forced
         return plan
 
+    def overridden(self, name: str) -> frozenset[str]:
+        """The fields of `name` a stored override (the admin API's, every replica's) sets."""
+        return frozenset(self._overrides.get(name, ()))
+
     def get(self, name: str) -> ModelSettings | None:
         """A model that exists and is enabled (and, if discovered, still listed)."""
         return None if name in self._disabled else self._models.get(name)

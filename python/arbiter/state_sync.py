@@ -13,6 +13,7 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 FITS_HORIZON_S = 7 * 86400.0
 CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
 OFFSET_EVERY_S = 60.0  # how often the store's clock is read again (store.clock_offset)
+# policy batches held through a store outage (one a sync: 1,000 are ~17 minutes at the default
+# 1 s); past them the grades wait in the policy and go as one batch once these are written
+UNSENT_MAX = 1000
 
 
 class StateSync:
@@ -48,7 +52,8 @@ class StateSync:
         self.shared_factors = SharedPriceFactors()  # adopted factors, through the store
         # this process's rows of prompt_fits, length_fits and arm_log (store/arm_resets.py)
         self._fits_replica = uuid.uuid4().hex[:16]
-        self._unsent: tuple[str, list[ArmResetRow], list[PolicyDelta]] | None = None
+        # the policy batches not yet written, oldest first: (id, resets, deltas, taken at)
+        self._unsent: deque[tuple[str, list[ArmResetRow], list[PolicyDelta], float]] = deque()
         self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
         self.last_sync_rows = 0  # arms rows the last policy sync fetched
         # the latency rows' times (decay reference, epoch) are shared on the store's clock:
@@ -140,19 +145,23 @@ class StateSync:
         """Push local additive deltas, then adopt the store's totals (every replica's sum).
 
         A batch that failed is retried with the same batch id, so a write whose commit landed
-        but whose reply was lost is never counted twice."""
+        but whose reply was lost is never counted twice. While the store is down a batch is
+        still taken each sync (up to UNSENT_MAX) and written in order after, each logged as of
+        when it was taken: one batch of the whole outage, stamped when written, counted the
+        grades from before a change begun meanwhile as grades since it in another replica's
+        reset (store/arm_resets.py)."""
         s = self._s
-        if self._unsent is None:
+        if len(self._unsent) < UNSENT_MAX:
             resets, deltas = s.policy.take_batch()
             if resets or deltas:
-                self._unsent = (uuid.uuid4().hex, resets, deltas)
-        if self._unsent is not None:
-            batch_id, resets, deltas = self._unsent
+                self._unsent.append((uuid.uuid4().hex, resets, deltas, time.time()))
+        while self._unsent:
+            batch_id, resets, deltas, taken = self._unsent[0]
             if resets:  # before the deltas taken with them; a retry finds its own and skips
                 s.store.reset_arms(resets, CHANGE_ONCE_S, self._fits_replica)
-                self._unsent = (batch_id, [], deltas)
-            s.store.write(deltas, batch_id=batch_id, replica=self._fits_replica)
-            self._unsent = None
+                self._unsent[0] = (batch_id, [], deltas, taken)
+            s.store.write(deltas, batch_id=batch_id, replica=self._fits_replica, logged_at=taken)
+            self._unsent.popleft()
         if self._arms_mark is None:
             arms, self._arms_mark = s.store.load_arms_since(None)
             s.policy.replace_synced(arms)

@@ -88,10 +88,16 @@ class Store(Protocol):
         ...
 
     def write(
-        self, records: Sequence[Record], *, batch_id: str | None = None, replica: str | None = None
+        self,
+        records: Sequence[Record],
+        *,
+        batch_id: str | None = None,
+        replica: str | None = None,
+        logged_at: float | None = None,
     ) -> None:
         """Write `records` in ONE transaction (see the module docstring for idempotence);
-        `replica`: the policy sync's, whose arm deltas are logged (store/arm_resets.py)."""
+        `replica`: the policy sync's, whose arm deltas are logged (store/arm_resets.py) as of
+        `logged_at` (the caller's clock: when they were taken; None: now)."""
         ...
 
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]: ...

@@ -97,6 +97,12 @@ def _values(cols: Sequence[str], json_ph: str) -> str:
     return ", ".join(json_ph if c in _JSON_COLS or c == "data" else "%s" for c in cols)
 
 
+def _no_grades(arm: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An `arms` row (_ARM_COLS + updated_ts) with its grade deltas (alpha, beta, n) zeroed,
+    its slope's kept."""
+    return (*arm[:3], 0.0, 0.0, 0.0, *arm[6:])
+
+
 @cache
 def _statements(json_ph: str) -> dict[str, str]:
     dset = ", ".join(f"{c} = excluded.{c}" for c in _DCOLS[1:])
@@ -263,16 +269,29 @@ class SqlStore(
 
     # -- writes ---------------------------------------------------------------------------
     def write(
-        self, records: Sequence[Record], *, batch_id: str | None = None, replica: str | None = None
+        self,
+        records: Sequence[Record],
+        *,
+        batch_id: str | None = None,
+        replica: str | None = None,
+        logged_at: float | None = None,
     ) -> None:
-        self.write_rows(encode_rows(records), batch_id=batch_id, replica=replica)
+        self.write_rows(
+            encode_rows(records), batch_id=batch_id, replica=replica, logged_at=logged_at
+        )
 
     def write_rows(
-        self, rows: WriteRows, *, batch_id: str | None = None, replica: str | None = None
+        self,
+        rows: WriteRows,
+        *,
+        batch_id: str | None = None,
+        replica: str | None = None,
+        logged_at: float | None = None,
     ) -> None:
         """`write` of records already turned into rows (`encode_rows`): what a writer process
         receives from the serving process. `replica`: the policy sync's, whose arm deltas are
-        logged too (store/arm_resets.py: a reset counts what others wrote since its change)."""
+        logged too (store/arm_resets.py: a reset counts what others wrote since its change),
+        in the bucket of `logged_at` (this process's clock; None: now)."""
         if rows.empty:
             return
         st = _statements(self._JSON)
@@ -294,11 +313,18 @@ class SqlStore(
                     [(g[0], g[1], _grade_facts(g)) for g in rows.grades],
                     *self._old_state(cur, ids),
                 )
+            arms = rows.arms
+            if replica is not None and logged_at is not None and arms:
+                # an outage's backlog from before a change another replica reset meanwhile:
+                # its grades are the evidence the reset dropped (store/arm_resets.py)
+                before = self._reset_after(cur, arms, logged_at)
+                if before:
+                    arms = [_no_grades(r) if tuple(r[:3]) in before else r for r in arms]
             for name, batch in (
                 ("decision", rows.decisions),
                 ("grade", rows.grades),
                 ("alert", rows.alerts),
-                ("arm", rows.arms),
+                ("arm", arms),
                 # every writer upserts the levels in this order, each sorted: no lock cycles
                 ("rollups", up.minute),
                 ("rollups_hour", up.hour),
@@ -309,8 +335,8 @@ class SqlStore(
                 if batch:
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
                     cur.executemany(self._sql(sql), batch)
-            if replica is not None and rows.arms:  # after the arms' row locks, as a reset
-                self._log_arms(cur, replica, rows.arms)
+            if replica is not None and arms:  # after the arms' row locks, as a reset
+                self._log_arms(cur, replica, arms, logged_at)
             if rows.alerts_once:  # last: their locks after every row lock, as in every writer
                 self._write_alerts_once(cur, rows.alerts_once, st["alert"])
 

@@ -80,14 +80,15 @@ class ArmResetsMixin(StoreHooks):
                 cur.execute(
                     self._sql(
                         "INSERT INTO arm_resets (tenant, task, model, direction, ts, "
-                        "level_before, level_after, levels_ts) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                        "level_before, level_after, levels_ts, started) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (tenant, task, model, direction) DO UPDATE SET "
                         "ts = EXCLUDED.ts, level_before = EXCLUDED.level_before, "
-                        "level_after = EXCLUDED.level_after, levels_ts = EXCLUDED.levels_ts "
+                        "level_after = EXCLUDED.level_after, levels_ts = EXCLUDED.levels_ts, "
+                        "started = EXCLUDED.started "
                         f"WHERE arm_resets.ts <= %s AND NOT {_SAME_LEVEL}"
                     ),
-                    (*key, direction, detected, before, after, detected, since),
+                    (*key, direction, detected, before, after, detected, started or None, since),
                 )
                 if cur.rowcount > 0:
                     applied += 1
@@ -114,6 +115,31 @@ class ArmResetsMixin(StoreHooks):
                     )
         return applied
 
+    def _reset_after(
+        self, cur: Cursor, arms: Sequence[tuple[Any, ...]], at: float
+    ) -> set[tuple[str, str, str]]:
+        """The arms among `arms` (write_rows' rows) whose stored reset is for a change begun
+        after `at` (the caller's clock: when a policy batch was taken): a batch graded before
+        the change, held by an outage past the reset. Its grades are from before the change
+        the reset dropped, and are not added to the arm (nor logged). (A reset committing
+        between this read and the write is the same race as any delta's before it.)"""
+        keys = sorted({tuple(r[:3]) for r in arms if any(r[3:6])})
+        if not keys:
+            return set()
+        when, params = on_store_clock(self._STORE_NOW, at)
+        out: set[tuple[str, str, str]] = set()
+        for key in keys:
+            cur.execute(
+                self._sql(
+                    "SELECT 1 FROM arm_resets WHERE tenant = %s AND task = %s AND model = %s "
+                    f"AND started > {when} LIMIT 1"
+                ),
+                (*key, *params),
+            )
+            if cur.fetchone() is not None:
+                out.add((str(key[0]), str(key[1]), str(key[2])))
+        return out
+
     def _logged_since(
         self, cur: Cursor, key: tuple[str, str, str], since: float, replica: str
     ) -> tuple[float, float, float]:
@@ -139,19 +165,25 @@ class ArmResetsMixin(StoreHooks):
             a, b, n = a + part * alpha, b + part * beta, n + part * count
         return a, b, n
 
-    def _log_arms(self, cur: Cursor, replica: str, arms: Sequence[tuple[Any, ...]]) -> None:
-        """Add a write's arm deltas (write_rows' `arms` rows) to `replica`'s bucket of now, in
-        the write's transaction (a retried batch is skipped with it); prune now and then."""
+    def _log_arms(
+        self, cur: Cursor, replica: str, arms: Sequence[tuple[Any, ...]], at: float | None
+    ) -> None:
+        """Add a write's arm deltas (write_rows' `arms` rows) to `replica`'s bucket of `at` (when
+        the sync took them, on its clock; None: now), in the write's transaction (a retried
+        batch is skipped with it); prune now and then. Stamped when written, a backlog a store
+        outage held (graded before a change, written after it began) counted as grades since
+        the change in another replica's reset."""
         rows = [r for r in arms if any(r[3:6])]  # (a slope-only delta moves no grade)
         if not rows:
             return
         width = self.ARM_LOG_BUCKET_S
+        taken = time.time() if at is None else at
         params: list[object]
         if self._STORE_NOW is None:
-            bucket, params = "%s", [math.floor(time.time() / width) * width]
-        else:
-            now, now_params = on_store_clock(self._STORE_NOW, time.time())
-            bucket, params = f"floor({now} / %s) * %s", [*now_params, width, width]
+            bucket, params = "%s", [math.floor(taken / width) * width]
+        else:  # moved onto the store's clock as a lease is (the caller's now to `taken`)
+            when, when_params = on_store_clock(self._STORE_NOW, taken)
+            bucket, params = f"floor({when} / %s) * %s", [*when_params, width, width]
         cur.executemany(
             self._sql(
                 "INSERT INTO arm_log (tenant, task, model, bucket, replica, alpha, beta, n) "
