@@ -11,7 +11,8 @@ import orjson
 from arbiter.canonical import CanonicalResponse, CanonicalUsage, TextPart, ToolCallPart
 from arbiter.errors import UpstreamUnavailable
 from arbiter.protocols import anthropic_stream, openai_stream
-from arbiter.protocols.openai_responses import Echo, decode_request, encode_response
+from arbiter.protocols.openai_responses import decode_request
+from arbiter.protocols.openai_responses_object import Echo, encode_response
 from arbiter.protocols.openai_responses_stream import StreamEncoder
 from arbiter.relay_codec import Translating
 from tests.openapi_spec import validate, validate_response_event
@@ -155,7 +156,7 @@ def test_text_verbosity_becomes_chat_verbosity_and_is_echoed() -> None:
     from arbiter.canonical import Message
     from arbiter.protocols import openai
     from arbiter.protocols.compat import untranslatable
-    from arbiter.protocols.openai_responses import response_object
+    from arbiter.protocols.openai_responses_object import response_object
 
     req, echo = decode_request({"model": "auto", "input": "Hi.", "text": {"verbosity": "low"}})
     assert req.extras == {"verbosity": "low"} and echo.verbosity == "low"

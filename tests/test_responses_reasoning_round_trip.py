@@ -150,7 +150,8 @@ def test_a_tool_loop_with_thinking_round_trips(tmp_path: Path, stream: bool) -> 
 
 
 def test_without_the_include_there_is_no_encrypted_content() -> None:
-    from arbiter.protocols.openai_responses import decode_request, encode_response
+    from arbiter.protocols.openai_responses import decode_request
+    from arbiter.protocols.openai_responses_object import encode_response
     from arbiter.protocols.upstream_answer import decode_answer
 
     answer = decode_answer(MESSAGE, "anthropic", thinking=True)

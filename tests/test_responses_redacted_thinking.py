@@ -22,7 +22,8 @@ from arbiter.canonical import (
     TextDelta,
     ThinkingDelta,
 )
-from arbiter.protocols.openai_responses import decode_request, encode_response
+from arbiter.protocols.openai_responses import decode_request
+from arbiter.protocols.openai_responses_object import encode_response
 from arbiter.protocols.openai_responses_stream import StreamEncoder
 from arbiter.protocols.upstream_answer import decode_answer
 from tests.openapi_spec import validate

@@ -45,7 +45,7 @@ from arbiter.canonical import (
     ThinkingDelta,
     ToolArgsDelta,
 )
-from arbiter.protocols.openai_responses import (
+from arbiter.protocols.openai_responses_object import (
     Echo,
     function_call_item,
     incomplete_reason,
@@ -111,7 +111,7 @@ class StreamEncoder:
         self._started = 0  # output items begun: the next one's output_index
         self._refused = False  # a refusal item was streamed: the response is completed
         # a message or function_call item began: else the end streams an empty message item,
-        # the one the whole Response holds (openai_responses.output_items)
+        # the one the whole Response holds (openai_responses_object.output_items)
         self._answered = False
         # the last item that ended: its done events wait for the next item or the stop reason,
         # which says whether it was cut (status "incomplete") or finished
@@ -221,7 +221,7 @@ class StreamEncoder:
             item.carry = self._echo.encrypted_reasoning
             self._items[event.index] = item
             # not carried, it is added with its first text: a redacted block, which has none,
-            # is left out rather than shown as an empty item (openai_responses.output_items)
+            # is left out rather than shown as an empty item (openai_responses_object.output_items)
             return self._open_reasoning(item) if item.carry else b""
         index = self._started
         self._started += 1

@@ -8,7 +8,7 @@ SIGNED; a redacted_thinking block, which has no text, carries its data there beh
 The prefixes tell Arbiter's own items from OpenAI's encrypted reasoning (which no Anthropic
 model could read: such an item stays ignored, as before). Without the include, a block with no
 text (redacted) is no item at all: an empty `reasoning_text` with nothing to carry told the
-client nothing (openai_responses.output_items, openai_responses_stream: such an item is only
+client nothing (openai_responses_object.output_items, openai_responses_stream: such an item is only
 added with its first text). The spec now says `encrypted_content` is "populated by default";
 Arbiter keeps it behind the include, as OpenAI's stateless (`store: false`) callers ask for it.
 

@@ -32,13 +32,8 @@ from arbiter.canonical import (
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as chat_view
-from arbiter.protocols.openai_responses import (
-    VIEW_PARAMS,
-    Echo,
-    decode_request,
-    encode_response,
-    response_id,
-)
+from arbiter.protocols.openai_responses import VIEW_PARAMS, decode_request
+from arbiter.protocols.openai_responses_object import Echo, encode_response, response_id
 from arbiter.protocols.openai_responses_stream import StreamEncoder
 from arbiter.protocols.schema_refusal import SchemaRefusals, declined_schema
 from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
