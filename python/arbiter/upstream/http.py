@@ -33,6 +33,7 @@ from arbiter.log_secrets import without_secrets
 from arbiter.types import Usage
 from arbiter.upstream import content_coding, lenient_json, sse_idle
 from arbiter.upstream.error_answer import cut_error_answer, whole_error_answer
+from arbiter.upstream.gathered import Gathered
 from arbiter.upstream.redirect import redirect_error
 from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
 
@@ -284,14 +285,12 @@ async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
         if coded is None
         else content_coding.decoded(resp.aiter_raw(), coded, limit)
     )
-    pieces: list[bytes] = []
-    size = 0
+    gathered = Gathered()
     async for piece in body:
-        size += len(piece)
-        if size > limit:
+        if gathered.size + len(piece) > limit:
             return None
-        pieces.append(piece)
-    return b"".join(pieces)
+        gathered.add(piece)
+    return gathered.value()
 
 
 def _request_head(url: httpx.URL, headers: httpx.Headers) -> bytes:

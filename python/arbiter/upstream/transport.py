@@ -27,6 +27,7 @@ import httpx
 
 from arbiter import shared_timeouts
 from arbiter.upstream.answer_headers import AnswerHeaders
+from arbiter.upstream.gathered import Gathered
 
 _HIGH_WATER = 64  # buffered body chunks before the socket is paused (back-pressure)
 _LOW_WATER = 16
@@ -344,14 +345,12 @@ class PooledBody(httpx.AsyncByteStream):
         """The whole body, or None as soon as it is larger than `limit` bytes; what
         httpx.Response.aiter_bytes gives for a body without Content-Encoding, without its
         three async generators (each registered with the loop and finalized) per response."""
-        pieces: list[bytes] = []
-        size = 0
+        body = Gathered()
         while (chunk := await self._conn.next_chunk(self._timeout)) is not None:
-            size += len(chunk)
-            if size > limit:
+            if body.size + len(chunk) > limit:
                 return None
-            pieces.append(chunk)
-        return b"".join(pieces)
+            body.add(chunk)
+        return body.value()
 
     def ready(self) -> bytes | None:
         """The next piece if it has come already (_Conn.ready), else None."""
