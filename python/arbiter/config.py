@@ -34,8 +34,10 @@ from arbiter.config_parse import (
 from arbiter.config_paths import anchor_files, anchor_key_files, anchor_sqlite
 from arbiter.config_resolve import resolve
 from arbiter.config_text import read_config_text, toml_error_line
+from arbiter.connection_cap import DEFAULT_MAX_CONNECTIONS
 from arbiter.errors import ConfigError
 from arbiter.image_rules import ImageRule
+from arbiter.message_cap import DEFAULT_MAX_MESSAGES
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 if TYPE_CHECKING:
@@ -49,6 +51,12 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 4 * 1024 * 1024  # 4 MiB; at most 32 MiB
+    # messages (or Responses input items) in one request; more is a 400 naming this bound,
+    # before any per-message work (message_cap.py)
+    max_messages: int = DEFAULT_MAX_MESSAGES
+    # client connections per process; past it the idle keep-alive ones that went idle first are
+    # closed, and with none idle a newcomer's request is a 503 (connection_cap.py)
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     # info: one line per request (request_log.py); "json": one JSON object per line
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"

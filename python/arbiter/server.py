@@ -164,6 +164,10 @@ class Handlers(OperatorReads):
         self.idle_poll = IdlePoll(us / 1e6) if us else None
         self.image_hosts = image_links.parse_hosts(services.settings.media.image_url_hosts)
 
+    @property
+    def _max_messages(self) -> int:
+        return self.s.settings.server.max_messages  # (a reload may change it)
+
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
         h = request.headers
@@ -208,7 +212,7 @@ class Handlers(OperatorReads):
         """OpenAI's Chat Completions surface."""
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(parse_chat_request, raw, request.headers)
+        req = await decode(parse_chat_request, raw, request.headers, self._max_messages)
         outcome = await self._handle(request, req, principal)
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
@@ -224,7 +228,9 @@ class Handlers(OperatorReads):
         """OpenAI's Responses API: routed like chat, answered as a Response object."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(responses_surface.parse_responses_request, raw, request.headers)
+        req = await decode(
+            responses_surface.parse_responses_request, raw, request.headers, self._max_messages
+        )
         try:
             outcome = await self._handle(request, req, principal)
         except UpstreamRejected as err:  # its param names the view's field: name the caller's
@@ -305,7 +311,9 @@ class Handlers(OperatorReads):
         principal = await self.principal(request)
         check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
+        req = await decode(
+            anthropic_surface.parse_messages_request, raw, request.headers, self._max_messages
+        )
         outcome = await self._handle(request, req, principal)
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
@@ -323,7 +331,9 @@ class Handlers(OperatorReads):
         principal = await self.principal(request)
         check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        view, unviewed, kept = await decode(anthropic_surface.parse_count_tokens_request, raw)
+        view, unviewed, kept = await decode(
+            anthropic_surface.parse_count_tokens_request, raw, self._max_messages
+        )
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
         named = self.s.registry.get(view["model"])  # `auto`: no model yet, so the common rule
