@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import image_rules, price
+from arbiter.answer_bytes import DEFAULT_LIMIT as DEFAULT_ANSWER_BYTES
 from arbiter.config_checks import check_unexpanded_paths
 from arbiter.config_limits import MAX_BODY_LIMIT as MAX_BODY_LIMIT
 from arbiter.config_limits import MAX_MODEL_NAME_CHARS as MAX_MODEL_NAME_CHARS
@@ -57,6 +58,9 @@ class ServerSettings:
     # client connections per process; past it the idle keep-alive ones that went idle first are
     # closed, and with none idle a newcomer's request is a 503 (connection_cap.py)
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # bytes of large (over 1 MiB) whole answers held at once per process, from their read until
+    # the client has them; past it an answer waits to be read (answer_bytes.py)
+    max_answer_bytes_in_flight: int = DEFAULT_ANSWER_BYTES
     # info: one line per request (request_log.py); "json": one JSON object per line
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"

@@ -179,6 +179,11 @@ def resolve(
         loc.fail(
             f"{loc.where(['server', 'max_messages'])}: server.max_messages must be 1 .. 1000000"
         )
+    if not 1 << 20 <= s.server.max_answer_bytes_in_flight <= 1 << 40:
+        loc.fail(
+            f"{loc.where(['server', 'max_answer_bytes_in_flight'])}: "
+            "server.max_answer_bytes_in_flight must be 1 MiB .. 1 TiB"
+        )
     if not 16 <= s.server.max_connections <= 1_000_000:
         loc.fail(
             f"{loc.where(['server', 'max_connections'])}: server.max_connections must be "

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from arbiter import (
     admin_routes,
+    answer_bytes,
     dashboard,
     image_links,
     latency_slo,
@@ -166,7 +167,7 @@ class Handlers(OperatorReads):
 
     @property
     def _max_messages(self) -> int:
-        return self.s.settings.server.max_messages  # (a reload may change it)
+        return self.s.settings.server.max_messages
 
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
@@ -648,7 +649,7 @@ def _guard(
 
     calls_models = surface in _CALLS_MODELS
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response | answer_bytes.Releasing:
         quick_headers(request)
         ctx = request_log.RequestLog(
             request_log.request_id(request.headers.get("x-request-id")), surface
@@ -675,6 +676,7 @@ def _guard(
             response.headers.update(ctx.decision_headers())  # a failed request's decision
         except asyncio.CancelledError:
             if not _stopping(request):
+                answer_bytes.release_all(ctx)
                 raise  # the client left (disconnect.py): nobody to answer
             # `server.shutdown_grace_s` ran out and uvicorn cancelled the request before its
             # answer began: a 503 the SDKs retry (elsewhere), not a cut connection (nor
@@ -704,6 +706,9 @@ def _guard(
             # the log line once the answer has left (after_answer.py)
             status, cache = response.status_code, _cache_status(response)
             after.defer(ctx.finish, status, cache, error, time.perf_counter())
+        if ctx.answer_bytes > 0:  # large whole answers: their bytes held until it is written
+            return answer_bytes.Releasing(response, ctx)
+        ctx.answer_bytes = -1  # (a call after this, a judge's, gives its share back itself)
         return response
 
     endpoint.__name__ = handler.__name__

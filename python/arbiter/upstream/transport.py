@@ -26,6 +26,7 @@ import httptools
 import httpx
 
 from arbiter import shared_timeouts
+from arbiter.answer_bytes import COUNTED_BYTES, Lease
 from arbiter.upstream.answer_headers import AnswerHeaders
 from arbiter.upstream.gathered import Gathered
 
@@ -341,7 +342,7 @@ class PooledBody(httpx.AsyncByteStream):
                 return
             yield chunk
 
-    async def read_at_most(self, limit: int) -> bytes | None:
+    async def read_at_most(self, limit: int, lease: Lease | None = None) -> bytes | None:
         """The whole body, or None as soon as it is larger than `limit` bytes; what
         httpx.Response.aiter_bytes gives for a body without Content-Encoding, without its
         three async generators (each registered with the loop and finalized) per response."""
@@ -350,6 +351,9 @@ class PooledBody(httpx.AsyncByteStream):
             if body.size + len(chunk) > limit:
                 return None
             body.add(chunk)
+            if lease is not None and body.size > COUNTED_BYTES:
+                await lease.past_counted(limit)  # (answer_bytes.py: no share taken yet)
+                lease = None
         return body.value()
 
     def ready(self) -> bytes | None:
