@@ -89,6 +89,18 @@ async def hold(n: int) -> tuple[int, bool]:
     return took, False
 
 
+def counted(headers: Any, limit: int) -> int:
+    """A declared length over COUNTED_BYTES (an uncoded body within `limit`), else 0: what an
+    answer takes before its body is read (the common small answer: nothing, no await)."""
+    declared = headers.get("content-length")
+    if declared is None or len(declared) < 7 or not declared.isdigit():
+        return 0  # (under 1,000,000 bytes)
+    n = int(declared)
+    if not COUNTED_BYTES < n <= limit or headers.get("content-encoding"):
+        return 0
+    return n
+
+
 class Lease:
     """One answer's share, taken before its body is read (or once the read passes
     COUNTED_BYTES) and settled after it."""
@@ -99,15 +111,8 @@ class Lease:
         self.took = 0
         self.kept = False
 
-    async def before_body(self, headers: Any, limit: int) -> float:
-        """Take a declared length over COUNTED_BYTES (an uncoded body within `limit`); the
-        seconds waited for it."""
-        declared = headers.get("content-length")
-        if declared is None or not declared.isdigit() or headers.get("content-encoding"):
-            return 0.0
-        n = int(declared)
-        if not COUNTED_BYTES < n <= limit:
-            return 0.0
+    async def before_body(self, n: int) -> float:
+        """Take `n` bytes (`counted`'s) before the body is read; the seconds waited."""
         started = time.monotonic()
         self.took, self.kept = await hold(n)
         return time.monotonic() - started

@@ -416,7 +416,8 @@ class HTTPProvider:
                 resp = await self._post(payload, self._complete_timeout, url)
             try:
                 # the upstream has answered: a wait for room is not held against its time
-                waited = await lease.before_body(resp.headers, limit)
+                need = answer_bytes.counted(resp.headers, limit)
+                waited = await lease.before_body(need) if need else 0.0
                 async with shared_timeouts.timeout(total - (time.monotonic() - started - waited)):
                     raw = await read_at_most(resp, limit, lease)
             except httpx.HTTPError as err:
