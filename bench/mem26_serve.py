@@ -2,9 +2,9 @@
 bench/embeddings_serve.py; its `/healthz` poller in a process of its own), base vs this tree,
 one child per tree per round, alternating:
 
-- `messages`: three chat requests of 100,000 tiny messages (~3 MB; `max_body_bytes` raised to
-  8 MiB for both trees): the status each got and the longest `/healthz` round trip meanwhile
-  (the stall every other request saw), and the sidecar's CPU for the three.
+- `messages`: three chat requests of `--messages` (100,000) tiny messages (~3 MB;
+  `max_body_bytes` raised to 8 MiB for both trees): the status each got and the longest
+  `/healthz` round trip meanwhile (the stall every other request saw), and the sidecar's CPU.
 - `idle`: `--idle` clients (10,000) each make one request (`/healthz`) and stay open,
   keep-alive; then the sidecar's RSS growth and descriptors, how many of the clients are still
   open, and how long a newcomer's chat request took.
@@ -49,12 +49,12 @@ def _poller(url: str, seconds: float) -> subprocess.Popen[str]:
     )
 
 
-def _messages(r: Any) -> dict[str, Any]:
+def _messages(r: Any, n: int) -> dict[str, Any]:
     import httpx
     from tests.probe23a_rig import whole
 
     ask = r.script("ok", lambda sock, path, body: whole(sock, ANSWER))
-    turns = [{"role": "user", "content": f"m{i}"} for i in range(99_999)]
+    turns = [{"role": "user", "content": f"m{i}"} for i in range(n - 1)]
     body = orjson.dumps({"model": "oa-1", "messages": [*turns, {"role": "user", "content": ask}]})
     pid = r.sidecar.proc.proc.pid
     poll = _poller(r.sidecar.root_url + "/healthz", 12)
@@ -126,7 +126,7 @@ def _idle(r: Any, n: int) -> dict[str, Any]:
             "newcomer": status, "newcomer_ms": round(newcomer_ms)}  # fmt: skip
 
 
-def _child(case: str, idle: int) -> None:
+def _child(case: str, idle: int, messages: int) -> None:
     from tests.probe23a_rig import rig
 
     def edit(text: str) -> str:
@@ -135,7 +135,7 @@ def _child(case: str, idle: int) -> None:
         return text.replace("[server]\n", "[server]\nmax_body_bytes = 8388608\n", 1)
 
     with tempfile.TemporaryDirectory() as tmp, rig(Path(tmp), edit) as r:
-        got = _messages(r) if case == "messages" else _idle(r, idle)
+        got = _messages(r, messages) if case == "messages" else _idle(r, idle)
     print(json.dumps(got))
 
 
@@ -146,10 +146,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--case", nargs="+", default=["messages", "idle"])
     ap.add_argument("--idle", type=int, default=10_000)
+    ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--child", action="store_true")
     a = ap.parse_args()
     if a.child:
-        return _child(a.case[0], a.idle)
+        return _child(a.case[0], a.idle, a.messages)
     if a.base is None:
         ap.error("--base is required")
     trees = {"base": a.base.resolve(), "ours": a.ours.resolve()}
@@ -158,7 +159,8 @@ def main() -> None:
         for r in range(a.rounds):
             for name in list(trees) if r % 2 == 0 else list(reversed(trees)):
                 env = {**os.environ, "PYTHONPATH": f"{trees[name] / 'python'}:{root}"}
-                args = [sys.executable, __file__, "--child", "--case", case, "--idle", str(a.idle)]
+                args = [sys.executable, __file__, "--child", "--case", case, "--idle", str(a.idle),
+                        "--messages", str(a.messages)]  # fmt: skip
                 done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
                 got: dict[str, Any] = (
                     json.loads(done.stdout.strip().splitlines()[-1])

@@ -13,10 +13,15 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 
-from arbiter.answer_bytes import AnswerBytes
+from arbiter import answer_bytes
+from arbiter.answer_bytes import AnswerBytes, Lease
+from arbiter.upstream.http import read_at_most
+from arbiter.upstream.transport import H1Transport
 from tests.probe23a_rig import rig, whole
+from tests.test_mem26_gathered import _serve_once
 
 INPUTS = 400
 BUDGET = 40 * 1024 * 1024
@@ -135,3 +140,34 @@ def test_a_second_large_answer_waits_for_room_and_is_relayed_whole(tmp_path: Pat
                 second.close()
         finally:
             first.close()
+
+
+def test_a_read_without_a_length_takes_the_cap_past_1_mib_then_settles() -> None:
+    body = b"x" * (3 << 20)
+    chunked = b"".join(
+        b"%x\r\n%s\r\n" % (1 << 20, body[i : i + (1 << 20)]) for i in range(0, len(body), 1 << 20)
+    )
+    answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked + b"0\r\n\r\n"
+    listener, thread = _serve_once(answer)
+    limit = 8 << 20
+
+    async def go() -> tuple[bytes | None, int, int]:
+        transport = H1Transport()
+        url = httpx.URL(f"http://127.0.0.1:{listener.getsockname()[1]}/x")
+        try:
+            resp = await transport.send_bytes(url, b"GET /x HTTP/1.1\r\nhost: x\r\n\r\n", {})
+            lease = Lease()
+            got = await read_at_most(resp, limit, lease)
+            during = answer_bytes.BUDGET.held  # the cap's worth, taken once past 1 MiB
+            lease.settle(len(got or b""))  # no request keeps it: all given back
+            await resp.aclose()
+            return got, during, answer_bytes.BUDGET.held
+        finally:
+            await transport.aclose()
+
+    try:
+        got, during, after = asyncio.run(asyncio.wait_for(go(), 30))
+    finally:
+        thread.join(10)
+        listener.close()
+    assert got == body and during == limit and after == 0
