@@ -78,7 +78,7 @@ def _child(inputs: int, dims: int, concurrent: int, budget_mib: int) -> None:
             try:
                 got = r.oa.embeddings.create(
                     model="oa-1", input=[f"[[p:big]] {i}"] + ["x"] * (inputs - 1),
-                    encoding_format="float",
+                    encoding_format="float", timeout=600,  # (a wait for room is no error)
                 )  # fmt: skip
                 assert len(got.data) == inputs
             except Exception as err:
