@@ -49,6 +49,15 @@ def test_the_budget_waits_in_order_and_gives_back() -> None:
         assert await whole_budget == 100 and b.held == 100
         b.give(100)
         assert b.held == 0 and not b._waiting
+        assert await b.take(80) == 80
+        assert await b.take(50, 0.05) == 50  # waited long enough: over the budget
+        assert b.held == 130 and not b._waiting
+        late = asyncio.ensure_future(b.take(30))
+        b.give(50)
+        await asyncio.sleep(0.01)
+        assert not late.done()  # 80 held: 30 more would pass the budget
+        b.give(80)
+        assert await late == 30 and b.held == 30
 
     asyncio.run(main())
 

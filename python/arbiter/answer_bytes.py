@@ -9,10 +9,12 @@ response cap's worth once its read passes 1 MiB, the rest given back at its end)
 until the request's answer has been written (server._guard). Past the budget it **waits**:
 the upstream has answered (and bills the call), so an error would throw paid work away, while
 waiting leaves the body in the socket, where TCP holds the upstream back. The wait is not cut by
-the call's total timeout (the upstream is not the one late): every holder gives its share back
-once its client has its answer, and a client that reads nothing is cut at
-`client_write_timeout_s`. An answer larger than the whole budget waits until it is free and runs
-alone. Answers under 1 MiB (every chat answer) are not counted: nothing on their path.
+the call's total timeout (the upstream is not the one late), and lasts at most `WAIT_S`: an
+upstream cuts a write its reader stalls too long (the test rig's at 30 s: a billed answer lost
+as a 502), so past it the answer is read anyway, over the budget (which then bounds bursts, not
+every moment). Every holder gives its share back once its client has its answer (a client
+that reads nothing is cut at `client_write_timeout_s`). An answer larger than the whole budget
+waits until it is free. Answers under 1 MiB (every chat answer) are not counted.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ class AnswerBytes:
         self.held = 0
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
-    async def take(self, n: int) -> int:
-        """Wait (first come, first served) until `n` bytes (at most the whole budget) fit; what
-        was taken, to be given back."""
+    async def take(self, n: int, wait_s: float | None = None) -> int:
+        """Wait (first come, first served) until `n` bytes (at most the whole budget) fit, or
+        `wait_s` has passed: then taken over the budget; what was taken, to be given back."""
         n = min(n, self.limit)
         if not self._waiting and self.held + n <= self.limit:
             self.held += n
@@ -45,7 +47,12 @@ class AnswerBytes:
         entry = (n, turn)
         self._waiting.append(entry)
         try:
-            await turn
+            await asyncio.wait_for(turn, wait_s)
+        except TimeoutError:  # (wait_for returns a turn granted as it timed out)
+            self._waiting.remove(entry)
+            self._wake()
+            self.held += n
+            return n
         except BaseException:
             if turn.done() and not turn.cancelled():
                 self.give(n)  # granted as it was cancelled: hand it on
@@ -77,11 +84,17 @@ def configure(limit: int) -> None:
     BUDGET._wake()
 
 
+# how long an answer waits for room before it is read anyway, over the budget: an upstream
+# does not hold a write its reader stalls for ever (the test rig's closes at 30 s), and an
+# answer it cuts is lost though billed; a burst of large answers is smoothed, not refused
+WAIT_S = 10.0
+
+
 async def hold(n: int) -> tuple[int, bool]:
     """Take `n` bytes; what was taken, and whether the current request keeps it (given back by
     `release_all` once its answer is written). Outside a request, or after its answer was
     handed to the server (a judge's call then), the caller gives it back itself."""
-    took = await BUDGET.take(n)
+    took = await BUDGET.take(n, WAIT_S)
     ctx = request_log.CURRENT.get()
     if ctx is not None and ctx.answer_bytes >= 0:
         ctx.answer_bytes += took

@@ -59,7 +59,7 @@ class ServerSettings:
     # closed, and with none idle a newcomer's request is a 503 (connection_cap.py)
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     # bytes of large (over 1 MiB) whole answers held at once per process, from their read until
-    # the client has them; past it an answer waits to be read (answer_bytes.py)
+    # the client has them; past it an answer waits (up to 10 s) to be read (answer_bytes.py)
     max_answer_bytes_in_flight: int = DEFAULT_ANSWER_BYTES
     # info: one line per request (request_log.py); "json": one JSON object per line
     log_level: Literal["debug", "info", "warning", "error"] = "info"
