@@ -5,6 +5,7 @@ one answer of `--inputs` x `--dims` floats (2,048 x 1,536: ~62 MB) from probe23a
 upstream on 127.0.0.1 (tests/probe23a_rig.py).
 
     python bench/embeddings_serve.py --base /work/wt/base25 --ours . [--rounds 2]
+        [--ours-budget-mib 128]  (this tree's server.max_answer_bytes_in_flight; mem26)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _rss_kb(pid: int, field: str) -> int:
     return 0
 
 
-def _child(inputs: int, dims: int, concurrent: int) -> None:
+def _child(inputs: int, dims: int, concurrent: int, budget_mib: int) -> None:
     import orjson
     from tests.probe23a_rig import rig, whole
 
@@ -54,6 +55,9 @@ def _child(inputs: int, dims: int, concurrent: int) -> None:
     def edit(text: str) -> str:  # room for the answer (both trees) and for a loaded host
         big = "max_response_bytes = 268435456\n"
         text = text.replace("total_timeout_s = 6.0", "total_timeout_s = 120.0")
+        if budget_mib:  # server.max_answer_bytes_in_flight (mem26; a tree that has it)
+            line = f"max_answer_bytes_in_flight = {budget_mib << 20}\n"
+            text = text.replace("[server]\n", "[server]\n" + line, 1)
         return text.replace("deadline_s = 8.0", "deadline_s = 150.0").replace(
             "[upstreams.ro]\n", "[upstreams.ro]\n" + big, 1
         )
@@ -74,7 +78,7 @@ def _child(inputs: int, dims: int, concurrent: int) -> None:
             try:
                 got = r.oa.embeddings.create(
                     model="oa-1", input=[f"[[p:big]] {i}"] + ["x"] * (inputs - 1),
-                    encoding_format="float",
+                    encoding_format="float", timeout=600,  # (a wait for room is no error)
                 )  # fmt: skip
                 assert len(got.data) == inputs
             except Exception as err:
@@ -105,9 +109,10 @@ def main() -> None:
     ap.add_argument("--dims", type=int, default=1536)
     ap.add_argument("--concurrent", type=int, nargs="+", default=[1, 6])
     ap.add_argument("--child", action="store_true")
+    ap.add_argument("--ours-budget-mib", type=int, default=0, help="ours only: the answer budget")
     a = ap.parse_args()
     if a.child:
-        return _child(a.inputs, a.dims, a.concurrent[0])
+        return _child(a.inputs, a.dims, a.concurrent[0], a.ours_budget_mib)
     if a.base is None:
         ap.error("--base is required")
     trees = {"base": a.base.resolve(), "ours": a.ours.resolve()}
@@ -117,7 +122,8 @@ def main() -> None:
             for name in list(trees) if r % 2 == 0 else list(reversed(trees)):
                 env = {**os.environ, "PYTHONPATH": f"{trees[name] / 'python'}:{root}"}
                 args = [sys.executable, __file__, "--child", "--inputs", str(a.inputs),
-                        "--dims", str(a.dims), "--concurrent", str(n)]  # fmt: skip
+                        "--dims", str(a.dims), "--concurrent", str(n), "--ours-budget-mib",
+                        str(a.ours_budget_mib if name == "ours" else 0)]  # fmt: skip
                 done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
                 got: dict[str, Any] = (
                     json.loads(done.stdout.strip().splitlines()[-1])

@@ -142,6 +142,12 @@ async def recorded_decision(
     return r.json()  # type: ignore[no-any-return]
 
 
+def uncapped_messages(text: str) -> str:
+    """A config edit: `server.max_messages` at its most (1,000,000), for the tests of bodies of
+    tens of thousands of messages (the default 10,000 refuses them: message_cap.py)."""
+    return text.replace("[server]\n", "[server]\nmax_messages = 1000000\n", 1)
+
+
 def raw_openai_upstream(port: int) -> Callable[[str], str]:
     """A config edit adding upstream `raw` at 127.0.0.1:`port` (OpenAI protocol) and its one
     model `oa-raw`, callable by name only: for tests whose upstream is a scripted socket."""

@@ -412,6 +412,7 @@ def _serve(args: argparse.Namespace) -> int:
             settings.server.client_read_timeout_s,
             settings.server.client_write_timeout_s,
             app.state.handlers.idle_poll,  # server.idle_poll_us (None: off)
+            settings.server.max_connections,
         ),
         lifespan="on",
         # a localhost sidecar: no reverse proxy in front whose X-Forwarded-* could be trusted,

@@ -58,7 +58,7 @@ import asyncio
 import sys
 from typing import Any, ClassVar
 
-from arbiter import close_delimited, half_close
+from arbiter import close_delimited, connection_cap, half_close
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
 from arbiter.idle_poll import IdlePoll
@@ -89,6 +89,7 @@ _Uvicorn = LazyKeepAliveProtocol
 class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
     read_timeout_s: ClassVar[float] = 10.0
     write_timeout_s: ClassVar[float] = 60.0
+    max_connections: ClassVar[int] = connection_cap.DEFAULT_MAX_CONNECTIONS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,6 +110,7 @@ class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
         self._in_message = False  # between a message's first byte and its end
         self._half_closed = False  # the client sent EOF after a whole request (half_close.py)
         self._connection = ClientConnection()
+        self._over_cap = False  # came past server.max_connections with none idle to close
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
@@ -134,6 +136,8 @@ class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
         self.transport = StepWrites(transport)  # type: ignore[assignment]
         self._connection.flow = self.flow
         self._arm()
+        if not connection_cap.make_room(self.connections, self.max_connections):
+            self._over_cap = True
 
     def on_message_begin(self) -> None:
         _Uvicorn.on_message_begin(self)
@@ -175,6 +179,12 @@ class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
         if len(self.pipeline) >= MAX_PIPELINED:
             self._stop_taking_requests()
             return
+        if self._over_cap:  # room may have come since it connected
+            if not connection_cap.make_room(self.connections, self.max_connections):
+                refusal = connection_cap.refusal(self.max_connections)
+                self._answer_then_linger(self._answer(refusal))
+                return
+            self._over_cap = False
         if self.parser.should_upgrade() and not self._should_upgrade() and self._has_body():
             # httptools ends an upgrade request at its head: its body would be lost
             self._answer_then_linger(self._answer(upgrade_refused(self._get_upgrade() or b"")))
@@ -406,11 +416,18 @@ class _WakingProtocol(ClientReadTimeoutProtocol):
 
 
 def protocol_with_read_timeout(
-    timeout_s: float, write_timeout_s: float = 60.0, idle_poll: IdlePoll | None = None
+    timeout_s: float,
+    write_timeout_s: float = 60.0,
+    idle_poll: IdlePoll | None = None,
+    max_connections: int = connection_cap.DEFAULT_MAX_CONNECTIONS,
 ) -> type[ClientReadTimeoutProtocol]:
     """The protocol class to give uvicorn (`http=`), with this head timeout (and write one);
-    `idle_poll`: keep the loop polling after each read (None: the loop sleeps when idle)."""
-    attrs: dict[str, Any] = {"read_timeout_s": timeout_s, "write_timeout_s": write_timeout_s}
+    `idle_poll`: keep the loop polling after each read (None: the loop sleeps when idle);
+    `max_connections`: connection_cap.py's bound."""
+    attrs: dict[str, Any] = {
+        "read_timeout_s": timeout_s, "write_timeout_s": write_timeout_s,
+        "max_connections": max_connections,
+    }  # fmt: skip
     if idle_poll is None:
         return type("ClientReadTimeoutProtocol", (ClientReadTimeoutProtocol,), attrs)
     attrs["idle_poll"] = idle_poll

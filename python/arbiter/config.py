@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import image_rules, price
+from arbiter.answer_bytes import DEFAULT_LIMIT as DEFAULT_ANSWER_BYTES
 from arbiter.config_checks import check_unexpanded_paths
 from arbiter.config_limits import MAX_BODY_LIMIT as MAX_BODY_LIMIT
 from arbiter.config_limits import MAX_MODEL_NAME_CHARS as MAX_MODEL_NAME_CHARS
@@ -34,8 +35,10 @@ from arbiter.config_parse import (
 from arbiter.config_paths import anchor_files, anchor_key_files, anchor_sqlite
 from arbiter.config_resolve import resolve
 from arbiter.config_text import read_config_text, toml_error_line
+from arbiter.connection_cap import DEFAULT_MAX_CONNECTIONS
 from arbiter.errors import ConfigError
 from arbiter.image_rules import ImageRule
+from arbiter.message_cap import DEFAULT_MAX_MESSAGES
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 if TYPE_CHECKING:
@@ -49,6 +52,15 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 4 * 1024 * 1024  # 4 MiB; at most 32 MiB
+    # messages (or Responses input items) in one request; more is a 400 naming this bound,
+    # before any per-message work (message_cap.py)
+    max_messages: int = DEFAULT_MAX_MESSAGES
+    # client connections per process; past it the idle keep-alive ones that went idle first are
+    # closed, and with none idle a newcomer's request is a 503 (connection_cap.py)
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # bytes of large (over 1 MiB) whole answers held at once per process, from their read until
+    # the client has them; past it an answer waits (up to 10 s) to be read (answer_bytes.py)
+    max_answer_bytes_in_flight: int = DEFAULT_ANSWER_BYTES
     # info: one line per request (request_log.py); "json": one JSON object per line
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"

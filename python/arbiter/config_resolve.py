@@ -175,6 +175,20 @@ def resolve(
             f"{loc.where(['server', 'max_body_bytes'])}: server.max_body_bytes must be "
             "1 KiB .. 32 MiB"
         )
+    if not 1 <= s.server.max_messages <= 1_000_000:
+        loc.fail(
+            f"{loc.where(['server', 'max_messages'])}: server.max_messages must be 1 .. 1000000"
+        )
+    if not 1 << 20 <= s.server.max_answer_bytes_in_flight <= 1 << 40:
+        loc.fail(
+            f"{loc.where(['server', 'max_answer_bytes_in_flight'])}: "
+            "server.max_answer_bytes_in_flight must be 1 MiB .. 1 TiB"
+        )
+    if not 16 <= s.server.max_connections <= 1_000_000:
+        loc.fail(
+            f"{loc.where(['server', 'max_connections'])}: server.max_connections must be "
+            "16 .. 1000000"
+        )
     if not 1 <= s.server.keep_alive_s <= 3600:
         loc.fail(
             f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"

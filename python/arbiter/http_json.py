@@ -4,6 +4,7 @@ written as JSON (split from server.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import operator
@@ -74,8 +75,28 @@ class JsonAnswer(Response):
             raw.append((b"content-type", JSON_LINE))
         self.raw_headers = raw
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        body = self.body
+        if len(body) <= PIECE_BYTES or self.background is not None:
+            await super().__call__(scope, receive, send)
+            return
+        # a large answer goes in pieces: the server waits for the client to take each before
+        # the next, so the write returns once the client has (nearly) all of it, and the
+        # answer's share of answer_bytes.py's budget is given back then, not at a buffered write
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})  # fmt: skip
+        last = len(body) - PIECE_BYTES
+        for at in range(0, len(body), PIECE_BYTES):
+            piece = body[at : at + PIECE_BYTES]
+            await send({"type": "http.response.body", "body": piece, "more_body": at < last})
+            # a step's writes leave at its end (step_writes.py): let this piece go, so the
+            # transport's flow control can pause the next send until the client takes it
+            await asyncio.sleep(0)
+
 
 JSON_LINE = JSON.encode("latin-1")
+# a whole answer longer than this is written in pieces of this size (JsonAnswer.__call__)
+PIECE_BYTES = 1 << 20
 
 
 def json_object(raw: bytes) -> dict[str, Any]:

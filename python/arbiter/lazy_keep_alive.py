@@ -34,6 +34,15 @@ class LazyKeepAliveProtocol(HttpToolsProtocol):
         # uvicorn's call at each read (and on closing): the connection is busy, the timer stays
         self._idle_since = None
 
+    def idle_since(self) -> float | None:
+        """When it last went idle (answered, nothing queued); None while busy or closing."""
+        return None if self.transport.is_closing() else self._idle_since
+
+    def close_idle(self) -> None:
+        """Close it now, idle (connection_cap.py makes room so)."""
+        self.cancel_keep_alive()
+        self.transport.close()
+
     def cancel_keep_alive(self) -> None:
         """Stop the keep-alive timer for good (the connection closes by other means)."""
         self._idle_since = None

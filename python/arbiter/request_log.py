@@ -144,10 +144,10 @@ def cost_headers(
 
 class RequestLog:
     __slots__ = (
-        "anthropic_beta", "attempts", "baseline_cost_usd", "cascade", "cost_usd", "decision_id",
-        "error", "id", "input_tokens", "judge_cost_usd", "level", "model", "outcome",
-        "output_tokens", "reason", "requested_model", "span", "started", "surface", "task",
-        "tenant", "upstream_request_id",
+        "answer_bytes", "anthropic_beta", "attempts", "baseline_cost_usd", "cascade", "cost_usd",
+        "decision_id", "error", "id", "input_tokens", "judge_cost_usd", "level", "model",
+        "outcome", "output_tokens", "reason", "requested_model", "span", "started", "surface",
+        "task", "tenant", "upstream_request_id",
     )  # fmt: skip
 
     def __init__(self, rid: str, surface: str | None) -> None:
@@ -155,6 +155,8 @@ class RequestLog:
         self.surface = surface
         self.level = logging.INFO if surface is not None else logging.DEBUG
         self.started = time.perf_counter()
+        # bytes of large whole answers it holds (answer_bytes.py); -1 once given back
+        self.answer_bytes = 0
         self.tenant: str | None = None
         self.model: str | None = None
         self.reason: str | None = None

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from arbiter import (
     admin_routes,
+    answer_bytes,
     dashboard,
     image_links,
     latency_slo,
@@ -164,6 +165,10 @@ class Handlers(OperatorReads):
         self.idle_poll = IdlePoll(us / 1e6) if us else None
         self.image_hosts = image_links.parse_hosts(services.settings.media.image_url_hosts)
 
+    @property
+    def _max_messages(self) -> int:
+        return self.s.settings.server.max_messages
+
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
         h = request.headers
@@ -208,7 +213,7 @@ class Handlers(OperatorReads):
         """OpenAI's Chat Completions surface."""
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(parse_chat_request, raw, request.headers)
+        req = await decode(parse_chat_request, raw, request.headers, self._max_messages)
         outcome = await self._handle(request, req, principal)
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
@@ -224,7 +229,9 @@ class Handlers(OperatorReads):
         """OpenAI's Responses API: routed like chat, answered as a Response object."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(responses_surface.parse_responses_request, raw, request.headers)
+        req = await decode(
+            responses_surface.parse_responses_request, raw, request.headers, self._max_messages
+        )
         try:
             outcome = await self._handle(request, req, principal)
         except UpstreamRejected as err:  # its param names the view's field: name the caller's
@@ -305,7 +312,9 @@ class Handlers(OperatorReads):
         principal = await self.principal(request)
         check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
+        req = await decode(
+            anthropic_surface.parse_messages_request, raw, request.headers, self._max_messages
+        )
         outcome = await self._handle(request, req, principal)
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
@@ -323,7 +332,9 @@ class Handlers(OperatorReads):
         principal = await self.principal(request)
         check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        view, unviewed, kept = await decode(anthropic_surface.parse_count_tokens_request, raw)
+        view, unviewed, kept = await decode(
+            anthropic_surface.parse_count_tokens_request, raw, self._max_messages
+        )
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
         named = self.s.registry.get(view["model"])  # `auto`: no model yet, so the common rule
@@ -638,7 +649,7 @@ def _guard(
 
     calls_models = surface in _CALLS_MODELS
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response | answer_bytes.Releasing:
         quick_headers(request)
         ctx = request_log.RequestLog(
             request_log.request_id(request.headers.get("x-request-id")), surface
@@ -665,6 +676,7 @@ def _guard(
             response.headers.update(ctx.decision_headers())  # a failed request's decision
         except asyncio.CancelledError:
             if not _stopping(request):
+                answer_bytes.release_all(ctx)
                 raise  # the client left (disconnect.py): nobody to answer
             # `server.shutdown_grace_s` ran out and uvicorn cancelled the request before its
             # answer began: a 503 the SDKs retry (elsewhere), not a cut connection (nor
@@ -694,6 +706,9 @@ def _guard(
             # the log line once the answer has left (after_answer.py)
             status, cache = response.status_code, _cache_status(response)
             after.defer(ctx.finish, status, cache, error, time.perf_counter())
+        if ctx.answer_bytes > 0:  # large whole answers: their bytes held until it is written
+            return answer_bytes.Releasing(response, ctx)
+        ctx.answer_bytes = -1  # (a call after this, a judge's, gives its share back itself)
         return response
 
     endpoint.__name__ = handler.__name__

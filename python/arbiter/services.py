@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter import (
+    answer_bytes,
     latency_setup,
     log_secrets,
     logs,
@@ -102,6 +103,7 @@ class Services:
         # moves it past midnight to roll a daily cap's window over)
         self.settings = settings
         log_secrets.use(settings)  # before anything logs: an upstream may quote its key
+        answer_bytes.configure(settings.server.max_answer_bytes_in_flight)
         self.started_at = time.time()
         self.metrics = Metrics()
         self.after_answer = AfterAnswer()  # a request's learning, after its answer has left

@@ -21,7 +21,7 @@ import pytest
 
 from arbiter import upstream_body
 from arbiter.surfaces.decode import BIG_BODY_BYTES
-from tests.inproc import sidecar_in_process
+from tests.inproc import sidecar_in_process, uncapped_messages
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -30,7 +30,7 @@ SLOW_S = 0.4  # how long the spied encoding holds the thread it runs on (it slee
 
 def _wide(text: str) -> str:
     """The pool's models with a window that holds 60,000 turns (routing refuses a longer prompt)."""
-    return text.replace("context_window = 32000", "context_window = 2000000")
+    return uncapped_messages(text.replace("context_window = 32000", "context_window = 2000000"))
 
 
 async def _tick(ticks: list[float]) -> None:

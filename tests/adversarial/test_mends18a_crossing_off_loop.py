@@ -18,7 +18,7 @@ import pytest
 
 from arbiter import upstream_body
 from arbiter.surfaces.decode import BIG_BODY_BYTES
-from tests.inproc import sidecar_in_process
+from tests.inproc import sidecar_in_process, uncapped_messages
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,7 +48,9 @@ def test_the_crossing_walk_of_a_big_body_runs_once_and_off_the_event_loop(
 
     async def main() -> None:
         # the demo pool speaks OpenAI; one model speaks Anthropic, so both surfaces cross
-        async with sidecar_in_process(tmp_path, anthropic_models=("sim-medium",)) as sc:
+        async with sidecar_in_process(
+            tmp_path, anthropic_models=("sim-medium",), edit_config=uncapped_messages
+        ) as sc:
             loop_thread = threading.get_ident()
             headers = {**sc.auth_for(path), "content-type": "application/json"}
             for n in (1, 60_000):

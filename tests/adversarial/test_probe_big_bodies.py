@@ -27,9 +27,10 @@ from arbiter.surfaces.anthropic_messages import parse_messages_request
 from arbiter.surfaces.decode import BIG_BODY_BYTES
 from arbiter.surfaces.openai_chat import parse_chat_request
 from arbiter.surfaces.openai_responses import parse_responses_request
-from tests.inproc import sidecar_in_process
+from tests.inproc import sidecar_in_process, uncapped_messages
 
 _SMALL, _LARGE = 2_000, 16_000
+_UNCAPPED = 1_000_000  # server.max_messages at its most: these bodies are past the default
 _MAX_GROWTH = 24.0  # for 8x the items: ~8 linear (up to ~16 on a busy machine), ~64 quadratic
 
 
@@ -97,22 +98,28 @@ def _turns(n: int) -> list[dict[str, str]]:
 
 
 CASES: dict[str, tuple[Callable[[bytes], Any], Callable[[int], bytes]]] = {
-    "responses: items of one role": (parse_responses_request, _responses),
-    "responses: function calls": (parse_responses_request, _responses_calls),
+    "responses: items of one role": (
+        lambda raw: parse_responses_request(raw, {}, _UNCAPPED),
+        _responses,
+    ),
+    "responses: function calls": (
+        lambda raw: parse_responses_request(raw, {}, _UNCAPPED),
+        _responses_calls,
+    ),
     "chat: turns": (
-        lambda raw: parse_chat_request(raw, {}),
+        lambda raw: parse_chat_request(raw, {}, _UNCAPPED),
         lambda n: orjson.dumps({"model": "auto", "messages": _turns(n)}),
     ),
     "messages: turns": (
-        lambda raw: parse_messages_request(raw, {}),
+        lambda raw: parse_messages_request(raw, {}, _UNCAPPED),
         lambda n: orjson.dumps({"model": "auto", "max_tokens": 5, "messages": _turns(n)}),
     ),
     "messages: tool_use / tool_result pairs": (
-        lambda raw: parse_messages_request(raw, {}),
+        lambda raw: parse_messages_request(raw, {}, _UNCAPPED),
         _tool_round_trip,
     ),
     "chat: tool calls and tool messages": (
-        lambda raw: parse_chat_request(raw, {}),
+        lambda raw: parse_chat_request(raw, {}, _UNCAPPED),
         _chat_tool_round_trip,
     ),
 }
@@ -167,7 +174,7 @@ def test_a_big_body_is_decoded_off_the_event_loop(
         return {"model": "auto", key: turns, **extra}
 
     async def main() -> None:
-        async with sidecar_in_process(tmp_path) as sc:
+        async with sidecar_in_process(tmp_path, edit_config=uncapped_messages) as sc:
             loop_thread = threading.get_ident()
             for n in (1, 40_000):
                 raw = orjson.dumps(body(n))

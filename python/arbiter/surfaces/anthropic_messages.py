@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import block_tokens, image_links, media, relayed_usage
+from arbiter import block_tokens, image_links, media, message_cap, relayed_usage
 from arbiter.answer_cost import with_reported_cost
 from arbiter.block_tokens import BlockCount
 from arbiter.canonical import (
@@ -45,9 +45,14 @@ error_bytes = anthropic_response.error_bytes
 error_status = anthropic_response.error_status
 
 
-def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
+def parse_messages_request(
+    raw: bytes,
+    headers: Mapping[str, str] | None = None,
+    max_messages: int = message_cap.DEFAULT_MAX_MESSAGES,
+) -> ChatRequest:
     """A /v1/messages body -> ChatRequest (raises InvalidRequest in the codec's words)."""
     body = load_json(raw)
+    message_cap.check(body, "messages", max_messages)  # before any per-message work
     # the caller's grading hints: the body field goes before decoding (never forwarded upstream)
     field = take_body_field(body) if isinstance(body, dict) else None
     grading = hints_from(headers or {}, field)
@@ -86,11 +91,14 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
     )
 
 
-def parse_count_tokens_request(raw: bytes) -> tuple[dict[str, Any], int, int]:
+def parse_count_tokens_request(
+    raw: bytes, max_messages: int = message_cap.DEFAULT_MAX_MESSAGES
+) -> tuple[dict[str, Any], int, int]:
     """A /v1/messages/count_tokens body -> (the OpenAI view whose tokens are counted, the
     tokens it cannot show: a PDF's pages, a Files API reference (block_tokens.py), earlier
     turns' thinking: counted for a model that keeps it, routing.KEEPS_THINKING)."""
     body = load_json(raw)
+    message_cap.check(body, "messages", max_messages)
     if isinstance(body, dict):  # Arbiter's own field, as on /v1/messages: not Anthropic's 400
         take_body_field(body)
     canonical = anthropic.decode_request(body, count_tokens=True)

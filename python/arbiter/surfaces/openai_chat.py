@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import image_links, media, relayed_usage
+from arbiter import image_links, media, message_cap, relayed_usage
 from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest, MissingParameter
 from arbiter.grading_hints import hints_from, take_body_field
@@ -56,7 +56,11 @@ def sse_error_event(err: ArbiterError) -> bytes:
     return b"data: " + error_bytes(err) + b"\n\n"
 
 
-def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
+def parse_chat_request(
+    raw: bytes,
+    headers: Mapping[str, str] | None = None,
+    max_messages: int = message_cap.DEFAULT_MAX_MESSAGES,
+) -> ChatRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -65,6 +69,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         ) from err
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    message_cap.check(body, "messages", max_messages)  # before any per-message work
     _check_nesting(raw, body)
     field = take_body_field(body)  # never forwarded upstream
     grading = hints_from(headers or {}, field)

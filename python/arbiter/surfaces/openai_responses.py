@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from arbiter import image_links, media, relayed_usage
+from arbiter import image_links, media, message_cap, relayed_usage
 from arbiter.answer_cost import with_reported_cost
 from arbiter.cache.answer import with_hit_cost_body
 from arbiter.canonical import (
@@ -43,9 +43,14 @@ from arbiter.surfaces.openai_chat import render_error  # noqa: F401  (this surfa
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 
-def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
+def parse_responses_request(
+    raw: bytes,
+    headers: Mapping[str, str] | None = None,
+    max_messages: int = message_cap.DEFAULT_MAX_MESSAGES,
+) -> ChatRequest:
     """A /v1/responses body -> ChatRequest (raises InvalidRequest naming the parameter)."""
     body = load_json(raw)
+    message_cap.check(body, "input", max_messages)  # before any per-item work
     # the caller's grading hints, as on chat and messages: the body field never goes upstream
     field = take_body_field(body) if isinstance(body, dict) else None
     grading = hints_from(headers or {}, field)

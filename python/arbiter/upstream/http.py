@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import httpx
 import orjson
 
-from arbiter import canonical, request_log, shared_timeouts, telemetry
+from arbiter import answer_bytes, canonical, request_log, shared_timeouts, telemetry
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, UpstreamSettings
 from arbiter.errors import (
@@ -33,6 +33,7 @@ from arbiter.log_secrets import without_secrets
 from arbiter.types import Usage
 from arbiter.upstream import content_coding, lenient_json, sse_idle
 from arbiter.upstream.error_answer import cut_error_answer, whole_error_answer
+from arbiter.upstream.gathered import Gathered
 from arbiter.upstream.redirect import redirect_error
 from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
 
@@ -268,30 +269,34 @@ def cut_answer(model: str, err: httpx.HTTPError, what: str = "answer") -> Upstre
     return UpstreamError(f"{model}: malformed answer from upstream (cut short)")
 
 
-async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
+async def read_at_most(
+    resp: httpx.Response, limit: int, lease: answer_bytes.Lease | None = None
+) -> bytes | None:
     """The whole body, or None as soon as it is larger than `limit` bytes (read no further);
     a compressed body is decoded in bounded steps (content_coding: a bomb stops at the cap),
-    and content_coding.CodingError is one we do not decode or a body not in its coding."""
+    and content_coding.CodingError is one we do not decode or a body not in its coding.
+    `lease`: a read passing answer_bytes.COUNTED_BYTES with no share taken takes one."""
     declared = resp.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     stream = resp.stream
     coded = content_coding.decoder(resp.headers.get("content-encoding"))
     if isinstance(stream, PooledBody) and coded is None:
-        return await stream.read_at_most(limit)  # our transport's, nothing to decode
+        return await stream.read_at_most(limit, lease)  # our transport's, nothing to decode
     body = (
         resp.aiter_bytes()
         if coded is None
         else content_coding.decoded(resp.aiter_raw(), coded, limit)
     )
-    pieces: list[bytes] = []
-    size = 0
+    gathered = Gathered()
     async for piece in body:
-        size += len(piece)
-        if size > limit:
+        if gathered.size + len(piece) > limit:
             return None
-        pieces.append(piece)
-    return b"".join(pieces)
+        gathered.add(piece)
+        if lease is not None and gathered.size > answer_bytes.COUNTED_BYTES:
+            await lease.past_counted(limit)
+            lease = None
+    return gathered.value()
 
 
 def _request_head(url: httpx.URL, headers: httpx.Headers) -> bytes:
@@ -406,19 +411,29 @@ class HTTPProvider:
         """A whole non-streaming 2xx answer, within the total timeout and the response cap
         (`limit`, when given: another endpoint's)."""
         limit = self.settings.max_response_bytes if limit is None else limit
+        total = self._failover.total_timeout_s
+        lease = answer_bytes.Lease()  # a large answer's share of the process's budget
+        raw: bytes | None = None
         try:
-            async with shared_timeouts.timeout(self._failover.total_timeout_s):
+            started = time.monotonic()
+            async with shared_timeouts.timeout(total):
                 resp = await self._post(payload, self._complete_timeout, url)
-                try:
-                    raw = await read_at_most(resp, limit)
-                except httpx.HTTPError as err:
-                    if isinstance(err, httpx.TimeoutException):
-                        raise
-                    if resp.status_code >= 300:  # an error answer that broke off: no 503
-                        raise cut_error_answer(model, resp.status_code, err) from err
-                    raise cut_answer(model, err) from err
-                finally:
-                    await resp.aclose()  # a no-op once read; else the connection is dropped
+            try:
+                # the upstream has answered: a wait for room is not held against its time
+                need = answer_bytes.counted(resp.headers, limit)
+                waited = await lease.before_body(need) if need else 0.0
+                async with shared_timeouts.timeout(total - (time.monotonic() - started - waited)):
+                    raw = await read_at_most(resp, limit, lease)
+            except httpx.HTTPError as err:
+                if isinstance(err, httpx.TimeoutException):
+                    raise
+                if resp.status_code >= 300:  # an error answer that broke off: no 503
+                    raise cut_error_answer(model, resp.status_code, err) from err
+                raise cut_answer(model, err) from err
+            finally:
+                await resp.aclose()  # a no-op once read; else the connection is dropped
+                if lease.took:
+                    lease.settle(0 if raw is None else len(raw))
         except TimeoutError as err:
             raise UpstreamTimeout(f"{model}: no complete answer within the total timeout") from err
         except httpx.HTTPError as err:

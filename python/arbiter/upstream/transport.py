@@ -26,7 +26,9 @@ import httptools
 import httpx
 
 from arbiter import shared_timeouts
+from arbiter.answer_bytes import COUNTED_BYTES, Lease
 from arbiter.upstream.answer_headers import AnswerHeaders
+from arbiter.upstream.gathered import Gathered
 
 _HIGH_WATER = 64  # buffered body chunks before the socket is paused (back-pressure)
 _LOW_WATER = 16
@@ -340,18 +342,19 @@ class PooledBody(httpx.AsyncByteStream):
                 return
             yield chunk
 
-    async def read_at_most(self, limit: int) -> bytes | None:
+    async def read_at_most(self, limit: int, lease: Lease | None = None) -> bytes | None:
         """The whole body, or None as soon as it is larger than `limit` bytes; what
         httpx.Response.aiter_bytes gives for a body without Content-Encoding, without its
         three async generators (each registered with the loop and finalized) per response."""
-        pieces: list[bytes] = []
-        size = 0
+        body = Gathered()
         while (chunk := await self._conn.next_chunk(self._timeout)) is not None:
-            size += len(chunk)
-            if size > limit:
+            if body.size + len(chunk) > limit:
                 return None
-            pieces.append(chunk)
-        return b"".join(pieces)
+            body.add(chunk)
+            if lease is not None and body.size > COUNTED_BYTES:
+                await lease.past_counted(limit)  # (answer_bytes.py: no share taken yet)
+                lease = None
+        return body.value()
 
     def ready(self) -> bytes | None:
         """The next piece if it has come already (_Conn.ready), else None."""
