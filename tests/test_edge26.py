@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from arbiter.implied_capabilities import with_implied
+from arbiter.listing import Listed, parse_page
 from arbiter.ratelimit_names import for_surface
 from tests.probe22a_rig import Reply, Rig, chat_whole, message_whole, rig
 from tests.probe_rig import model_toml, rig_toml
@@ -191,6 +192,27 @@ def test_the_family_implies_the_types_and_config_marks_or_declares_them() -> Non
     assert has(["no-adaptive-thinking"], "my-claude") == [False, True]
     assert has(["adaptive-thinking"], "claude-3-7-sonnet") == [True, False]
     assert "adaptive-thinking" not in with_implied([], "openai", "claude-opus-4-6")
+
+
+def test_anthropics_listing_says_adaptive_per_model_and_the_store_keeps_it() -> None:
+    """Before: the listing's `thinking.types.adaptive` was not read: an unknown-named model
+    Anthropic lists without adaptive was routed it, a listed one of an older family refused."""
+
+    def entry(name: str, adaptive: bool) -> dict[str, Any]:
+        return {
+            "type": "model", "id": name, "max_input_tokens": 200000, "max_tokens": 8192,
+            "capabilities": {"thinking": {"supported": True, "types": {
+                "enabled": {"supported": True}, "adaptive": {"supported": adaptive}}}},
+        }  # fmt: skip
+
+    page = {"data": [entry("claude-next", False), entry("claude-sonnet-4-5-x", True)]}
+    without_it, with_it = parse_page(page).models
+    assert "no-adaptive-thinking" in without_it.capabilities
+    assert "adaptive-thinking" in with_implied(with_it.capabilities, "anthropic", with_it.id)
+    for listed in (without_it, with_it):  # as the shared store keeps them
+        stored = Listed.from_json(listed.id, listed.to_json())
+        assert stored.capabilities == listed.capabilities
+    assert "adaptive-thinking" not in with_implied(without_it.capabilities, "anthropic", "x")
 
 
 # 4. Anthropic's per-direction token limits to an OpenAI client
