@@ -35,11 +35,10 @@ def _config(port: int, db: Path) -> str:
     oa = '["chat", "json", "tools", "%s"]'
     models = model_toml("rsn-1", "ro", (100.0, 200.0), 200000, oa % "no-logprobs")
     models += model_toml("old-1", "ro", (1000.0, 2000.0), 200000, oa % "no-reasoning-effort")
-    an = '["chat", "tools"]'
-    for name, upstream, price in (
-        ("cl-3", "claude-3-7-sonnet-20250219", 300.0),
-        ("cl-45", "claude-sonnet-4-5-20250929", 600.0),
-        ("cl-46", "claude-opus-4-6", 900.0),
+    for name, upstream, price, an in (
+        ("cl-3", "claude-3-7-sonnet-20250219", 300.0, '["chat", "tools", "vision"]'),
+        ("cl-45", "claude-sonnet-4-5-20250929", 600.0, '["chat", "tools"]'),
+        ("cl-46", "claude-opus-4-6", 900.0, '["chat", "tools"]'),
     ):
         models += model_toml(
             name, "ra", (price, price * 2), 200000, an, f'upstream_model = "{upstream}"\n'
@@ -124,6 +123,18 @@ def test_auto_refusal_names_both_fields_when_no_model_takes_them_together(r: Rig
     message = str(refused.value.message)
     assert "`logprobs` and `reasoning_effort` together" in message
     assert r.upstream.bodies(name) == []
+
+
+def test_the_same_for_an_image_with_adaptive_thinking(r: Rig) -> None:
+    """Claude 3.7 (cl-3) reads images, Opus 4.6 (cl-46) thinks adaptively, none both: the
+    anthropic client's 400 names the thinking and the messages (before: neither)."""
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        r.an.messages.create(
+            model="auto", max_tokens=4000, thinking={"type": "adaptive"},
+            messages=[{"role": "user", "content": [image, {"type": "text", "text": _mark()}]}],
+        )  # fmt: skip
+    assert "`thinking` and `messages` together" in str(refused.value.message)
 
 
 # 3. thinking per type
