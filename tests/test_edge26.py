@@ -199,6 +199,8 @@ def test_the_family_implies_the_types_and_config_marks_or_declares_them() -> Non
     assert has([], "claude-3-7-sonnet-20250219") == [False, False]
     assert has([], "claude-sonnet-4-5") == [False, True]
     assert has([], "claude-opus-4-6") == [True, True]
+    assert has([], "us.anthropic.claude-3-7-sonnet-20250219-v1:0") == [False, False]
+    assert has([], "anthropic/claude-sonnet-4-5") == [False, True]
     assert has([], "my-claude") == [True, True]
     assert has(["no-adaptive-thinking"], "my-claude") == [False, True]
     assert has(["adaptive-thinking"], "claude-3-7-sonnet") == [True, False]

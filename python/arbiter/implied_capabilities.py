@@ -49,8 +49,16 @@ def with_implied(
     """`capabilities` and those its protocol implies that no marker refuses, nor the family
     of `upstream_name` (the model's name upstream) lacks."""
     out = list(capabilities)
-    family = (upstream_name or "").lower().rsplit("/", 1)[-1]
+    family = _family(upstream_name or "")
     for c in IMPLIED.get(protocol, ()):
         if c not in out and without(c) not in out and not family.startswith(_LACKS.get(c, ())):
             out.append(c)
     return out
+
+
+def _family(upstream_name: str) -> str:
+    """The name from its `claude-` on: a provider's prefix left out (OpenRouter's
+    `anthropic/`, Bedrock's `us.anthropic.`)."""
+    name = upstream_name.lower()
+    at = name.find("claude-")
+    return name[at:] if at >= 0 else name
