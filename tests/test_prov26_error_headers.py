@@ -78,14 +78,16 @@ def test_anthropic_client_reads_an_anthropic_models_limits_as_sent(r: Rig) -> No
 def test_each_client_reads_the_other_protocols_limits_under_its_own_names(r: Rig) -> None:
     """An openai client answered (in error) by an Anthropic model reads `x-ratelimit-*`, its
     reset a duration; an anthropic client answered by an OpenAI model `anthropic-ratelimit-*`,
-    the reset a time. Anthropic's input-token limit has no OpenAI name: as it came."""
+    the reset a time. Anthropic's input-token limit, which OpenAI lacks, under OpenAI's
+    pattern (edge26); the upstream names renamed listed in `x-arbiter-renamed-headers`."""
     headers = _openai_error(r, "an-1")
     assert headers["x-ratelimit-limit-requests"] == "50"
     assert headers["x-ratelimit-remaining-tokens"] == "7"
     left = parse_duration(headers["x-ratelimit-reset-requests"])
     assert left is not None and left > 86400  # 2031, a duration from now
-    assert headers["anthropic-ratelimit-input-tokens-limit"] == "4000"
-    assert "anthropic-ratelimit-requests-limit" not in headers
+    assert headers["x-ratelimit-limit-input-tokens"] == "4000"
+    assert not any(k.startswith("anthropic-ratelimit-") for k in headers)
+    assert headers["x-arbiter-renamed-headers"].split(", ") == list(_AN_LIMITS)
     headers = _anthropic_error(r, "oa-1")
     assert headers["anthropic-ratelimit-requests-limit"] == "500"
     assert headers["anthropic-ratelimit-tokens-remaining"] == "12"
@@ -141,13 +143,14 @@ def test_renaming_leaves_a_reset_it_cannot_read_as_it_came() -> None:
         {"x-ratelimit-reset-tokens": "soon", "x-ratelimit-limit-tokens": "9", "other": "x"},
         "anthropic", now=0.0,
     )  # fmt: skip
-    assert got == {"x-ratelimit-reset-tokens": "soon",
-                   "anthropic-ratelimit-tokens-limit": "9", "other": "x"}  # fmt: skip
-    assert for_surface({"x-ratelimit-reset-tokens": "1h2m3.5s"}, "anthropic", now=0.0) == {
-        "anthropic-ratelimit-tokens-reset": "1970-01-01T01:02:03Z"
-    }
+    renamed = "x-arbiter-renamed-headers"
+    assert got == {"x-ratelimit-reset-tokens": "soon", "anthropic-ratelimit-tokens-limit": "9",
+                   "other": "x", renamed: "x-ratelimit-limit-tokens"}  # fmt: skip
+    got = for_surface({"x-ratelimit-reset-tokens": "1h2m3.5s"}, "anthropic", now=0.0)
+    assert got == {"anthropic-ratelimit-tokens-reset": "1970-01-01T01:02:03Z",
+                   renamed: "x-ratelimit-reset-tokens"}  # fmt: skip
     stamp = {"anthropic-ratelimit-tokens-reset": "1970-01-01T00:01:30.5Z"}
-    assert for_surface(stamp, "openai", now=0.0) == {"x-ratelimit-reset-tokens": "1m30.5s"}
-    assert for_surface(stamp, "openai", now=1e9) == {"x-ratelimit-reset-tokens": "0ms"}
+    assert for_surface(stamp, "openai", now=0.0)["x-ratelimit-reset-tokens"] == "1m30.5s"
+    assert for_surface(stamp, "openai", now=1e9)["x-ratelimit-reset-tokens"] == "0ms"
     for bad in ("", "5", "1x", "..s", "1.2.3s", "9" * 70 + "s"):
         assert parse_duration(bad) is None

@@ -139,7 +139,9 @@ def resolve(
             upstream_model=m.upstream_model or name,
             image_tokens=spec,
             capabilities=with_implied(
-                m.capabilities, served_by.protocol if served_by else "openai"
+                m.capabilities,
+                served_by.protocol if served_by else "openai",
+                m.upstream_model or name,
             ),
         )
     r = s.routing

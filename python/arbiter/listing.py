@@ -42,7 +42,7 @@ from arbiter.config_limits import (
     MAX_PRICE_PER_MTOK,
     model_name_ok,
 )
-from arbiter.implied_capabilities import IMPLIED, without
+from arbiter.implied_capabilities import ADAPTIVE, IMPLIED, without
 
 MAX_ENTRIES = 10_000  # per listing (all pages): more is skipped and counted
 MAX_ID_CHARS = MAX_MODEL_NAME_CHARS
@@ -57,7 +57,9 @@ _ALIASES = {"vision": ("vision",), "image_input": ("vision",), "tools": ("tools"
             "tool_use": ("tools",), "function_calling": ("tools",), "json": ("json",),
             "structured_outputs": _SCHEMA, "json_schema": _SCHEMA,
             "json-schema": _SCHEMA, "thinking": ("thinking",),
-            "pdf_input": ("pdf",), "pdf": ("pdf",)}  # fmt: skip
+            "pdf_input": ("pdf",), "pdf": ("pdf",),
+            "adaptive-thinking": ("adaptive-thinking",),
+            "interleaved-thinking": ("interleaved-thinking",)}  # fmt: skip
 # a capability the listing said a model lacks, of those a protocol implies
 _MARKERS = frozenset(without(c) for caps in IMPLIED.values() for c in caps)
 
@@ -236,7 +238,19 @@ def _capabilities(fields: Mapping[str, Any]) -> frozenset[str]:
             v = declared.get(key)
             if v is False or (isinstance(v, dict) and v.get("supported") is False):
                 caps.add(without(implied))
+        caps.update(_thinking_types(declared.get("thinking")))
     return frozenset(caps)
+
+
+def _thinking_types(thinking: Any) -> list[str]:
+    """Anthropic's listing per thinking type: `adaptive` supported or not, as the model's
+    `adaptive-thinking` or its marker (either wins over what its family implies)."""
+    types = thinking.get("types") if isinstance(thinking, dict) else None
+    adaptive = types.get("adaptive") if isinstance(types, dict) else None
+    supported = adaptive.get("supported") if isinstance(adaptive, dict) else None
+    if supported is True:
+        return [ADAPTIVE]
+    return [without(ADAPTIVE)] if supported is False else []
 
 
 def glob_match(pattern: str, name: str) -> bool:

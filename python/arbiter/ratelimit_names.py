@@ -4,9 +4,12 @@ OpenAI sends `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (a reset as
 `6m0s`, `1.5s`, `20ms`); Anthropic `anthropic-ratelimit-{requests,tokens}-{limit,remaining,
 reset}` (a reset as an RFC 3339 time). A client of one surface answered by a model of the other
 reads them under its own names: a count as it is, a reset converted (a duration from now, or the
-time it ends). A header with no counterpart (Anthropic's `input-tokens` / `output-tokens`
-limits) and one whose reset cannot be read are passed on as they came. The parsers walk the
-value once (no regex: the text is the upstream's).
+time it ends). Anthropic's `input-tokens` / `output-tokens` limits, which OpenAI lacks, reach
+an OpenAI client under OpenAI's pattern (`x-ratelimit-{limit,remaining,reset}-input-tokens`),
+so every rate-limit header it reads has its surface's prefix. The upstream names renamed are
+listed in `x-arbiter-renamed-headers` (`x-arbiter-dropped` is the request's fields not sent);
+a reset that cannot be read is passed on as it came, under its own name, and not listed. The
+parsers walk the value once (no regex: the text is the upstream's).
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ _FIELDS: Final = ("limit", "remaining", "reset")
 _KINDS: Final = ("requests", "tokens")
 # OpenAI name <-> Anthropic name
 _TO_AN: Final = {f"{_OA}{f}-{k}": f"{_AN}{k}-{f}" for f in _FIELDS for k in _KINDS}
-_TO_OA: Final = {v: k for k, v in _TO_AN.items()}
+_TO_OA: Final = {v: k for k, v in _TO_AN.items()} | {
+    f"{_AN}{k}-{f}": f"{_OA}{f}-{k}" for f in _FIELDS for k in ("input-tokens", "output-tokens")
+}  # Anthropic's per-direction token limits: OpenAI's pattern, as OpenAI has none
+RENAMED: Final = "x-arbiter-renamed-headers"
 _UNITS: Final = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _MAX_VALUE: Final = 64  # longer is no duration or time: passed on as it came
 
@@ -31,7 +37,7 @@ def for_surface(
     headers: dict[str, str], surface: Surface, now: float | None = None
 ) -> dict[str, str]:
     """`headers` (an upstream's, forwarded_headers'), the other protocol's rate-limit names
-    renamed for `surface`; every other header as it is."""
+    renamed for `surface` (and listed in RENAMED); every other header as it is."""
     other, names = (_AN, _TO_OA) if surface == "openai" else (_OA, _TO_AN)
     for k in headers:  # a plain loop: any() over a generator cost ~4 us per answer
         if k.startswith(other):
@@ -40,6 +46,7 @@ def for_surface(
         return headers
     at = time.time() if now is None else now
     out: dict[str, str] = {}
+    renamed = []
     for key, value in headers.items():
         name = names.get(key)
         if name is None:
@@ -52,6 +59,9 @@ def for_surface(
                 continue
             value = converted
         out[name] = value
+        renamed.append(key)
+    if renamed:
+        out[RENAMED] = ", ".join(renamed)
     return out
 
 

@@ -462,7 +462,7 @@ class Registry:
             context_window=window,
             max_output_tokens=min(li.max_output_tokens or DISCOVERED_MAX_OUTPUT, window),
             capabilities=sorted(
-                with_implied(li.capabilities, up.protocol if up is not None else "openai")
+                with_implied(li.capabilities, up.protocol if up is not None else "openai", li.id)
             ),
             priors=self._priors.for_model(li.id),
             image_tokens=image_rules.default_spec(

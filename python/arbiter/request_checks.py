@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from arbiter import model_params, sampling
+from arbiter import model_params, sampling, thinking_types
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.errors import ContextTooLong, InvalidRequest, NoCapableModel, UnknownModel
+from arbiter.implied_capabilities import ADAPTIVE, INTERLEAVED
 from arbiter.principal import Principal
 from arbiter.routing_types import PoolModel, context_need
 from arbiter.types import ChatRequest
@@ -35,6 +36,8 @@ _MEDIA = {
     "audio": "the request carries or asks for audio",
     "thinking": "the request asks for extended thinking",
     "pdf": "the request carries a PDF document or file",
+    ADAPTIVE: "the request asks for thinking of type `adaptive`",
+    INTERLEAVED: "the request asks for interleaved thinking (anthropic-beta)",
 }
 
 
@@ -51,6 +54,7 @@ def needs_of(req: ChatRequest) -> frozenset[str]:
         needs.add("audio")
     if req.wants_thinking:
         needs.add("thinking")
+        needs.update(thinking_types.asked(req.body))
     if req.has_pdf:
         needs.add("pdf")
     return frozenset(needs)
@@ -251,7 +255,27 @@ def named_in_refusal(
     untaken = model_params.untaken(req.body, models) if req.protocol == "openai" else None
     if untaken is not None:  # logprobs or reasoning_effort, which no model takes
         return NoCapableModel(err.message, param=blocked_param(req, untaken))
-    return err
+    return _none_takes_all(err, req, models)
+
+
+def _none_takes_all(
+    err: NoCapableModel, req: ChatRequest, models: list[PoolModel]
+) -> NoCapableModel:
+    """Each field some model takes, but no one model takes them all (logprobs with
+    reasoning_effort, say): the refusal names them, `param` the first (OpenAI names one)."""
+    asked = [(c, _need_param(req, c)) for c in sorted(needs_of(req))]
+    if req.protocol == "openai":
+        asked += [(c, blocked_param(req, f)) for c, f in model_params.asked(req.body)]
+    if len(asked) < 2 or any(all(c in m.capabilities for c, _ in asked) for m in models):
+        return err
+    fields = list(dict.fromkeys(f for _, f in asked))
+    caps = " and ".join(f"`{c}`" for c, _ in asked)
+    named = ", ".join(f"`{f}`" for f in fields[:-1]) + (" and " if len(fields) > 1 else "")
+    return NoCapableModel(
+        f"{err.message}. No model takes {named}`{fields[-1]}` together: some model has each "
+        f"of {caps}, none has them all; leave one out or add a model that has them all.",
+        param=fields[0],
+    )
 
 
 def _need_param(req: ChatRequest, capability: str) -> str:
@@ -260,8 +284,10 @@ def _need_param(req: ChatRequest, capability: str) -> str:
         return "tools"
     if capability == "json":
         return format_param(req)
-    if capability == "thinking":
+    if capability in ("thinking", ADAPTIVE):
         return "thinking"
+    if capability == INTERLEAVED:
+        return "anthropic-beta"
     modalities = req.body.get("modalities")
     if capability == "audio" and isinstance(modalities, list) and "audio" in modalities:
         return "modalities"  # spoken output asked for

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from arbiter import short_choices
 from arbiter.answer_cost import with_request_cost
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
@@ -86,15 +87,7 @@ async def _complete(
                 remember_answer(s, plan, model, answer, cost)
             return Completed(
                 cheap_answer,
-                headers_for(
-                    plan,
-                    model,
-                    cost,
-                    baseline_cost,
-                    cheap_answer.upstream_headers,
-                    _dropped(s, req, model),
-                    req.protocol,
-                ),
+                _headers(s, req, plan, model, cost, baseline_cost, cheap_answer),
                 s.protocol_of(model),
             )
         limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
@@ -130,15 +123,7 @@ async def _complete(
         remember_answer(s, plan, model, answer, cost, weak[1] if weak is not None else 0.0)
     return Completed(
         result,
-        headers_for(
-            plan,
-            model,
-            cost,
-            baseline_cost,
-            result.upstream_headers,
-            _dropped(s, req, model),
-            req.protocol,
-        ),
+        _headers(s, req, plan, model, cost, baseline_cost, result),
         s.protocol_of(model),
     )
 
@@ -170,17 +155,30 @@ async def _weak_served(
     after_answer(s, req, plan, model, answer.content, answer.finish_reason, answer)
     return Completed(
         answer,
-        headers_for(
-            plan,
-            model,
-            cost,
-            baseline_cost,
-            answer.upstream_headers,
-            _dropped(s, req, model),
-            req.protocol,
-        ),
+        _headers(s, req, plan, model, cost, baseline_cost, answer),
         s.protocol_of(model),
     )
+
+
+def _headers(
+    s: Services,
+    req: ChatRequest,
+    plan: Plan,
+    model: str,
+    cost: float,
+    baseline_cost: float,
+    result: ChatResult,
+) -> dict[str, str]:
+    """The answer's headers (headers_for), with `x-arbiter-choices` when it has fewer choices
+    than the request's `n` asked (short_choices)."""
+    out = headers_for(
+        plan, model, cost, baseline_cost, result.upstream_headers, _dropped(s, req, model),
+        req.protocol,
+    )  # fmt: skip
+    short = short_choices.header(req, s.protocol_of(model), result.body)
+    if short is not None:
+        out[short_choices.HEADER] = short
+    return out
 
 
 def _stops(req: ChatRequest) -> Sequence[str]:
