@@ -370,6 +370,10 @@ class ModelSettings:
     # Anthropic's 1-hour cache writes (`cache_control.ttl = "1h"`), billed 2x the input price
     # (5-minute writes: 1.25x, price_cache_write_per_mtok); unset = 2x the input price
     price_cache_write_1h_per_mtok: float | None = None
+    # audio tokens' prices (OpenAI's audio models bill them apart, at many times the text's:
+    # gpt-4o-audio-preview $40 in, $80 out); unset = the text prices
+    price_audio_in_per_mtok: float | None = None
+    price_audio_out_per_mtok: float | None = None
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -393,9 +397,12 @@ class ModelSettings:
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         cache_write_1h_tokens: int = 0,
+        audio_in_tokens: int = 0,
+        audio_out_tokens: int = 0,
     ) -> float:
         """USD for a call; `prompt_tokens` counts all input, the cache parts included;
-        `cache_write_1h_tokens`, the part of the writes to the 1-hour cache."""
+        `cache_write_1h_tokens`, the part of the writes to the 1-hour cache; `audio_*_tokens`,
+        the audio parts of the input and output."""
         return price.cost_usd(
             self.price_in_per_mtok,
             self.price_out_per_mtok,
@@ -407,13 +414,18 @@ class ModelSettings:
             cache_write_price=self.price_cache_write_per_mtok,
             cache_write_1h=cache_write_1h_tokens,
             cache_write_1h_price=self.cache_write_1h_price if cache_write_1h_tokens else None,
+            audio_in=audio_in_tokens,
+            audio_out=audio_out_tokens,
+            audio_in_price=self.price_audio_in_per_mtok,
+            audio_out_price=self.price_audio_out_per_mtok,
         )
 
     def usage_cost(self, usage: Usage) -> float:
         """USD for a call's `usage` (its cache parts priced as such)."""
         return self.cost_usd(
             usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
-            usage.cache_write_tokens, usage.cache_write_1h_tokens,
+            usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.audio_in_tokens,
+            usage.audio_out_tokens,
         )  # fmt: skip
 
 

@@ -118,6 +118,8 @@ def resolve(
                     m.price_cache_read_per_mtok,
                     m.price_cache_write_per_mtok,
                     m.price_cache_write_1h_per_mtok,
+                    m.price_audio_in_per_mtok,
+                    m.price_audio_out_per_mtok,
                 )
             )
         ):

@@ -546,4 +546,10 @@ def _priced(m: ModelSettings, factor: float) -> ModelSettings:
             if m.price_cache_write_1h_per_mtok is None
             else m.price_cache_write_1h_per_mtok * factor
         ),
+        price_audio_in_per_mtok=(
+            None if m.price_audio_in_per_mtok is None else m.price_audio_in_per_mtok * factor
+        ),
+        price_audio_out_per_mtok=(
+            None if m.price_audio_out_per_mtok is None else m.price_audio_out_per_mtok * factor
+        ),
     )

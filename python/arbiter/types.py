@@ -125,6 +125,10 @@ class Usage:
     # the part of cache_write_tokens written to Anthropic's 1-hour cache (its usage's
     # cache_creation.ephemeral_1h_input_tokens), billed at the hour's price
     cache_write_1h_tokens: int = 0
+    # the audio parts of prompt_tokens and completion_tokens (OpenAI's
+    # `prompt_tokens_details.audio_tokens` / `completion_tokens_details.audio_tokens`)
+    audio_in_tokens: int = 0
+    audio_out_tokens: int = 0
     # the upstream sent a usage whose counts were no counts (NaN, negative, past 10^8): none
     # kept, and the answer is priced from what it relayed (dropped_usage.py)
     counts_dropped: bool = False

@@ -206,6 +206,7 @@ class CallWorst:
         self._sent = body if sent is None else sent  # as the client sent it: its cache_control
         self._caching: bool | None = None  # asks for a prompt cache write (read once)
         self._hour: bool | None = None  # asks for a 1-hour cache write (read once)
+        self._audio: tuple[int, bool] | None = None  # (clips' tokens, asks spoken output)
 
     @property
     def prompt_tokens(self) -> int:
@@ -249,6 +250,28 @@ class CallWorst:
             self._hour = self.caching and asks_hour_caching(self._sent)
         return self._hour
 
+    def audio(self) -> tuple[int, bool]:
+        """The prompt's `input_audio` clips' tokens (their ceiling, in `prompt_tokens` too) and
+        whether the request asks for spoken output (`modalities` naming audio): what a model
+        with audio prices bills at them (walked once, for such a model only)."""
+        if self._audio is None:
+            modalities = self._body.get("modalities")
+            spoken = isinstance(modalities, list) and "audio" in modalities
+            self._audio = (prompt_parts(self._body)[2], spoken)
+        return self._audio
+
+    def _audio_parts(self, m: ModelSettings) -> tuple[int, int]:
+        """The prompt's and the output's tokens `m` may bill at its audio prices: the clips,
+        and every output token when spoken output is asked; none where its audio price is not
+        dearer than the text's (the text's is then the worst case)."""
+        audio_in, audio_out = m.price_audio_in_per_mtok, m.price_audio_out_per_mtok
+        if audio_in is None and audio_out is None:
+            return 0, 0
+        clips, speech = self.audio()
+        heard = clips if audio_in is not None and audio_in > m.price_in_per_mtok else 0
+        dear = speech and audio_out is not None and audio_out > m.price_out_per_mtok
+        return heard, self.output_tokens(m) if dear else 0
+
     def __call__(self, model: str) -> float:
         cost = self.unmarked(model)
         # its upstream reports calls dearer than their usage's price (cost_ratio.py)
@@ -268,7 +291,8 @@ class CallWorst:
         if self._learnt is not None:
             billed = max(billed, self._learnt(model, text))
         prompt += billed - text
-        cost = m.cost_usd(prompt, self.output_tokens(m))
+        heard, spoken = self._audio_parts(m)
+        cost = m.cost_usd(prompt, self.output_tokens(m), 0, 0, 0, heard, spoken)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
             # 1-hour cache's where the request asks for it: 2x the input's unless configured)
