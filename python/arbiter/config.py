@@ -374,6 +374,9 @@ class ModelSettings:
     # gpt-4o-audio-preview $40 in, $80 out); unset = the text prices
     price_audio_in_per_mtok: float | None = None
     price_audio_out_per_mtok: float | None = None
+    # USD per web search an Anthropic upstream's usage reports it ran
+    # (`server_tool_use.web_search_requests`: $10 per 1,000 searches)
+    price_web_search_usd: float = 0.01
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -399,11 +402,13 @@ class ModelSettings:
         cache_write_1h_tokens: int = 0,
         audio_in_tokens: int = 0,
         audio_out_tokens: int = 0,
+        web_searches: int = 0,
     ) -> float:
         """USD for a call; `prompt_tokens` counts all input, the cache parts included;
         `cache_write_1h_tokens`, the part of the writes to the 1-hour cache; `audio_*_tokens`,
-        the audio parts of the input and output."""
-        return price.cost_usd(
+        the audio parts of the input and output; `web_searches`, the searches it ran."""
+        searched = web_searches * self.price_web_search_usd
+        return searched + price.cost_usd(
             self.price_in_per_mtok,
             self.price_out_per_mtok,
             prompt_tokens,
@@ -425,7 +430,7 @@ class ModelSettings:
         return self.cost_usd(
             usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
             usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.audio_in_tokens,
-            usage.audio_out_tokens,
+            usage.audio_out_tokens, usage.web_searches,
         )  # fmt: skip
 
 

@@ -122,6 +122,7 @@ def resolve(
                     m.price_audio_out_per_mtok,
                 )
             )
+            and 0 <= m.price_web_search_usd <= MAX_PRICE_PER_MTOK
         ):
             loc.fail(
                 f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "

@@ -552,4 +552,5 @@ def _priced(m: ModelSettings, factor: float) -> ModelSettings:
         price_audio_out_per_mtok=(
             None if m.price_audio_out_per_mtok is None else m.price_audio_out_per_mtok * factor
         ),
+        price_web_search_usd=m.price_web_search_usd * factor,
     )

@@ -129,6 +129,9 @@ class Usage:
     # `prompt_tokens_details.audio_tokens` / `completion_tokens_details.audio_tokens`)
     audio_in_tokens: int = 0
     audio_out_tokens: int = 0
+    # the web searches the upstream ran for the call (Anthropic's
+    # `server_tool_use.web_search_requests`), billed per search, not per token
+    web_searches: int = 0
     # the upstream sent a usage whose counts were no counts (NaN, negative, past 10^8): none
     # kept, and the answer is priced from what it relayed (dropped_usage.py)
     counts_dropped: bool = False

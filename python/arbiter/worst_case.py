@@ -207,6 +207,7 @@ class CallWorst:
         self._caching: bool | None = None  # asks for a prompt cache write (read once)
         self._hour: bool | None = None  # asks for a 1-hour cache write (read once)
         self._audio: tuple[int, bool] | None = None  # (clips' tokens, asks spoken output)
+        self._searches: int | None = None  # the web searches it may run (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -260,6 +261,23 @@ class CallWorst:
             self._audio = (prompt_parts(self._body)[2], spoken)
         return self._audio
 
+    @property
+    def web_searches(self) -> int:
+        """The most web searches the request lets the upstream run and bill: its web search
+        tools' `max_uses` (Anthropic's server tool; one without `max_uses` is not bounded here)."""
+        if self._searches is None:
+            tools = self._sent.get("tools")
+            self._searches = sum(
+                t["max_uses"]
+                for t in (tools if isinstance(tools, list) else ())
+                if isinstance(t, dict)
+                and str(t.get("type", "")).startswith("web_search")
+                and isinstance(t.get("max_uses"), int)
+                and not isinstance(t.get("max_uses"), bool)
+                and t["max_uses"] > 0
+            )
+        return self._searches
+
     def _audio_parts(self, m: ModelSettings) -> tuple[int, int]:
         """The prompt's and the output's tokens `m` may bill at its audio prices: the clips,
         and every output token when spoken output is asked; none where its audio price is not
@@ -292,12 +310,14 @@ class CallWorst:
             billed = max(billed, self._learnt(model, text))
         prompt += billed - text
         heard, spoken = self._audio_parts(m)
-        cost = m.cost_usd(prompt, self.output_tokens(m), 0, 0, 0, heard, spoken)
+        searches = self.web_searches
+        cost = m.cost_usd(prompt, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
             # 1-hour cache's where the request asks for it: 2x the input's unless configured)
             hour = prompt if self.hour_caching else 0
-            cost = max(cost, m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour))
+            written = m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
+            cost = max(cost, written)
         return cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:

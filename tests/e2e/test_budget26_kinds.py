@@ -92,9 +92,13 @@ def _message(req: dict[str, Any]) -> tuple[bytes, str]:
         content.append({"type": "thinking", "thinking": "hmm", "signature": "sig"})
     content.append({"type": "text", "text": "ok"})
     head = {"id": "msg_1", "type": "message", "role": "assistant", "model": req["model"]}
+    usage: dict[str, Any] = dict(ANTHROPIC_USAGE)
+    searching = [t for t in req.get("tools", []) if t.get("type", "").startswith("web_search")]
+    if searching:  # as many searches as the tool allows
+        usage["server_tool_use"] = {"web_search_requests": searching[0]["max_uses"]}
     if not req.get("stream"):
         body = {**head, "content": content, "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": ANTHROPIC_USAGE}  # fmt: skip
+                "usage": usage}  # fmt: skip
         return orjson.dumps(body), "application/json"
     start_usage = {**ANTHROPIC_USAGE, "output_tokens": 1}
     events: list[tuple[str, dict[str, Any]]] = [
@@ -146,9 +150,10 @@ def _edit(doc: dict[str, Any]) -> None:
         "price_in_per_mtok": VOICE[0], "price_out_per_mtok": VOICE[1],
         "price_audio_in_per_mtok": VOICE[2], "price_audio_out_per_mtok": VOICE[3],
     }  # fmt: skip
-    doc["budgets"]["caps"].append(
-        {"scope": "tenant", "name": "k-voice-cap", "limit_usd": 0.01, "window": "total"}
-    )
+    for name, limit in (("k-voice-cap", 0.01), ("k-search-cap", 0.05)):
+        doc["budgets"]["caps"].append(
+            {"scope": "tenant", "name": name, "limit_usd": limit, "window": "total"}
+        )
     doc["budgets"]["caps"].append(
         {"scope": "tenant", "name": "k-cap", "limit_usd": 1e-6, "window": "day"}
     )
@@ -365,7 +370,7 @@ def _speak(client: openai.OpenAI, max_tokens: int) -> Any:
 def test_audio_tokens_billed_at_audio_prices(sidecar: Sidecar) -> None:
     """An audio model's usage splits out its audio tokens (OpenAI's `*_tokens_details`), which
     cost many times its text's: billed at `price_audio_*_per_mtok`, not the text prices (found
-    billed $0.0075 for a $0.0593 call: 8x under)."""
+    billed $0.0075 for a $0.058 call: 8x under)."""
     key = _key(sidecar, "k-voice")
     with _openai(sidecar, key) as client:
         said, moved = _spent_by(
@@ -387,3 +392,38 @@ def test_spoken_output_reserved_at_audio_price(sidecar: Sidecar) -> None:
         assert e.value.code == "budget_exceeded", e.value.body
         answered = _speak(client, 50)  # $0.004, and the prompt: room for it
     assert float(answered.headers["x-arbiter-cost-usd"]) > 0
+
+
+def _search(client: anthropic.Anthropic, max_uses: int) -> Any:
+    return client.messages.with_raw_response.create(
+        model="sim-medium", max_tokens=800,
+        tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": max_uses}],
+        messages=[{"role": "user", "content": "look it up"}],
+    )  # fmt: skip
+
+
+def test_web_searches_billed_per_search(sidecar: Sidecar, stack: ExitStack) -> None:
+    """Anthropic bills each web search its server tool ran ($10 per 1,000) beside the tokens:
+    its usage's `server_tool_use.web_search_requests` was not billed (found: 3 searches, $0.03,
+    missing from a $0.04975 call: $0.01975 billed)."""
+    key = _key(sidecar, "k-search")
+    client = stack.enter_context(_anthropic(sidecar, key))
+    said, moved = _spent_by(
+        sidecar, "k-search", lambda: _search(client, 3).headers["x-arbiter-cost-usd"]
+    )
+    assert said == pytest.approx(ANTHROPIC_COST + 0.03, rel=1e-6)
+    assert moved == pytest.approx(ANTHROPIC_COST + 0.03, rel=1e-6)
+
+
+def test_web_search_max_uses_reserved(sidecar: Sidecar, stack: ExitStack) -> None:
+    """A $0.05 cap: a request that lets the model search 10 times ($0.10 of searches) has no
+    room and is refused, nothing billed; reserved at its tokens alone (~$0.008) it went through
+    and was billed past the cap."""
+    key = _key(sidecar, "k-search-cap")
+    client = stack.enter_context(_anthropic(sidecar, key))
+    with pytest.raises(anthropic.RateLimitError):
+        _search(client, 10)
+    assert tenant_spent(sidecar, "k-search-cap") == 0.0
+    assert float(_search(client, 1).headers["x-arbiter-cost-usd"]) == pytest.approx(
+        ANTHROPIC_COST + 0.01, rel=1e-6
+    )
