@@ -325,14 +325,16 @@ class CallWorst:
         its input as the upstream `counted` it while the answer ran (cache parts priced as
         such), else the prompt's worst-case count."""
         m = self._models(model)
+        heard, spoken = self._audio_parts(m)  # spoken: what was generated may all be speech
+        spoken = output_tokens if spoken else 0
         if counted is not None and counted.prompt_tokens:
             cost = m.cost_usd(
                 counted.prompt_tokens, output_tokens, counted.cache_read_tokens,
-                counted.cache_write_tokens, counted.cache_write_1h_tokens,
+                counted.cache_write_tokens, counted.cache_write_1h_tokens, heard, spoken,
             )  # fmt: skip
         else:
             kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
-            cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens)
+            cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
         return min(cost, self(model))
 
 

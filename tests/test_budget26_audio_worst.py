@@ -1,0 +1,49 @@
+"""Audio tokens in a call's worst case (budget26): an `input_audio` clip and spoken output are
+held, and a stream we cut is charged, at the model's audio prices when they are dearer than
+its text's (gpt-4o-audio-preview: $40 / $80 per 1M against $2.50 / $10)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from arbiter.config import ModelSettings
+from arbiter.worst_case import CallWorst
+
+VOICE = ModelSettings(
+    "voice", "u", 2.5, 10.0, price_audio_in_per_mtok=40.0, price_audio_out_per_mtok=80.0
+)
+TEXT = ModelSettings("text", "u", 2.5, 10.0)
+MODELS = {"voice": VOICE, "text": TEXT}
+CLIP = base64.b64encode(b"\xff\xfb" + b"\0" * 9998).decode()  # 10 kB of mp3: ~10 s
+
+
+def _body(spoken: bool) -> dict[str, object]:
+    content = [{"type": "input_audio", "input_audio": {"data": CLIP, "format": "mp3"}}]
+    body: dict[str, object] = {"messages": [{"role": "user", "content": content}]}
+    if spoken:
+        body["modalities"] = ["text", "audio"]
+    return body
+
+
+def test_clip_and_spoken_output_held_at_audio_prices() -> None:
+    worst = CallWorst(MODELS.__getitem__, _body(True), 200, None, prompt=1000)
+    clip = worst.audio()[0]
+    assert 100 <= clip <= 101  # 10 tokens a second, at 8 kbit/s (rounded up)
+    text_worst = worst("text")
+    assert text_worst == pytest.approx((1000 * 2.5 + 200 * 10) / 1e6)
+    assert worst("voice") == pytest.approx(((1000 - clip) * 2.5 + clip * 40 + 200 * 80) / 1e6)
+    # written text only: the output at the text price
+    unspoken = CallWorst(MODELS.__getitem__, _body(False), 200, None, prompt=1000)
+    assert unspoken("voice") == pytest.approx(((1000 - clip) * 2.5 + clip * 40 + 200 * 10) / 1e6)
+
+
+def test_cut_stream_of_speech_charged_at_audio_price() -> None:
+    """A spoken answer we cut after 50 tokens: its 50 at the audio output price (was the
+    text's, 8x under), never above the worst case."""
+    worst = CallWorst(MODELS.__getitem__, _body(True), 200, None, prompt=1000)
+    clip = worst.audio()[0]
+    want = ((1000 - clip) * 2.5 + clip * 40 + 50 * 80) / 1e6
+    assert worst.capped("voice", 50) == pytest.approx(want)
+    assert worst.capped("voice", 10_000) == pytest.approx(worst("voice"))
