@@ -113,7 +113,7 @@ def _message(req: dict[str, Any]) -> tuple[bytes, str]:
         # as Anthropic sends it now: the delta's usage repeats the input counts, cumulative
         ("message_delta", {"type": "message_delta",
                            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                           "usage": ANTHROPIC_USAGE}),
+                           "usage": usage}),  # with the searches it ran
         ("message_stop", {"type": "message_stop"}),
     ]  # fmt: skip
     raw = b"".join(
@@ -396,10 +396,13 @@ def test_spoken_output_reserved_at_audio_price(sidecar: Sidecar) -> None:
 
 def _search(client: anthropic.Anthropic, max_uses: int) -> Any:
     return client.messages.with_raw_response.create(
-        model="sim-medium", max_tokens=800,
-        tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": max_uses}],
+        model="sim-medium", max_tokens=800, tools=[_searching(max_uses)],
         messages=[{"role": "user", "content": "look it up"}],
     )  # fmt: skip
+
+
+def _searching(max_uses: int) -> Any:
+    return {"type": "web_search_20250305", "name": "web_search", "max_uses": max_uses}
 
 
 def test_web_searches_billed_per_search(sidecar: Sidecar, stack: ExitStack) -> None:
@@ -427,3 +430,20 @@ def test_web_search_max_uses_reserved(sidecar: Sidecar, stack: ExitStack) -> Non
     assert float(_search(client, 1).headers["x-arbiter-cost-usd"]) == pytest.approx(
         ANTHROPIC_COST + 0.01, rel=1e-6
     )
+
+
+def test_web_searches_of_a_stream_billed(sidecar: Sidecar, stack: ExitStack) -> None:
+    """The stream's `message_delta` gives the searches: billed as the whole answer's."""
+    key = _key(sidecar, "k-search-s")
+    client = stack.enter_context(_anthropic(sidecar, key))
+    before = tenant_spent(sidecar, "k-search-s")
+    with client.messages.with_streaming_response.create(
+        model="sim-medium", max_tokens=800, stream=True, tools=[_searching(2)],
+        messages=[{"role": "user", "content": "look it up"}],
+    ) as r:  # fmt: skip
+        decision = r.headers["x-arbiter-decision-id"]
+        for _ in r.iter_lines():
+            pass
+    assert _decision_cost(sidecar, decision) == pytest.approx(ANTHROPIC_COST + 0.02, rel=1e-6)
+    moved = tenant_spent(sidecar, "k-search-s") - before
+    assert moved == pytest.approx(ANTHROPIC_COST + 0.02, rel=1e-6)
