@@ -377,6 +377,9 @@ class ModelSettings:
     # USD per web search an Anthropic upstream's usage reports it ran
     # (`server_tool_use.web_search_requests`: $10 per 1,000 searches)
     price_web_search_usd: float = 0.01
+    # what OpenAI's priority processing (`service_tier: "priority"`) costs over the standard
+    # prices: 1.7x (gpt-4o) to 2x (gpt-5); a call its answer says was served so is billed so
+    price_priority_factor: float = 2.0
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -431,7 +434,7 @@ class ModelSettings:
             usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
             usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.audio_in_tokens,
             usage.audio_out_tokens, usage.web_searches,
-        )  # fmt: skip
+        ) * (self.price_priority_factor if usage.priority else 1.0)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,7 @@ def resolve(
                 )
             )
             and 0 <= m.price_web_search_usd <= MAX_PRICE_PER_MTOK
+            and 1 <= m.price_priority_factor <= 100
         ):
             loc.fail(
                 f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "

@@ -318,6 +318,8 @@ class CallWorst:
             hour = prompt if self.hour_caching else 0
             written = m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
             cost = max(cost, written)
+        if self._sent.get("service_tier") == "priority":  # billed at priority prices
+            cost *= m.price_priority_factor
         return cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
@@ -335,6 +337,8 @@ class CallWorst:
         else:
             kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
             cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
+        if self._sent.get("service_tier") == "priority":
+            cost *= m.price_priority_factor
         return min(cost, self(model))
 
 

@@ -30,6 +30,9 @@ def _usd(tokens_x_price: float) -> float:
 
 
 def _chat(req: dict[str, Any]) -> tuple[bytes, str]:
+    if req.get("service_tier") == "priority":  # served so, as OpenAI's answer says
+        body = orjson.loads(_chat({**req, "service_tier": None})[0])
+        return orjson.dumps({**body, "service_tier": "priority"}), "application/json"
     if req.get("stream"):
         return ok_chat_answer(req["model"], True, {"prompt_tokens": 1000, "completion_tokens": 100})
     if "audio" in (req.get("modalities") or []):  # 600 of the prompt heard, 400 spoken
@@ -150,7 +153,11 @@ def _edit(doc: dict[str, Any]) -> None:
         "price_in_per_mtok": VOICE[0], "price_out_per_mtok": VOICE[1],
         "price_audio_in_per_mtok": VOICE[2], "price_audio_out_per_mtok": VOICE[3],
     }  # fmt: skip
-    for name, limit in (("k-voice-cap", 0.01), ("k-search-cap", 0.05)):
+    # priced as sim-voice's text, called by the priority tier's test alone (its prompt line)
+    doc["models"]["sim-tier"] = {
+        **doc["models"]["sim-tiny"], "price_in_per_mtok": VOICE[0], "price_out_per_mtok": VOICE[1]
+    }  # fmt: skip
+    for name, limit in (("k-voice-cap", 0.01), ("k-search-cap", 0.05), ("k-tier-cap", 0.003)):
         doc["budgets"]["caps"].append(
             {"scope": "tenant", "name": name, "limit_usd": limit, "window": "total"}
         )
@@ -447,3 +454,32 @@ def test_web_searches_of_a_stream_billed(sidecar: Sidecar, stack: ExitStack) -> 
     assert _decision_cost(sidecar, decision) == pytest.approx(ANTHROPIC_COST + 0.02, rel=1e-6)
     moved = tenant_spent(sidecar, "k-search-s") - before
     assert moved == pytest.approx(ANTHROPIC_COST + 0.02, rel=1e-6)
+
+
+def _prioritized(client: openai.OpenAI, max_tokens: int) -> Any:
+    return client.chat.completions.with_raw_response.create(
+        model="sim-tier", max_tokens=max_tokens, service_tier="priority",
+        messages=[{"role": "user", "content": "hurry"}],
+    )  # fmt: skip
+
+
+def test_priority_tier_billed_and_reserved_at_its_price(sidecar: Sidecar) -> None:
+    """`service_tier: "priority"` goes on to the upstream, and OpenAI bills such a call at its
+    priority prices (up to 2x the standard's): billed at `price_priority_factor` (2) when the
+    answer says it was served so (found billed at the standard price, half what it cost), and
+    reserved at it: a $0.003 cap has no room for a 200-token priority call (~$0.002 worst case at
+    the standard price, ~$0.004 at priority's)."""
+    with (
+        _openai(sidecar, _key(sidecar, "k-tier-cap")) as client,
+        pytest.raises(openai.RateLimitError),
+    ):
+        _prioritized(client, 200)
+    assert tenant_spent(sidecar, "k-tier-cap") == 0.0
+    key = _key(sidecar, "k-tier")
+    with _openai(sidecar, key) as client:
+        said, moved = _spent_by(
+            sidecar, "k-tier", lambda: _prioritized(client, 1000).headers["x-arbiter-cost-usd"]
+        )
+    want = 2 * _usd(1000 * VOICE[0] + 100 * VOICE[1])
+    assert said == pytest.approx(want, rel=1e-6)
+    assert moved == pytest.approx(want, rel=1e-6)

@@ -72,6 +72,7 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
         cache_read_tokens=min(cached, prompt),
         audio_in_tokens=min(heard, prompt),
         audio_out_tokens=min(spoken, output),
+        priority=body.get("service_tier") == "priority",
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
