@@ -377,9 +377,11 @@ class ModelSettings:
     # USD per web search an Anthropic upstream's usage reports it ran
     # (`server_tool_use.web_search_requests`: $10 per 1,000 searches)
     price_web_search_usd: float = 0.01
-    # what OpenAI's priority processing (`service_tier: "priority"`) costs over the standard
-    # prices: 1.7x (gpt-4o) to 2x (gpt-5); a call its answer says was served so is billed so
-    price_priority_factor: float = 2.0
+    # what the model's fast mode costs over its standard prices: OpenAI's priority processing
+    # (`service_tier` "priority" / "fast": 1.7x on gpt-4o, 2x on gpt-5), Anthropic's fast mode
+    # (`speed: "fast"`: 6x on Claude Opus 4.6); unset: 2 on an OpenAI upstream, 6 on an
+    # Anthropic one (config_resolve.py)
+    price_fast_factor: float | None = None
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -389,6 +391,11 @@ class ModelSettings:
     def image_rule(self) -> ImageRule:
         """The model's image pricing (`image_tokens`, resolved at load; parsed once, memoised)."""
         return image_rules.parse(self.image_tokens or image_rules.DEFAULT_SPEC)
+
+    @property
+    def fast_factor(self) -> float:
+        """Its fast mode's price multiple: its own, else 2 (a discovered model's)."""
+        return 2.0 if self.price_fast_factor is None else self.price_fast_factor
 
     @property
     def cache_write_1h_price(self) -> float:
@@ -434,7 +441,7 @@ class ModelSettings:
             usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
             usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.audio_in_tokens,
             usage.audio_out_tokens, usage.web_searches,
-        ) * (self.price_priority_factor if usage.priority else 1.0)  # fmt: skip
+        ) * (self.fast_factor if usage.fast else 1.0)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

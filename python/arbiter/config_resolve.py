@@ -123,7 +123,7 @@ def resolve(
                 )
             )
             and 0 <= m.price_web_search_usd <= MAX_PRICE_PER_MTOK
-            and 1 <= m.price_priority_factor <= 100
+            and (m.price_fast_factor is None or 1 <= m.price_fast_factor <= 100)
         ):
             loc.fail(
                 f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "
@@ -142,6 +142,8 @@ def resolve(
             m,
             upstream_model=m.upstream_model or name,
             image_tokens=spec,
+            price_fast_factor=m.price_fast_factor
+            or (6.0 if served_by is not None and served_by.protocol == "anthropic" else 2.0),
             capabilities=with_implied(
                 m.capabilities, served_by.protocol if served_by else "openai"
             ),

@@ -132,9 +132,10 @@ class Usage:
     # the web searches the upstream ran for the call (Anthropic's
     # `server_tool_use.web_search_requests`), billed per search, not per token
     web_searches: int = 0
-    # served at OpenAI's priority processing (the answer's `service_tier: "priority"`), billed
-    # at a multiple of the standard prices (the model's price_priority_factor)
-    priority: bool = False
+    # served in the model's fast mode (OpenAI's priority processing: the answer's `service_tier`
+    # "priority" or "fast"; Anthropic's fast mode: its usage's `speed: "fast"`), billed at a
+    # multiple of the standard prices (the model's fast_factor)
+    fast: bool = False
     # the upstream sent a usage whose counts were no counts (NaN, negative, past 10^8): none
     # kept, and the answer is priced from what it relayed (dropped_usage.py)
     counts_dropped: bool = False

@@ -262,6 +262,13 @@ class CallWorst:
         return self._audio
 
     @property
+    def fast(self) -> bool:
+        """The request asks for the model's fast mode (OpenAI's `service_tier` "priority" or
+        "fast", Anthropic's `speed: "fast"`), billed at a multiple of the standard prices."""
+        sent = self._sent
+        return sent.get("service_tier") in ("priority", "fast") or sent.get("speed") == "fast"
+
+    @property
     def web_searches(self) -> int:
         """The most web searches the request lets the upstream run and bill: its web search
         tools' `max_uses` (Anthropic's server tool; one without `max_uses` is not bounded here)."""
@@ -318,8 +325,8 @@ class CallWorst:
             hour = prompt if self.hour_caching else 0
             written = m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
             cost = max(cost, written)
-        if self._sent.get("service_tier") == "priority":  # billed at priority prices
-            cost *= m.price_priority_factor
+        if self.fast:  # billed at its fast mode's prices
+            cost *= m.fast_factor
         return cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
@@ -337,8 +344,8 @@ class CallWorst:
         else:
             kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
             cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
-        if self._sent.get("service_tier") == "priority":
-            cost *= m.price_priority_factor
+        if self.fast:
+            cost *= m.fast_factor
         return min(cost, self(model))
 
 

@@ -97,6 +97,8 @@ def _message(req: dict[str, Any]) -> tuple[bytes, str]:
     head = {"id": "msg_1", "type": "message", "role": "assistant", "model": req["model"]}
     usage: dict[str, Any] = dict(ANTHROPIC_USAGE)
     searching = [t for t in req.get("tools", []) if t.get("type", "").startswith("web_search")]
+    if req.get("speed") == "fast":  # fast mode ran, as its usage says
+        usage["speed"] = "fast"
     if searching:  # as many searches as the tool allows
         usage["server_tool_use"] = {"web_search_requests": searching[0]["max_uses"]}
     if not req.get("stream"):
@@ -465,10 +467,10 @@ def _prioritized(client: openai.OpenAI, max_tokens: int) -> Any:
 
 def test_priority_tier_billed_and_reserved_at_its_price(sidecar: Sidecar) -> None:
     """`service_tier: "priority"` goes on to the upstream, and OpenAI bills such a call at its
-    priority prices (up to 2x the standard's): billed at `price_priority_factor` (2) when the
-    answer says it was served so (found billed at the standard price, half what it cost), and
-    reserved at it: a $0.003 cap has no room for a 200-token priority call (~$0.002 worst case at
-    the standard price, ~$0.004 at priority's)."""
+    priority prices (up to 2x the standard's): billed at `price_fast_factor` (2 on an OpenAI
+    upstream) when the answer says it was served so (found billed at the standard price, half
+    what it cost), and reserved at it: a $0.003 cap has no room for a 200-token priority call
+    (~$0.002 worst case at the standard price, ~$0.004 at priority's)."""
     with (
         _openai(sidecar, _key(sidecar, "k-tier-cap")) as client,
         pytest.raises(openai.RateLimitError),
@@ -483,3 +485,22 @@ def test_priority_tier_billed_and_reserved_at_its_price(sidecar: Sidecar) -> Non
     want = 2 * _usd(1000 * VOICE[0] + 100 * VOICE[1])
     assert said == pytest.approx(want, rel=1e-6)
     assert moved == pytest.approx(want, rel=1e-6)
+
+
+def test_anthropic_fast_mode_billed_at_its_price(sidecar: Sidecar, stack: ExitStack) -> None:
+    """`speed: "fast"` (Anthropic's fast mode, 6x the standard prices on Claude Opus 4.6, cache
+    prices stacked) goes on to the upstream; a Message whose usage says `speed: "fast"` is
+    billed at `price_fast_factor` (6 on an Anthropic upstream), not the standard prices."""
+    key = _key(sidecar, "k-fast")
+    client = stack.enter_context(_anthropic(sidecar, key))
+
+    def call() -> str:
+        r = client.messages.with_raw_response.create(
+            model="sim-medium", max_tokens=4000, extra_body={"speed": "fast"},
+            messages=[{"role": "user", "content": "quick"}],
+        )  # fmt: skip
+        return r.headers["x-arbiter-cost-usd"]
+
+    said, moved = _spent_by(sidecar, "k-fast", call)
+    assert said == pytest.approx(6 * ANTHROPIC_COST, rel=1e-6)
+    assert moved == pytest.approx(6 * ANTHROPIC_COST, rel=1e-6)

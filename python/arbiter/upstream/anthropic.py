@@ -103,6 +103,7 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         cache_write_tokens=write,
         cache_write_1h_tokens=hour,
         web_searches=searches,
+        fast=u.get("speed") == "fast",  # fast mode ran (a request asking it may fall back)
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,

@@ -43,6 +43,9 @@ from arbiter.url_paths import with_path
 
 _COUNTS = ("prompt_tokens", "completion_tokens")
 
+# the `service_tier` values of OpenAI's priority processing (renamed Fast mode in 2026), billed
+# at a multiple of the standard prices
+FAST_TIERS = ("priority", "fast")
 COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as chat's
 EMBEDDINGS_PATH = "/embeddings"
 
@@ -72,7 +75,7 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
         cache_read_tokens=min(cached, prompt),
         audio_in_tokens=min(heard, prompt),
         audio_out_tokens=min(spoken, output),
-        priority=body.get("service_tier") == "priority",
+        fast=body.get("service_tier") in FAST_TIERS,
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
