@@ -1,15 +1,22 @@
 """Audio tokens in a call's worst case (budget26): an `input_audio` clip and spoken output are
 held, and a stream we cut is charged, at the model's audio prices when they are dearer than
-its text's (gpt-4o-audio-preview: $40 / $80 per 1M against $2.50 / $10)."""
+its text's (gpt-4o-audio-preview: $40 / $80 per 1M against $2.50 / $10); and a model's fast
+mode multiple by its upstream's protocol."""
 
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
+from arbiter import config
 from arbiter.config import ModelSettings
+from arbiter.config_limits import default_fast_factor
+from arbiter.offline.demo import demo_settings
+from arbiter.toml_text import to_toml
 from arbiter.worst_case import CallWorst
+from tests.conftest import ENV
 
 VOICE = ModelSettings(
     "voice", "u", 2.5, 10.0, price_audio_in_per_mtok=40.0, price_audio_out_per_mtok=80.0
@@ -47,3 +54,15 @@ def test_cut_stream_of_speech_charged_at_audio_price() -> None:
     want = ((1000 - clip) * 2.5 + clip * 40 + 50 * 80) / 1e6
     assert worst.capped("voice", 50) == pytest.approx(want)
     assert worst.capped("voice", 10_000) == pytest.approx(worst("voice"))
+
+
+def test_fast_factor_defaults_by_protocol(tmp_path: Path) -> None:
+    """Unset, a model's fast mode multiple is its upstream protocol's: 2 on OpenAI's
+    (priority processing), 6 on Anthropic's (fast mode); a configured one stands."""
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "a.db", anthropic_models=["sim-medium"])
+    doc["models"]["sim-small"]["price_fast_factor"] = 3.5
+    models = config.loads(to_toml(doc), env=ENV).models
+    assert models["sim-tiny"].fast_factor == 2.0
+    assert models["sim-medium"].fast_factor == 6.0
+    assert models["sim-small"].fast_factor == 3.5
+    assert default_fast_factor("anthropic") == 6.0

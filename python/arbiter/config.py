@@ -394,7 +394,7 @@ class ModelSettings:
 
     @property
     def fast_factor(self) -> float:
-        """Its fast mode's price multiple: its own, else 2 (a discovered model's)."""
+        """Its fast mode's price multiple: its own (set at load or discovery), else 2."""
         return 2.0 if self.price_fast_factor is None else self.price_fast_factor
 
     @property

@@ -34,6 +34,7 @@ from arbiter.config_limits import (
     MAX_MODEL_NAME_CHARS,
     MAX_MODEL_TOKENS,
     MAX_PRICE_PER_MTOK,
+    default_fast_factor,
     model_name_ok,
 )
 from arbiter.config_parse import _Locator
@@ -143,7 +144,7 @@ def resolve(
             upstream_model=m.upstream_model or name,
             image_tokens=spec,
             price_fast_factor=m.price_fast_factor
-            or (6.0 if served_by is not None and served_by.protocol == "anthropic" else 2.0),
+            or default_fast_factor(served_by.protocol if served_by else "openai"),
             capabilities=with_implied(
                 m.capabilities, served_by.protocol if served_by else "openai"
             ),
