@@ -66,3 +66,18 @@ def test_fast_factor_defaults_by_protocol(tmp_path: Path) -> None:
     assert models["sim-medium"].fast_factor == 6.0
     assert models["sim-small"].fast_factor == 3.5
     assert default_fast_factor("anthropic") == 6.0
+
+
+def test_long_prompt_held_at_long_prices() -> None:
+    """A worst-case prompt past `long_context_tokens` is held at the long prices, a shorter
+    one at the standard ones (the threshold is the upstream's: the whole call's price)."""
+    long = ModelSettings(
+        "long", "u", 3.0, 15.0, long_context_tokens=200_000,
+        price_long_in_per_mtok=6.0, price_long_out_per_mtok=22.5,
+    )  # fmt: skip
+    models = {"long": long}
+    body: dict[str, object] = {"messages": [{"role": "user", "content": "x"}]}
+    past = CallWorst(models.__getitem__, body, 1000, None, prompt=200_001)
+    assert past("long") == pytest.approx((200_001 * 6.0 + 1000 * 22.5) / 1e6)
+    within = CallWorst(models.__getitem__, body, 1000, None, prompt=200_000)
+    assert within("long") == pytest.approx((200_000 * 3.0 + 1000 * 15.0) / 1e6)

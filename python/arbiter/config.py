@@ -382,6 +382,12 @@ class ModelSettings:
     # (`speed: "fast"`: 6x on Claude Opus 4.6); unset: 2 on an OpenAI upstream, 6 on an
     # Anthropic one (config_resolve.py)
     price_fast_factor: float | None = None
+    # long-context pricing: a call whose prompt passes `long_context_tokens` is billed every
+    # token at the long prices (Claude Sonnet 4.5 past 200K: $6 / $22.50 against $3 / $15;
+    # OpenAI's gpt-5.4 past 272K); unset = one price whatever the prompt's length
+    long_context_tokens: int | None = None
+    price_long_in_per_mtok: float | None = None
+    price_long_out_per_mtok: float | None = None
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -418,9 +424,15 @@ class ModelSettings:
         `cache_write_1h_tokens`, the part of the writes to the 1-hour cache; `audio_*_tokens`,
         the audio parts of the input and output; `web_searches`, the searches it ran."""
         searched = web_searches * self.price_web_search_usd
+        price_in, price_out = self.price_in_per_mtok, self.price_out_per_mtok
+        if self.long_context_tokens is not None and prompt_tokens > self.long_context_tokens:
+            # the whole call at the long prices (the input's count includes its cache parts)
+            long_in, long_out = self.price_long_in_per_mtok, self.price_long_out_per_mtok
+            price_in = price_in if long_in is None else long_in
+            price_out = price_out if long_out is None else long_out
         return searched + price.cost_usd(
-            self.price_in_per_mtok,
-            self.price_out_per_mtok,
+            price_in,
+            price_out,
             prompt_tokens,
             completion_tokens,
             cache_read=cache_read_tokens,

@@ -121,10 +121,13 @@ def resolve(
                     m.price_cache_write_1h_per_mtok,
                     m.price_audio_in_per_mtok,
                     m.price_audio_out_per_mtok,
+                    m.price_long_in_per_mtok,
+                    m.price_long_out_per_mtok,
                 )
             )
             and 0 <= m.price_web_search_usd <= MAX_PRICE_PER_MTOK
             and (m.price_fast_factor is None or 1 <= m.price_fast_factor <= 100)
+            and (m.long_context_tokens is None or 0 < m.long_context_tokens <= MAX_MODEL_TOKENS)
         ):
             loc.fail(
                 f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "

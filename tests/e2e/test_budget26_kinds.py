@@ -159,6 +159,11 @@ def _edit(doc: dict[str, Any]) -> None:
     doc["models"]["sim-tier"] = {
         **doc["models"]["sim-tiny"], "price_in_per_mtok": VOICE[0], "price_out_per_mtok": VOICE[1]
     }  # fmt: skip
+    # long-context prices past 500 prompt tokens (the scripted chat counts 1,000)
+    doc["models"]["sim-long"] = {
+        **doc["models"]["sim-tier"], "long_context_tokens": 500,
+        "price_long_in_per_mtok": 2 * VOICE[0], "price_long_out_per_mtok": 1.5 * VOICE[1],
+    }  # fmt: skip
     for name, limit in (("k-voice-cap", 0.01), ("k-search-cap", 0.05), ("k-tier-cap", 0.003)):
         doc["budgets"]["caps"].append(
             {"scope": "tenant", "name": name, "limit_usd": limit, "window": "total"}
@@ -504,3 +509,21 @@ def test_anthropic_fast_mode_billed_at_its_price(sidecar: Sidecar, stack: ExitSt
     said, moved = _spent_by(sidecar, "k-fast", call)
     assert said == pytest.approx(6 * ANTHROPIC_COST, rel=1e-6)
     assert moved == pytest.approx(6 * ANTHROPIC_COST, rel=1e-6)
+
+
+def test_long_context_billed_at_long_prices(sidecar: Sidecar) -> None:
+    """A prompt past the model's `long_context_tokens` is billed, all of it, at the long prices
+    (Claude Sonnet 4.5 past 200K: 2x in, 1.5x out): found billed at the short prices."""
+    key = _key(sidecar, "k-long")
+    with _openai(sidecar, key) as client:
+
+        def call() -> str:
+            r = client.chat.completions.with_raw_response.create(
+                model="sim-long", max_tokens=200, messages=[{"role": "user", "content": "long"}]
+            )
+            return r.headers["x-arbiter-cost-usd"]
+
+        said, moved = _spent_by(sidecar, "k-long", call)
+    want = _usd(1000 * 2 * VOICE[0] + 100 * 1.5 * VOICE[1])
+    assert said == pytest.approx(want, rel=1e-6)
+    assert moved == pytest.approx(want, rel=1e-6)
