@@ -382,6 +382,24 @@ class ModelSettings:
     # Anthropic's 1-hour cache writes (`cache_control.ttl = "1h"`), billed 2x the input price
     # (5-minute writes: 1.25x, price_cache_write_per_mtok); unset = 2x the input price
     price_cache_write_1h_per_mtok: float | None = None
+    # audio tokens' prices (OpenAI's audio models bill them apart, at many times the text's:
+    # gpt-4o-audio-preview $40 in, $80 out); unset = the text prices
+    price_audio_in_per_mtok: float | None = None
+    price_audio_out_per_mtok: float | None = None
+    # USD per web search an Anthropic upstream's usage reports it ran
+    # (`server_tool_use.web_search_requests`: $10 per 1,000 searches)
+    price_web_search_usd: float = 0.01
+    # what the model's fast mode costs over its standard prices: OpenAI's priority processing
+    # (`service_tier` "priority" / "fast": 1.7x on gpt-4o, 2x on gpt-5), Anthropic's fast mode
+    # (`speed: "fast"`: 6x on Claude Opus 4.6); unset: 2 on an OpenAI upstream, 6 on an
+    # Anthropic one (config_resolve.py)
+    price_fast_factor: float | None = None
+    # long-context pricing: a call whose prompt passes `long_context_tokens` is billed every
+    # token at the long prices (Claude Sonnet 4.5 past 200K: $6 / $22.50 against $3 / $15;
+    # OpenAI's gpt-5.4 past 272K); unset = one price whatever the prompt's length
+    long_context_tokens: int | None = None
+    price_long_in_per_mtok: float | None = None
+    price_long_out_per_mtok: float | None = None
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
     # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
     # reservations take the larger of this and the ratio its answered calls showed)
@@ -391,6 +409,11 @@ class ModelSettings:
     def image_rule(self) -> ImageRule:
         """The model's image pricing (`image_tokens`, resolved at load; parsed once, memoised)."""
         return image_rules.parse(self.image_tokens or image_rules.DEFAULT_SPEC)
+
+    @property
+    def fast_factor(self) -> float:
+        """Its fast mode's price multiple: its own (set at load or discovery), else 2."""
+        return 2.0 if self.price_fast_factor is None else self.price_fast_factor
 
     @property
     def cache_write_1h_price(self) -> float:
@@ -405,12 +428,23 @@ class ModelSettings:
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
         cache_write_1h_tokens: int = 0,
+        audio_in_tokens: int = 0,
+        audio_out_tokens: int = 0,
+        web_searches: int = 0,
     ) -> float:
         """USD for a call; `prompt_tokens` counts all input, the cache parts included;
-        `cache_write_1h_tokens`, the part of the writes to the 1-hour cache."""
-        return price.cost_usd(
-            self.price_in_per_mtok,
-            self.price_out_per_mtok,
+        `cache_write_1h_tokens`, the part of the writes to the 1-hour cache; `audio_*_tokens`,
+        the audio parts of the input and output; `web_searches`, the searches it ran."""
+        searched = web_searches * self.price_web_search_usd
+        price_in, price_out = self.price_in_per_mtok, self.price_out_per_mtok
+        if self.long_context_tokens is not None and prompt_tokens > self.long_context_tokens:
+            # the whole call at the long prices (the input's count includes its cache parts)
+            long_in, long_out = self.price_long_in_per_mtok, self.price_long_out_per_mtok
+            price_in = price_in if long_in is None else long_in
+            price_out = price_out if long_out is None else long_out
+        return searched + price.cost_usd(
+            price_in,
+            price_out,
             prompt_tokens,
             completion_tokens,
             cache_read=cache_read_tokens,
@@ -419,14 +453,19 @@ class ModelSettings:
             cache_write_price=self.price_cache_write_per_mtok,
             cache_write_1h=cache_write_1h_tokens,
             cache_write_1h_price=self.cache_write_1h_price if cache_write_1h_tokens else None,
+            audio_in=audio_in_tokens,
+            audio_out=audio_out_tokens,
+            audio_in_price=self.price_audio_in_per_mtok,
+            audio_out_price=self.price_audio_out_per_mtok,
         )
 
     def usage_cost(self, usage: Usage) -> float:
         """USD for a call's `usage` (its cache parts priced as such)."""
         return self.cost_usd(
             usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
-            usage.cache_write_tokens, usage.cache_write_1h_tokens,
-        )  # fmt: skip
+            usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.audio_in_tokens,
+            usage.audio_out_tokens, usage.web_searches,
+        ) * (self.fast_factor if usage.fast else 1.0)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

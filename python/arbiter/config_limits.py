@@ -23,3 +23,9 @@ def model_name_ok(value: object) -> bool:
         and value.isprintable()
         and " " not in value
     )
+
+
+def default_fast_factor(protocol: str) -> float:
+    """A model's fast mode price multiple unless configured, by its upstream's protocol:
+    OpenAI's priority processing 2x at most (gpt-5), Anthropic's fast mode 6x (Opus 4.6)."""
+    return 6.0 if protocol == "anthropic" else 2.0

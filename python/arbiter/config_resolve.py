@@ -34,6 +34,7 @@ from arbiter.config_limits import (
     MAX_MODEL_NAME_CHARS,
     MAX_MODEL_TOKENS,
     MAX_PRICE_PER_MTOK,
+    default_fast_factor,
     model_name_ok,
 )
 from arbiter.config_parse import _Locator
@@ -118,8 +119,15 @@ def resolve(
                     m.price_cache_read_per_mtok,
                     m.price_cache_write_per_mtok,
                     m.price_cache_write_1h_per_mtok,
+                    m.price_audio_in_per_mtok,
+                    m.price_audio_out_per_mtok,
+                    m.price_long_in_per_mtok,
+                    m.price_long_out_per_mtok,
                 )
             )
+            and 0 <= m.price_web_search_usd <= MAX_PRICE_PER_MTOK
+            and (m.price_fast_factor is None or 1 <= m.price_fast_factor <= 100)
+            and (m.long_context_tokens is None or 0 < m.long_context_tokens <= MAX_MODEL_TOKENS)
         ):
             loc.fail(
                 f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "
@@ -138,6 +146,8 @@ def resolve(
             m,
             upstream_model=m.upstream_model or name,
             image_tokens=spec,
+            price_fast_factor=m.price_fast_factor
+            or default_fast_factor(served_by.protocol if served_by else "openai"),
             capabilities=with_implied(
                 m.capabilities,
                 served_by.protocol if served_by else "openai",

@@ -18,7 +18,12 @@ from typing import Any
 from arbiter import image_rules
 from arbiter.classify import ALL_TASKS
 from arbiter.config import ModelSettings, UpstreamSettings
-from arbiter.config_limits import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, model_name_ok
+from arbiter.config_limits import (
+    MAX_MODEL_TOKENS,
+    MAX_PRICE_PER_MTOK,
+    default_fast_factor,
+    model_name_ok,
+)
 from arbiter.errors import InvalidRequest
 from arbiter.implied_capabilities import with_implied
 from arbiter.listing import RESERVED_IDS, Listed, selected
@@ -468,6 +473,7 @@ class Registry:
             image_tokens=image_rules.default_spec(
                 li.id, up.protocol if up is not None else "openai"
             ),
+            price_fast_factor=default_fast_factor(up.protocol if up is not None else "openai"),
         )
 
 
@@ -549,5 +555,18 @@ def _priced(m: ModelSettings, factor: float) -> ModelSettings:
             None
             if m.price_cache_write_1h_per_mtok is None
             else m.price_cache_write_1h_per_mtok * factor
+        ),
+        price_audio_in_per_mtok=(
+            None if m.price_audio_in_per_mtok is None else m.price_audio_in_per_mtok * factor
+        ),
+        price_audio_out_per_mtok=(
+            None if m.price_audio_out_per_mtok is None else m.price_audio_out_per_mtok * factor
+        ),
+        price_web_search_usd=m.price_web_search_usd * factor,
+        price_long_in_per_mtok=(
+            None if m.price_long_in_per_mtok is None else m.price_long_in_per_mtok * factor
+        ),
+        price_long_out_per_mtok=(
+            None if m.price_long_out_per_mtok is None else m.price_long_out_per_mtok * factor
         ),
     )

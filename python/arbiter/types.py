@@ -125,6 +125,17 @@ class Usage:
     # the part of cache_write_tokens written to Anthropic's 1-hour cache (its usage's
     # cache_creation.ephemeral_1h_input_tokens), billed at the hour's price
     cache_write_1h_tokens: int = 0
+    # the audio parts of prompt_tokens and completion_tokens (OpenAI's
+    # `prompt_tokens_details.audio_tokens` / `completion_tokens_details.audio_tokens`)
+    audio_in_tokens: int = 0
+    audio_out_tokens: int = 0
+    # the web searches the upstream ran for the call (Anthropic's
+    # `server_tool_use.web_search_requests`), billed per search, not per token
+    web_searches: int = 0
+    # served in the model's fast mode (OpenAI's priority processing: the answer's `service_tier`
+    # "priority" or "fast"; Anthropic's fast mode: its usage's `speed: "fast"`), billed at a
+    # multiple of the standard prices (the model's fast_factor)
+    fast: bool = False
     # the upstream sent a usage whose counts were no counts (NaN, negative, past 10^8): none
     # kept, and the answer is priced from what it relayed (dropped_usage.py)
     counts_dropped: bool = False

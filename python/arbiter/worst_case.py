@@ -206,6 +206,8 @@ class CallWorst:
         self._sent = body if sent is None else sent  # as the client sent it: its cache_control
         self._caching: bool | None = None  # asks for a prompt cache write (read once)
         self._hour: bool | None = None  # asks for a 1-hour cache write (read once)
+        self._audio: tuple[int, bool] | None = None  # (clips' tokens, asks spoken output)
+        self._searches: int | None = None  # the web searches it may run (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -249,6 +251,52 @@ class CallWorst:
             self._hour = self.caching and asks_hour_caching(self._sent)
         return self._hour
 
+    def audio(self) -> tuple[int, bool]:
+        """The prompt's `input_audio` clips' tokens (their ceiling, in `prompt_tokens` too) and
+        whether the request asks for spoken output (`modalities` naming audio): what a model
+        with audio prices bills at them (walked once, for such a model only)."""
+        if self._audio is None:
+            modalities = self._body.get("modalities")
+            spoken = isinstance(modalities, list) and "audio" in modalities
+            self._audio = (prompt_parts(self._body)[2], spoken)
+        return self._audio
+
+    @property
+    def fast(self) -> bool:
+        """The request asks for the model's fast mode (OpenAI's `service_tier` "priority" or
+        "fast", Anthropic's `speed: "fast"`), billed at a multiple of the standard prices."""
+        sent = self._sent
+        return sent.get("service_tier") in ("priority", "fast") or sent.get("speed") == "fast"
+
+    @property
+    def web_searches(self) -> int:
+        """The most web searches the request lets the upstream run and bill: its web search
+        tools' `max_uses` (Anthropic's server tool; one without `max_uses` is not bounded here)."""
+        if self._searches is None:
+            tools = self._sent.get("tools")
+            self._searches = sum(
+                t["max_uses"]
+                for t in (tools if isinstance(tools, list) else ())
+                if isinstance(t, dict)
+                and str(t.get("type", "")).startswith("web_search")
+                and isinstance(t.get("max_uses"), int)
+                and not isinstance(t.get("max_uses"), bool)
+                and t["max_uses"] > 0
+            )
+        return self._searches
+
+    def _audio_parts(self, m: ModelSettings) -> tuple[int, int]:
+        """The prompt's and the output's tokens `m` may bill at its audio prices: the clips,
+        and every output token when spoken output is asked; none where its audio price is not
+        dearer than the text's (the text's is then the worst case)."""
+        audio_in, audio_out = m.price_audio_in_per_mtok, m.price_audio_out_per_mtok
+        if audio_in is None and audio_out is None:
+            return 0, 0
+        clips, speech = self.audio()
+        heard = clips if audio_in is not None and audio_in > m.price_in_per_mtok else 0
+        dear = speech and audio_out is not None and audio_out > m.price_out_per_mtok
+        return heard, self.output_tokens(m) if dear else 0
+
     def __call__(self, model: str) -> float:
         cost = self.unmarked(model)
         # its upstream reports calls dearer than their usage's price (cost_ratio.py)
@@ -268,12 +316,17 @@ class CallWorst:
         if self._learnt is not None:
             billed = max(billed, self._learnt(model, text))
         prompt += billed - text
-        cost = m.cost_usd(prompt, self.output_tokens(m))
+        heard, spoken = self._audio_parts(m)
+        searches = self.web_searches
+        cost = m.cost_usd(prompt, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
             # 1-hour cache's where the request asks for it: 2x the input's unless configured)
             hour = prompt if self.hour_caching else 0
-            cost = max(cost, m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour))
+            written = m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
+            cost = max(cost, written)
+        if self.fast:  # billed at its fast mode's prices
+            cost *= m.fast_factor
         return cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
@@ -281,14 +334,18 @@ class CallWorst:
         its input as the upstream `counted` it while the answer ran (cache parts priced as
         such), else the prompt's worst-case count."""
         m = self._models(model)
+        heard, spoken = self._audio_parts(m)  # spoken: what was generated may all be speech
+        spoken = output_tokens if spoken else 0
         if counted is not None and counted.prompt_tokens:
             cost = m.cost_usd(
                 counted.prompt_tokens, output_tokens, counted.cache_read_tokens,
-                counted.cache_write_tokens, counted.cache_write_1h_tokens,
+                counted.cache_write_tokens, counted.cache_write_1h_tokens, heard, spoken,
             )  # fmt: skip
         else:
             kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
-            cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens)
+            cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
+        if self.fast:
+            cost *= m.fast_factor
         return min(cost, self(model))
 
 

@@ -92,6 +92,9 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     prompt_missing, output_missing = (
         (False, False) if dropped else missing_sides(u, _COUNTS[:1] + _COUNTS[2:], _COUNTS[1])
     )
+    # the server tools it ran: web searches are billed per search ($10 per 1,000)
+    tools = u.get("server_tool_use")
+    searches = token_count(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
     return Usage(
         prompt_tokens=count("input_tokens") + read + write,
         completion_tokens=count("output_tokens"),
@@ -99,6 +102,8 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         cache_read_tokens=read,
         cache_write_tokens=write,
         cache_write_1h_tokens=hour,
+        web_searches=searches,
+        fast=u.get("speed") == "fast",  # fast mode ran (a request asking it may fall back)
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,

@@ -43,6 +43,9 @@ from arbiter.url_paths import with_path
 
 _COUNTS = ("prompt_tokens", "completion_tokens")
 
+# the `service_tier` values of OpenAI's priority processing (renamed Fast mode in 2026), billed
+# at a multiple of the standard prices
+FAST_TIERS = ("priority", "fast")
 COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as chat's
 EMBEDDINGS_PATH = "/embeddings"
 
@@ -60,11 +63,19 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     prompt = 0 if dropped else token_count(usage.get("prompt_tokens"))
     details = None if dropped else usage.get("prompt_tokens_details")
     cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    output = 0 if dropped else token_count(usage.get("completion_tokens"))
+    # the audio parts, priced at the model's audio prices (an audio model's usage gives them)
+    heard = token_count(details.get("audio_tokens")) if isinstance(details, dict) else 0
+    out_details = None if dropped else usage.get("completion_tokens_details")
+    spoken = token_count(out_details.get("audio_tokens")) if isinstance(out_details, dict) else 0
     return Usage(
         prompt_tokens=prompt,
-        completion_tokens=0 if dropped else token_count(usage.get("completion_tokens")),
+        completion_tokens=output,
         reported_cost_usd=reported_cost(body, headers),
         cache_read_tokens=min(cached, prompt),
+        audio_in_tokens=min(heard, prompt),
+        audio_out_tokens=min(spoken, output),
+        fast=body.get("service_tier") in FAST_TIERS,
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
