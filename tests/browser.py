@@ -47,6 +47,24 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def module_browser() -> Iterator[Any]:
+    """One Chromium for a test module's `browser` tests: a launch took 13-16 s at load ~20
+    (suite26), and each of 14 dashboard tests launched its own."""
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def browser(module_browser: Any) -> Iterator[Any]:
+    """The module's Chromium for one test (tests/conftest.py's pytest_plugins: every test may
+    ask for it). Each `new_page` opens a context of its own (no cookie or storage shared);
+    every context the test left open is closed after it, so no page of it polls on."""
+    yield module_browser
+    for context in list(module_browser.contexts):
+        context.close()
+
+
 @contextmanager
 def seeded_stack(workdir: Path, records: Callable[[float], Sequence[Record]]) -> Iterator[Running]:
     """The demo stack in `workdir`, its store holding `records(now)` before any page reads it."""

@@ -30,8 +30,9 @@ from arbiter.toml_text import to_toml
 from tests.child_process import die_with_parent
 from tests.gc_per_test import freeze_survivors
 
-# a leak (an unclosed socket in a reference cycle) fails the test that made it: gc_per_test.py
-pytest_plugins = ["tests.gc_per_test", "tests.long_files_first"]
+# a leak (an unclosed socket in a reference cycle) fails the test that made it: gc_per_test.py;
+# the dashboard tests' `browser` fixture: browser.py
+pytest_plugins = ["tests.gc_per_test", "tests.long_files_first", "tests.browser"]
 
 # Hypothesis's too_slow health check times the generation of examples on the wall clock: on a
 # loaded 2-core CI machine it fails a test whose code is fine. It says nothing about the code

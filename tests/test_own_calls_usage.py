@@ -9,6 +9,7 @@ client sees these calls, so no SDK is involved."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from tests.inproc import InProcess, raw_anthropic_upstream, raw_openai_upstream,
 pytestmark = pytest.mark.timeout(90)
 
 TEXT = "The capital of France is Paris, a city on the Seine."  # ~13 tokens
+# in every prompt this file sends: the scripted upstream counts only requests carrying it
+MARK = "run-" + os.urandom(6).hex()
 PRICE_OUT = 2.0  # oa-raw's and an-raw's $ per million output tokens (tests/inproc.py)
 # usage: what the upstream says (None: no usage key); finished: a finish / stop reason given
 CASES: dict[str, tuple[dict[str, Any] | None, bool]] = {
@@ -87,13 +90,13 @@ def test_a_judge_reply_without_its_counts(tmp_path: Path, case: str, protocol: s
         writer.write(answer)
 
     async def main() -> None:
-        async with scripted_upstream(serve) as (port, calls):
+        async with scripted_upstream(serve, MARK.encode()) as (port, calls):
             edit = (
                 raw_openai_upstream(port) if protocol == "openai" else raw_anthropic_upstream(port)
             )
             judge = "oa-raw" if protocol == "openai" else "an-raw"
             async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
-                ask = [{"role": "user", "content": "Grade this answer: Paris."}]
+                ask = [{"role": "user", "content": f"Grade this answer: Paris. {MARK}"}]
                 assert await judge_caller(sc.services, judge)(ask, "default") == TEXT
                 (row,) = await _own_calls(sc, "judge")
                 assert calls[0] == 1
@@ -114,13 +117,14 @@ def test_a_shadow_answer_without_its_counts(tmp_path: Path, case: str) -> None:
         writer.write(answer)
 
     async def main() -> None:
-        async with scripted_upstream(serve) as (port, calls):
+        async with scripted_upstream(serve, MARK.encode()) as (port, calls):
             edit = raw_openai_upstream(port)
             async with sidecar_in_process(tmp_path, edit_config=lambda t: edit(t) + SHADOW) as sc:
+                ask = f"Name the capital of France. {MARK}"
                 r = await sc.client.post(
                     "/v1/chat/completions", headers=sc.auth,
                     json={"model": "auto", "max_tokens": MAX_TOKENS,
-                          "messages": [{"role": "user", "content": "Name the capital of France."}]},
+                          "messages": [{"role": "user", "content": ask}]},
                 )  # fmt: skip
                 assert r.status_code == 200, r.text
                 (row,) = await _own_calls(sc, "shadow")

@@ -15,13 +15,14 @@ read reversed; each is now shown as a visible mark (⟨U+202E⟩, ui/text.js), a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from arbiter.offline.demo import Running
 from arbiter.records import AlertRecord, Attempt, Candidate, DecisionRecord, GradeRecord
-from tests.browser import chromium, seeded_stack
+from tests.browser import seeded_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -92,100 +93,98 @@ BIDI_IN_TEXT = """() => {
 }"""
 
 
-def test_hostile_text_is_shown_as_text_on_every_page(stack: Running) -> None:
+def test_hostile_text_is_shown_as_text_on_every_page(stack: Running, browser: Any) -> None:
     root = stack.base_url.removesuffix("/v1")
-    with chromium() as browser:
-        page = browser.new_page(locale="en-US")
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(root + "/arbiter/ui")
-        page.fill("#key", stack.admin_key)
-        page.click("#login-form button")
-        page.wait_for_selector("[data-test=savings-pct]")
+    page = browser.new_page(locale="en-US")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(root + "/arbiter/ui")
+    page.fill("#key", stack.admin_key)
+    page.click("#login-form button")
+    page.wait_for_selector("[data-test=savings-pct]")
 
-        def clean() -> None:
-            assert page.evaluate("window.__pwned") is None
-            assert (
-                page.locator("main img, main script, main iframe, main a[href^=javascript]").count()
-                == 0
-            )
-            assert page.locator("svg[onload], [onerror]").count() == 0
-            assert dialogs == []
-            assert page.evaluate(BIDI_IN_TEXT) == []
-
-        assert SHOWN in [o.text_content() for o in page.locator("#tenant option").all()]
-        page.click("nav a[data-view=models]")
-        page.wait_for_selector("main[data-drawn=models]")  # every piece of the view drawn
-        assert SHOWN in page.locator("[data-test=by-model] td").all_text_contents()
-        assert SHOWN in page.locator("[data-test=matrix] th").all_text_contents()  # the task
-        clean()
-        page.click("nav a[data-view=pareto]")
-        page.wait_for_selector("main[data-drawn=pareto]")  # every task's chart (drawn in pieces)
-        assert SHOWN in page.locator("section.pareto h2").all_text_contents()
-        assert any(
-            SHOWN in t
-            for t in page.locator(".pareto svg text, .pareto svg title").all_text_contents()
+    def clean() -> None:
+        assert page.evaluate("window.__pwned") is None
+        assert (
+            page.locator("main img, main script, main iframe, main a[href^=javascript]").count()
+            == 0
         )
-        clean()
-        page.click("nav a[data-view=feed]")
-        page.wait_for_selector("[data-test=feed] [data-test=decision-link]")
-        link = page.locator("[data-test=feed] [data-test=decision-link]").first
-        assert link.text_content() == SHOWN
-        link.click()
-        page.wait_for_selector("[data-test=chosen-model]")
-        assert page.text_content("[data-test=chosen-model]") == SHOWN
-        assert page.text_content("[data-test=reason]") == f"{SHOWN} against a bar of 0.800"
-        assert page.locator("[data-test=attempts] td", has_text=SHOWN).count() >= 2
-        assert page.locator("[data-test=grades] td", has_text=SHOWN).count() >= 2
-        clean()
-        page.click("nav a[data-view=alerts]")
-        page.wait_for_selector("[data-test=alerts]")
-        assert page.locator("[data-test=alerts] td", has_text=SHOWN).count() >= 3
-        for view in ("circuits", "budgets", "overview"):
-            page.click(f"nav a[data-view={view}]")
-            page.wait_for_selector(f"nav a.active[data-view={view}]")
-            page.wait_for_load_state("networkidle")
-        clean()
+        assert page.locator("svg[onload], [onerror]").count() == 0
+        assert dialogs == []
+        assert page.evaluate(BIDI_IN_TEXT) == []
+
+    assert SHOWN in [o.text_content() for o in page.locator("#tenant option").all()]
+    page.click("nav a[data-view=models]")
+    page.wait_for_selector("main[data-drawn=models]")  # every piece of the view drawn
+    assert SHOWN in page.locator("[data-test=by-model] td").all_text_contents()
+    assert SHOWN in page.locator("[data-test=matrix] th").all_text_contents()  # the task
+    clean()
+    page.click("nav a[data-view=pareto]")
+    page.wait_for_selector("main[data-drawn=pareto]")  # every task's chart (drawn in pieces)
+    assert SHOWN in page.locator("section.pareto h2").all_text_contents()
+    assert any(
+        SHOWN in t for t in page.locator(".pareto svg text, .pareto svg title").all_text_contents()
+    )
+    clean()
+    page.click("nav a[data-view=feed]")
+    page.wait_for_selector("[data-test=feed] [data-test=decision-link]")
+    link = page.locator("[data-test=feed] [data-test=decision-link]").first
+    assert link.text_content() == SHOWN
+    link.click()
+    page.wait_for_selector("[data-test=chosen-model]")
+    assert page.text_content("[data-test=chosen-model]") == SHOWN
+    assert page.text_content("[data-test=reason]") == f"{SHOWN} against a bar of 0.800"
+    assert page.locator("[data-test=attempts] td", has_text=SHOWN).count() >= 2
+    assert page.locator("[data-test=grades] td", has_text=SHOWN).count() >= 2
+    clean()
+    page.click("nav a[data-view=alerts]")
+    page.wait_for_selector("[data-test=alerts]")
+    assert page.locator("[data-test=alerts] td", has_text=SHOWN).count() >= 3
+    for view in ("circuits", "budgets", "overview"):
+        page.click(f"nav a[data-view={view}]")
+        page.wait_for_selector(f"nav a.active[data-view={view}]")
+        page.wait_for_load_state("networkidle")
+    clean()
 
 
 @pytest.mark.parametrize("hash_", ["constructor", "toString", "__proto__", "hasOwnProperty"])
-def test_a_link_to_an_object_builtin_opens_the_overview(stack: Running, hash_: str) -> None:
+def test_a_link_to_an_object_builtin_opens_the_overview(
+    stack: Running, hash_: str, browser: Any
+) -> None:
     """`#/constructor` named no page, but `ROUTES[name]` found Object's own members: a blank
     page, or a TypeError in the page, instead of the overview that any other unknown name opens."""
-    with chromium() as browser:
-        page = browser.new_page(locale="en-US")
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(stack.base_url.removesuffix("/v1") + "/arbiter/ui")
-        page.fill("#key", stack.admin_key)
-        page.click("#login-form button")
-        page.wait_for_selector("[data-test=savings-pct]")
-        page.evaluate(f"location.hash = '#/{hash_}'")
-        page.wait_for_selector("nav a.active[data-view=overview]", timeout=10_000)
-        page.wait_for_selector("main h1:text-is('Savings')")
-        assert page.locator("main p.error").count() == 0
-        assert errors == []
+    page = browser.new_page(locale="en-US")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(stack.base_url.removesuffix("/v1") + "/arbiter/ui")
+    page.fill("#key", stack.admin_key)
+    page.click("#login-form button")
+    page.wait_for_selector("[data-test=savings-pct]")
+    page.evaluate(f"location.hash = '#/{hash_}'")
+    page.wait_for_selector("nav a.active[data-view=overview]", timeout=10_000)
+    page.wait_for_selector("main h1:text-is('Savings')")
+    assert page.locator("main p.error").count() == 0
+    assert errors == []
 
 
-def test_a_bidi_override_in_a_value_reorders_nothing_on_screen(stack: Running) -> None:
+def test_a_bidi_override_in_a_value_reorders_nothing_on_screen(
+    stack: Running, browser: Any
+) -> None:
     """The decision's reason, "<model with U+202E> against a bar of 0.800": applied, the override
     ran on to the end of the line, and "bar" was drawn left of "against" (the words reversed)."""
     root = stack.base_url.removesuffix("/v1")
-    with chromium() as browser:
-        page = browser.new_page(locale="en-US")
-        page.goto(root + "/arbiter/ui")
-        page.fill("#key", stack.admin_key)
-        page.click("#login-form button")
-        page.wait_for_selector("[data-test=savings-pct]")
-        page.evaluate(
-            "id => { location.hash = '#/decision/' + encodeURIComponent(id); }", DECISION_ID
-        )
-        page.wait_for_selector("[data-test=reason]")
-        # (line, left) of each: the reason may wrap between two of them
-        spots = [tuple(p) for p in page.evaluate(WORD_SPOTS, ["against", "bar", "of"])]
-        assert spots == sorted(spots), spots  # drawn line by line, left to right, as written
-        marks = page.locator("[data-test=reason] .bidi-mark").all_text_contents()
-        assert marks == ["⟨U+202E⟩", "⟨U+200B⟩"]  # the zero-width space shown too
+    page = browser.new_page(locale="en-US")
+    page.goto(root + "/arbiter/ui")
+    page.fill("#key", stack.admin_key)
+    page.click("#login-form button")
+    page.wait_for_selector("[data-test=savings-pct]")
+    page.evaluate("id => { location.hash = '#/decision/' + encodeURIComponent(id); }", DECISION_ID)
+    page.wait_for_selector("[data-test=reason]")
+    # (line, left) of each: the reason may wrap between two of them
+    spots = [tuple(p) for p in page.evaluate(WORD_SPOTS, ["against", "bar", "of"])]
+    assert spots == sorted(spots), spots  # drawn line by line, left to right, as written
+    marks = page.locator("[data-test=reason] .bidi-mark").all_text_contents()
+    assert marks == ["⟨U+202E⟩", "⟨U+200B⟩"]  # the zero-width space shown too
 
 
 # the line (its top, rounded) and left edge on screen of each word's first occurrence in the

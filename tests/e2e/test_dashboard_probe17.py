@@ -30,7 +30,7 @@ import pytest
 
 from arbiter.offline.demo import Running, admin_create_key
 from arbiter.records import AlertRecord, Attempt, Candidate, DecisionRecord
-from tests.browser import chromium, seeded_stack
+from tests.browser import seeded_stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -118,28 +118,27 @@ LAYOUT = """() => ({
 })"""
 
 
-def test_a_100_kb_value_never_sets_the_width_of_a_page(stack: Running) -> None:
+def test_a_100_kb_value_never_sets_the_width_of_a_page(stack: Running, browser: Any) -> None:
     problems: list[str] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems)
-        options = page.locator("#tenant option").all_text_contents()
-        assert "W" * 160 + "… (99,840 more characters)" in options
-        assert page.evaluate("document.querySelector('header.top').scrollWidth <= innerWidth")
-        for view in ("overview", "models", "pareto", "feed", "alerts", f"decision/{BIG_ID}"):
-            _open(page, view)
-            if view.startswith("decision"):
-                page.wait_for_selector("[data-test=chosen-model]")
-                # the reason and the error are there whole, in boxes of their own
-                assert page.text_content("[data-test=reason]") == f"{BIG} against a bar of 0.800"
-                assert BIG in (page.locator("dd .long").text_content() or "")
-                shown = page.text_content("[data-test=chosen-model]") or ""
-                assert shown == "W" * 160 + "… (99,840 more characters)"
-            layout = page.evaluate(LAYOUT)
-            assert layout["page"] <= 0, (view, layout)
-            assert layout["panel"] <= 1, (view, layout)
-            assert layout["row"] < 800, (view, layout)  # a cut value wraps in a few dozen lines
-            assert layout["block"] < 600, (view, layout)
-        assert problems == []
+    page = _signed_in(browser, stack, problems)
+    options = page.locator("#tenant option").all_text_contents()
+    assert "W" * 160 + "… (99,840 more characters)" in options
+    assert page.evaluate("document.querySelector('header.top').scrollWidth <= innerWidth")
+    for view in ("overview", "models", "pareto", "feed", "alerts", f"decision/{BIG_ID}"):
+        _open(page, view)
+        if view.startswith("decision"):
+            page.wait_for_selector("[data-test=chosen-model]")
+            # the reason and the error are there whole, in boxes of their own
+            assert page.text_content("[data-test=reason]") == f"{BIG} against a bar of 0.800"
+            assert BIG in (page.locator("dd .long").text_content() or "")
+            shown = page.text_content("[data-test=chosen-model]") or ""
+            assert shown == "W" * 160 + "… (99,840 more characters)"
+        layout = page.evaluate(LAYOUT)
+        assert layout["page"] <= 0, (view, layout)
+        assert layout["panel"] <= 1, (view, layout)
+        assert layout["row"] < 800, (view, layout)  # a cut value wraps in a few dozen lines
+        assert layout["block"] < 600, (view, layout)
+    assert problems == []
 
 
 def _api_rows(stack: Running, tenant: str | None = None) -> list[dict[str, Any]]:
@@ -168,43 +167,42 @@ def _feed_ids(page: Any) -> list[str]:
     )
 
 
-def test_the_feed_pages_back_through_10000_decisions(stack: Running) -> None:
+def test_the_feed_pages_back_through_10000_decisions(stack: Running, browser: Any) -> None:
     expected = [r["id"] for r in _api_rows(stack)]
     assert len(expected) == SCALE * 3 // 4 + 40 + 2 + 1
     problems: list[str] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems)
-        _open(page, "feed")
-        page.wait_for_selector("[data-test=feed]")
-        assert _feed_ids(page) == expected[:50]
-        assert page.is_disabled("[data-test=feed-newer]")
-        for n in (1, 2):
-            page.click("[data-test=feed-older]")
-            page.wait_for_selector(f"[data-test=feed-where]:text-is('{50 * n + 1}–{50 * n + 50}')")
-            assert _feed_ids(page) == expected[50 * n : 50 * n + 50]
-        assert "not refreshing" in (page.text_content("h1 .live") or "")
-        page.click("[data-test=feed-newer]")
-        page.wait_for_selector("[data-test=feed-where]:text-is('51–100')")
-        assert _feed_ids(page) == expected[50:100]
-        page.click("[data-test=feed-newest]")
-        page.wait_for_selector("[data-test=feed-where]:text-is('1–50')")
-        assert _feed_ids(page) == expected[:50]
-
-        # a tenant whose newest 210 decisions are the judge's: the first read shows none of its
-        # own and says so, and the next page has them (no "No decisions yet")
-        page.select_option("#tenant", "judgy")
-        page.wait_for_selector("main p.empty:has-text('Only the judge')")
+    page = _signed_in(browser, stack, problems)
+    _open(page, "feed")
+    page.wait_for_selector("[data-test=feed]")
+    assert _feed_ids(page) == expected[:50]
+    assert page.is_disabled("[data-test=feed-newer]")
+    for n in (1, 2):
         page.click("[data-test=feed-older]")
-        page.wait_for_selector("[data-test=feed-where]:text-is('1–40')")
-        assert _feed_ids(page) == [r["id"] for r in _api_rows(stack, "judgy")]
-        assert page.is_disabled("[data-test=feed-older]")  # the end of the store
-        page.check("#show-judge")  # every row again, from the newest
-        page.wait_for_selector("[data-test=feed-where]:text-is('1–50')")
-        assert page.is_enabled("[data-test=feed-older]")
-        assert problems == []
+        page.wait_for_selector(f"[data-test=feed-where]:text-is('{50 * n + 1}–{50 * n + 50}')")
+        assert _feed_ids(page) == expected[50 * n : 50 * n + 50]
+    assert "not refreshing" in (page.text_content("h1 .live") or "")
+    page.click("[data-test=feed-newer]")
+    page.wait_for_selector("[data-test=feed-where]:text-is('51–100')")
+    assert _feed_ids(page) == expected[50:100]
+    page.click("[data-test=feed-newest]")
+    page.wait_for_selector("[data-test=feed-where]:text-is('1–50')")
+    assert _feed_ids(page) == expected[:50]
+
+    # a tenant whose newest 210 decisions are the judge's: the first read shows none of its
+    # own and says so, and the next page has them (no "No decisions yet")
+    page.select_option("#tenant", "judgy")
+    page.wait_for_selector("main p.empty:has-text('Only the judge')")
+    page.click("[data-test=feed-older]")
+    page.wait_for_selector("[data-test=feed-where]:text-is('1–40')")
+    assert _feed_ids(page) == [r["id"] for r in _api_rows(stack, "judgy")]
+    assert page.is_disabled("[data-test=feed-older]")  # the end of the store
+    page.check("#show-judge")  # every row again, from the newest
+    page.wait_for_selector("[data-test=feed-where]:text-is('1–50')")
+    assert page.is_enabled("[data-test=feed-older]")
+    assert problems == []
 
 
-def test_the_alerts_page_back_through_the_store(stack: Running) -> None:
+def test_the_alerts_page_back_through_the_store(stack: Running, browser: Any) -> None:
     """/arbiter/alerts read the newest `limit` (at most 1,000) and no more: the dashboard showed
     the newest 200 alerts and nothing older. It pages on `after` now, as decisions do."""
     admin = {"authorization": f"Bearer {stack.admin_key}"}
@@ -224,20 +222,19 @@ def test_the_alerts_page_back_through_the_store(stack: Running) -> None:
         )
         assert r.status_code == 400 and r.json()["error"]["param"] == "after", r.text
     problems: list[str] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems)
-        _open(page, "alerts")
-        page.wait_for_selector("[data-test=alerts-where]:text-is('1–100')")
-        for n in (1, 2):
-            page.click("[data-test=alerts-older]")
-            last = min(100 * n + 100, ALERTS)
-            page.wait_for_selector(f"[data-test=alerts-where]:text-is('{100 * n + 1}–{last}')")
-        shown = page.locator("[data-test=alerts] tbody tr td.msg").all_text_contents()
-        assert shown == [f"drop {i}" for i in range(ALERTS - 201, -1, -1)]  # 201st: drop 30
-        assert page.is_disabled("[data-test=alerts-older]")  # the oldest alert
-        page.click("[data-test=alerts-newest]")
-        page.wait_for_selector("[data-test=alerts-where]:text-is('1–100')")
-        assert problems == []
+    page = _signed_in(browser, stack, problems)
+    _open(page, "alerts")
+    page.wait_for_selector("[data-test=alerts-where]:text-is('1–100')")
+    for n in (1, 2):
+        page.click("[data-test=alerts-older]")
+        last = min(100 * n + 100, ALERTS)
+        page.wait_for_selector(f"[data-test=alerts-where]:text-is('{100 * n + 1}–{last}')")
+    shown = page.locator("[data-test=alerts] tbody tr td.msg").all_text_contents()
+    assert shown == [f"drop {i}" for i in range(ALERTS - 201, -1, -1)]  # 201st: drop 30
+    assert page.is_disabled("[data-test=alerts-older]")  # the oldest alert
+    page.click("[data-test=alerts-newest]")
+    page.wait_for_selector("[data-test=alerts-where]:text-is('1–100')")
+    assert problems == []
 
 
 # the cumulative routed-cost line's points, in the chart's own coordinates
@@ -245,82 +242,82 @@ LINE_POINTS = """() => [...document.querySelector(".chart-box path.line.s-cost")
   .matchAll(/[ML](-?[\\d.]+),(-?[\\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])])"""
 
 
-def test_the_cumulative_cost_stays_flat_over_minutes_with_no_traffic(stack: Running) -> None:
+def test_the_cumulative_cost_stays_flat_over_minutes_with_no_traffic(
+    stack: Running, browser: Any
+) -> None:
     problems: list[str] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems)
-        page.select_option("#tenant", "gappy")
-        page.wait_for_selector("[data-test=requests]:text-is('2')")
-        page.wait_for_selector(".chart-box path.line.s-cost")
-        points = page.evaluate(LINE_POINTS)
-        minute = points[1][0] - points[0][0]  # the first point: its minute's start; then its end
-        assert minute > 0
-        for (x0, y0), (x1, y1) in itertools.pairwise(points):
-            if x1 - x0 > 1.5 * minute:  # across the quiet minutes: no spend drawn in them
-                assert y1 == y0, points
-        assert len(points) == 4, points  # start, first minute's end, second's start and end
-        assert problems == []
+    page = _signed_in(browser, stack, problems)
+    page.select_option("#tenant", "gappy")
+    page.wait_for_selector("[data-test=requests]:text-is('2')")
+    page.wait_for_selector(".chart-box path.line.s-cost")
+    points = page.evaluate(LINE_POINTS)
+    minute = points[1][0] - points[0][0]  # the first point: its minute's start; then its end
+    assert minute > 0
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x1 - x0 > 1.5 * minute:  # across the quiet minutes: no spend drawn in them
+            assert y1 == y0, points
+    assert len(points) == 4, points  # start, first minute's end, second's start and end
+    assert problems == []
 
 
-def test_a_page_whose_script_never_runs_says_so(stack: Running) -> None:
+def test_a_page_whose_script_never_runs_says_so(stack: Running, browser: Any) -> None:
     """app.js blocked (or no JavaScript, or a browser without ES modules): the sign-in form is
     hidden until the script shows it, and the page was blank, saying nothing."""
-    with chromium() as browser:
-        page = browser.new_page(locale="en-US")
-        page.route("**/arbiter/ui/app.js", lambda route: route.abort())
-        page.goto(_root(stack) + "/arbiter/ui")
-        note = page.wait_for_selector("main [data-test=no-script]:visible", timeout=10_000)
-        assert "script did not run" in (note.text_content() or "")
-        # and where it runs, the note is gone before it would have been shown
-        page.unroute("**/arbiter/ui/app.js")
-        page.goto(_root(stack) + "/arbiter/ui")
-        page.wait_for_selector("#login-form:visible")
-        assert page.locator("[data-test=no-script]").count() == 0
+    page = browser.new_page(locale="en-US")
+    page.route("**/arbiter/ui/app.js", lambda route: route.abort())
+    page.goto(_root(stack) + "/arbiter/ui")
+    note = page.wait_for_selector("main [data-test=no-script]:visible", timeout=10_000)
+    assert "script did not run" in (note.text_content() or "")
+    # and where it runs, the note is gone before it would have been shown
+    page.unroute("**/arbiter/ui/app.js")
+    page.goto(_root(stack) + "/arbiter/ui")
+    page.wait_for_selector("#login-form:visible")
+    assert page.locator("[data-test=no-script]").count() == 0
 
 
-def test_a_key_pasted_with_a_smart_quote_is_told_apart_and_not_kept(stack: Running) -> None:
+def test_a_key_pasted_with_a_smart_quote_is_told_apart_and_not_kept(
+    stack: Running, browser: Any
+) -> None:
     """fetch refuses a header with a character beyond ISO-8859-1: the browser's own error was
     shown, the key was kept, and after a reload every page said that error, the sign-in gone."""
     problems: list[str] = []
-    with chromium() as browser:
-        page = browser.new_page(locale="en-US")
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.goto(_root(stack) + "/arbiter/ui")
-        page.fill("#key", f"\u201c{stack.admin_key}\u201d")
-        page.click("#login-form button")
-        page.wait_for_selector("#login-error:has-text('printable ASCII')")
-        assert "U+201C" in (page.text_content("#login-error") or "")
-        assert page.evaluate("sessionStorage.getItem('arbiter.key')") is None
-        page.reload()
-        page.wait_for_selector("#login-form:visible")
-        page.fill("#key", stack.admin_key)  # the key itself still signs in
-        page.click("#login-form button")
-        page.wait_for_selector("[data-test=savings-pct]")
-        assert problems == []
+    page = browser.new_page(locale="en-US")
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(_root(stack) + "/arbiter/ui")
+    page.fill("#key", f"\u201c{stack.admin_key}\u201d")
+    page.click("#login-form button")
+    page.wait_for_selector("#login-error:has-text('printable ASCII')")
+    assert "U+201C" in (page.text_content("#login-error") or "")
+    assert page.evaluate("sessionStorage.getItem('arbiter.key')") is None
+    page.reload()
+    page.wait_for_selector("#login-form:visible")
+    page.fill("#key", stack.admin_key)  # the key itself still signs in
+    page.click("#login-form button")
+    page.wait_for_selector("[data-test=savings-pct]")
+    assert problems == []
 
 
-def test_a_store_that_fails_under_a_live_page_is_said_so(stack: Running) -> None:
+def test_a_store_that_fails_under_a_live_page_is_said_so(stack: Running, browser: Any) -> None:
     """Runs last in this module: it breaks the store (the decisions table gone) and mends it."""
     problems: list[str] = []
     db = Path(stack.workdir) / "arbiter.db"
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems)
-        _open(page, "feed")
-        page.wait_for_selector("[data-test=feed] tbody tr")
-        before = _feed_ids(page)
-        assert page.locator("[data-test=stale]").is_hidden()
+    page = _signed_in(browser, stack, problems)
+    _open(page, "feed")
+    page.wait_for_selector("[data-test=feed] tbody tr")
+    before = _feed_ids(page)
+    assert page.locator("[data-test=stale]").is_hidden()
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE decisions RENAME TO decisions_gone")
+    try:
+        note = page.wait_for_selector("[data-test=stale]:visible", timeout=15_000)
+        text = note.text_content() or ""
+        assert re.search(r"Could not refresh this page: The store is unavailable", text), text
+        assert "It shows what the sidecar said at" in text
+        assert page.evaluate("document.body.classList.contains('is-stale')")  # "live" greyed
+        assert _feed_ids(page) == before  # what it showed stays, said to be old
+    finally:
         with sqlite3.connect(db) as conn:
-            conn.execute("ALTER TABLE decisions RENAME TO decisions_gone")
-        try:
-            note = page.wait_for_selector("[data-test=stale]:visible", timeout=15_000)
-            text = note.text_content() or ""
-            assert re.search(r"Could not refresh this page: The store is unavailable", text), text
-            assert "It shows what the sidecar said at" in text
-            assert page.evaluate("document.body.classList.contains('is-stale')")  # "live" greyed
-            assert _feed_ids(page) == before  # what it showed stays, said to be old
-        finally:
-            with sqlite3.connect(db) as conn:
-                conn.execute("ALTER TABLE decisions_gone RENAME TO decisions")
-        page.wait_for_selector("[data-test=stale]", state="hidden", timeout=15_000)
-        # the 503s themselves are the browser's console lines; no uncaught error
-        assert [p for p in problems if "503" not in p] == []
+            conn.execute("ALTER TABLE decisions_gone RENAME TO decisions")
+    page.wait_for_selector("[data-test=stale]", state="hidden", timeout=15_000)
+    # the 503s themselves are the browser's console lines; no uncaught error
+    assert [p for p in problems if "503" not in p] == []

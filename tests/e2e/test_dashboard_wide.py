@@ -24,7 +24,7 @@ import pytest
 
 from arbiter.offline.demo import Running
 from arbiter.records import Attempt, Candidate, DecisionRecord, GradeRecord, Record
-from tests.browser import chromium, seeded_stack
+from tests.browser import seeded_stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -176,19 +176,18 @@ CONTROL = """() => {
 VIEWS = ("models", "pareto")
 
 
-def test_500_models_keep_the_page_responsive(stack: Running) -> None:
+def test_500_models_keep_the_page_responsive(stack: Running, browser: Any) -> None:
     """The longest task and the longest frame gap while each view draws, against the control
     (the same page drawing that much at once), medians of three visits each, interleaved. Before:
     one task drew the whole view (its longest task about the control's, its gap above it)."""
     problems: list[str] = []
     seen: dict[str, list[dict[str, float]]] = {v: [] for v in VIEWS}
     control: list[float] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems, "wide")
-        for _ in range(3):
-            for view in VIEWS:
-                seen[view].append(_visit(page, view, f"main[data-drawn={view}]"))
-                control.append(float(page.evaluate(CONTROL)))
+    page = _signed_in(browser, stack, problems, "wide")
+    for _ in range(3):
+        for view in VIEWS:
+            seen[view].append(_visit(page, view, f"main[data-drawn={view}]"))
+            control.append(float(page.evaluate(CONTROL)))
     base = statistics.median(control)
     for view in VIEWS:
         longest = statistics.median(v["longest"] for v in seen[view])
@@ -240,36 +239,35 @@ def _pages(page: Any, test: str) -> list[str]:
         )
 
 
-def test_500_models_are_legible_and_every_one_is_reachable(stack: Running) -> None:
+def test_500_models_are_legible_and_every_one_is_reachable(stack: Running, browser: Any) -> None:
     stats = _get(stack, "/arbiter/stats?tenant=wide")
     pareto = _get(stack, "/arbiter/pareto?tenant=wide")
     assert len(stats["by_model"]) == MODELS
     problems: list[str] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems, "wide")
-        _visit(page, "models", "main[data-drawn=models]")
-        # the cost chart: the 20 dearest and one line for the rest; no label crosses another
-        (bars,) = page.evaluate(CROSSING, "svg.hbars")
-        assert bars["crossing"] == 0, bars
-        assert page.locator("svg.hbars rect.bar").count() == 21
-        assert "480 others" in page.locator("svg.hbars text").all_text_contents()
-        assert sorted(_pages(page, "by-model")) == sorted(stats["by_model"])
-        assert sorted(_pages(page, "matrix")) == sorted(stats["by_model"])
+    page = _signed_in(browser, stack, problems, "wide")
+    _visit(page, "models", "main[data-drawn=models]")
+    # the cost chart: the 20 dearest and one line for the rest; no label crosses another
+    (bars,) = page.evaluate(CROSSING, "svg.hbars")
+    assert bars["crossing"] == 0, bars
+    assert page.locator("svg.hbars rect.bar").count() == 21
+    assert "480 others" in page.locator("svg.hbars text").all_text_contents()
+    assert sorted(_pages(page, "by-model")) == sorted(stats["by_model"])
+    assert sorted(_pages(page, "matrix")) == sorted(stats["by_model"])
 
-        _visit(page, "pareto", "main[data-drawn=pareto]")
-        charts = page.evaluate(CROSSING, "section.pareto svg.chart")
-        assert len(charts) == len(TASKS) == len(pareto["data"])
-        for chart, task in zip(charts, pareto["data"], strict=True):
-            graded = {m["model"] for m in task["models"] if m["mean_grade"] is not None}
-            assert chart["crossing"] == 0, (task["task"], chart)  # before: thousands
-            assert chart["points"] == len(graded) == MODELS
-            assert 5 <= chart["labels"] <= 16, chart["labels"]  # what fits, not all
-            # every point still names its model, on hover
-            assert {t.split(": $")[0] for t in chart["titles"]} == graded
-        notes = page.locator("[data-test=unlabelled]").all_text_contents()
-        assert len(notes) == len(TASKS) and all("hover a point" in n for n in notes), notes
-        first = page.locator("section.pareto").first
-        assert first.locator("tbody tr").count() == 100  # a page of the 501 rows (+ router)
+    _visit(page, "pareto", "main[data-drawn=pareto]")
+    charts = page.evaluate(CROSSING, "section.pareto svg.chart")
+    assert len(charts) == len(TASKS) == len(pareto["data"])
+    for chart, task in zip(charts, pareto["data"], strict=True):
+        graded = {m["model"] for m in task["models"] if m["mean_grade"] is not None}
+        assert chart["crossing"] == 0, (task["task"], chart)  # before: thousands
+        assert chart["points"] == len(graded) == MODELS
+        assert 5 <= chart["labels"] <= 16, chart["labels"]  # what fits, not all
+        # every point still names its model, on hover
+        assert {t.split(": $")[0] for t in chart["titles"]} == graded
+    notes = page.locator("[data-test=unlabelled]").all_text_contents()
+    assert len(notes) == len(TASKS) and all("hover a point" in n for n in notes), notes
+    first = page.locator("section.pareto").first
+    assert first.locator("tbody tr").count() == 100  # a page of the 501 rows (+ router)
     assert problems == []
 
 
@@ -277,7 +275,7 @@ def _vertices(d: str) -> int:
     return d.count("M") + d.count("L")
 
 
-def test_learning_traffic_is_charted_beside_the_own_traffic(stack: Running) -> None:
+def test_learning_traffic_is_charted_beside_the_own_traffic(stack: Running, browser: Any) -> None:
     since = int(time.time()) - 3600  # the overview's "1h" range, per minute
     ts = _get(stack, f"/arbiter/timeseries?since={since}&bucket_s=60&tenant={LEARNER}")
     learning = ts["learning"]
@@ -293,29 +291,28 @@ def test_learning_traffic_is_charted_beside_the_own_traffic(stack: Running) -> N
     own = sum(1 for p in ts["data"] if p["requests"])
     assert own == 30
     problems: list[str] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems, LEARNER)
-        page.wait_for_selector("[data-test=learning-calls] path.line.s-shadow", state="attached")
-        box = page.locator("[data-test=learning]")
-        assert box.locator("h2").text_content() == "Learning traffic"
-        assert "not the tenants' requests" in (box.locator(".note").text_content() or "")
-        calls = "[data-test=learning-calls]"
-        legend = page.locator(f"{calls} .legend-text").all_text_contents()
-        assert legend == [
-            "own traffic: requests", "learning: shadow calls", "learning: probe calls",
-            "learning: judge calls",
-        ], legend  # fmt: skip
-        path = lambda sel: page.get_attribute(sel, "d") or ""  # noqa: E731
-        assert _vertices(path(f"{calls} path.line.s-own")) == own
-        for m, n in want_calls.items():
-            assert _vertices(path(f"{calls} path.line.s-{m}")) == n, m
-        grades = "[data-test=learning-grades]"
-        for m, n in want_grades.items():
-            assert _vertices(path(f"{grades} path.line.s-{m}")) == n, m
-        assert page.locator(f"{grades} path.line.s-judge").count() == 0  # no judge call graded
-        assert _vertices(path(f"{grades} path.line.s-own")) == own
-        (crossing,) = page.evaluate(CROSSING, f"{calls} svg.chart")
-        assert crossing["crossing"] == 0, crossing
+    page = _signed_in(browser, stack, problems, LEARNER)
+    page.wait_for_selector("[data-test=learning-calls] path.line.s-shadow", state="attached")
+    box = page.locator("[data-test=learning]")
+    assert box.locator("h2").text_content() == "Learning traffic"
+    assert "not the tenants' requests" in (box.locator(".note").text_content() or "")
+    calls = "[data-test=learning-calls]"
+    legend = page.locator(f"{calls} .legend-text").all_text_contents()
+    assert legend == [
+        "own traffic: requests", "learning: shadow calls", "learning: probe calls",
+        "learning: judge calls",
+    ], legend  # fmt: skip
+    path = lambda sel: page.get_attribute(sel, "d") or ""  # noqa: E731
+    assert _vertices(path(f"{calls} path.line.s-own")) == own
+    for m, n in want_calls.items():
+        assert _vertices(path(f"{calls} path.line.s-{m}")) == n, m
+    grades = "[data-test=learning-grades]"
+    for m, n in want_grades.items():
+        assert _vertices(path(f"{grades} path.line.s-{m}")) == n, m
+    assert page.locator(f"{grades} path.line.s-judge").count() == 0  # no judge call graded
+    assert _vertices(path(f"{grades} path.line.s-own")) == own
+    (crossing,) = page.evaluate(CROSSING, f"{calls} svg.chart")
+    assert crossing["crossing"] == 0, crossing
     assert problems == []
 
 
@@ -341,14 +338,13 @@ POINT_STEPS = """async () => {
 }"""
 
 
-def test_the_pareto_chart_draws_its_500_points_in_steps(stack: Running) -> None:
+def test_the_pareto_chart_draws_its_500_points_in_steps(stack: Running, browser: Any) -> None:
     """Before, the 500 points were built in the chart's one piece (a 40-120 ms long task,
     bench/dashboard_wide.py); now the chart's first piece holds its frame and labels, and its
     points come POINTS_A_STEP (50) a step, under the labels (a label is never drawn over)."""
     problems: list[str] = []
-    with chromium() as browser:
-        page = _signed_in(browser, stack, problems, "wide")
-        got = page.evaluate(POINT_STEPS)
+    page = _signed_in(browser, stack, problems, "wide")
+    got = page.evaluate(POINT_STEPS)
     assert got == {"first": 0, "steps": 10, "most": 50, "after": 500, "labels": got["labels"],
                    "under": True}, got  # fmt: skip
     assert got["labels"] > 0
