@@ -7,7 +7,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from arbiter.config import LatencySettings, Settings
+from arbiter.config import Settings
+from arbiter.config_latency import LatencySettings
 from arbiter.latency import LatencyModel, LatencyPrior
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_explore import LatencyExplore
