@@ -5,11 +5,13 @@ shipped example replayed on every synthetic table shape."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from arbiter import difficulty
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay_cli
 from arbiter.routing_file import read_routing
@@ -19,6 +21,23 @@ from tests.test_replay_inputs import CONTRACT
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "routing"
 KNOBS = {"math": "0.2,0.5", "knowledge": "0.01,1.0", "knowledge_calls": "0.8,1.0", "chat": "0,2",
          "chat_judge": "0,2"}  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_difficulty_model_per_file() -> Iterator[None]:
+    """Each replay loads its difficulty model (the knowledge ones: the embedder's weights and an
+    ONNX session, ~0.7 s of CPU), and each example replays 14 table shapes: the module loads each
+    model file once (the same real model; a file that cannot load still raises every time)."""
+    real, loaded = difficulty.Difficulty, {}
+
+    def shared(path: Path = difficulty.DEFAULT_MODEL) -> difficulty.Difficulty:
+        if path not in loaded:
+            loaded[path] = real(path)
+        return loaded[path]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(difficulty, "Difficulty", shared)
+        yield
 
 
 def _toml(tmp: Path, body: str, name: str = "r.toml") -> Path:
