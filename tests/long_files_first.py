@@ -6,7 +6,9 @@ them by test count, which put the two slowest files (one test each: the QQP held
 schemathesis) last, one worker running them for minutes while the others had finished. Longest
 first (LPT scheduling) leaves the short files to even out the end. Seconds: each file's sum in
 session 24's six junit runs under load (about 3x a quiet host's); a file not listed keeps its
-collection order after these.
+collection order after these. Dropped since (suite26b): test_linear_time.py (97 s: one import
+of the checks per module now, ~4x less) and test_replay_routing_inputs.py (58 s: one difficulty
+model load per file, ~4x less).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ LONGEST = (
     "tests/e2e/test_durability.py",  # 212 s
     "tests/e2e/test_bad_input.py",  # 178 s
     "tests/e2e/test_dashboard_probe17.py",  # 100 s
-    "tests/test_linear_time.py",  # 97 s
     "tests/test_probe22b_prompt_tokenizer.py",  # 97 s
     "tests/test_probe19a_other_kinds.py",  # 95 s
     "tests/e2e/test_failover.py",  # 91 s
@@ -37,7 +38,6 @@ LONGEST = (
     "tests/e2e/test_shared_brain.py",  # 62 s
     "tests/test_probe23d_start_refusals.py",  # 62 s
     "tests/e2e/test_dashboard_wide.py",  # 61 s
-    "tests/test_replay_routing_inputs.py",  # 58 s
     "tests/store/test_writer_process_idle.py",  # 57 s
     "tests/e2e/test_metrics.py",  # 56 s
     "tests/test_protocols_fuzz.py",  # 56 s
