@@ -563,6 +563,7 @@ def _priced(m: ModelSettings, factor: float) -> ModelSettings:
             None if m.price_audio_out_per_mtok is None else m.price_audio_out_per_mtok * factor
         ),
         price_web_search_usd=m.price_web_search_usd * factor,
+        price_search_call_usd=m.price_search_call_usd * factor,
         price_long_in_per_mtok=(
             None if m.price_long_in_per_mtok is None else m.price_long_in_per_mtok * factor
         ),

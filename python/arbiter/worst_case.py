@@ -28,7 +28,9 @@ from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.prompt_ratio import scaled
 from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
+from arbiter.server_tool_worst import iterations, search_calls, web_searches
 from arbiter.types import Usage, count_tokens
+from arbiter.upstream.usage_counts import prompt_bound
 
 PER_MESSAGE = 4  # <|start|>role<|message|> ... <|end|> framing, as OpenAI's cookbook counts it
 PER_REPLY = 3  # the assistant reply's priming
@@ -207,7 +209,6 @@ class CallWorst:
         self._caching: bool | None = None  # asks for a prompt cache write (read once)
         self._hour: bool | None = None  # asks for a 1-hour cache write (read once)
         self._audio: tuple[int, bool] | None = None  # (clips' tokens, asks spoken output)
-        self._searches: int | None = None  # the web searches it may run (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -268,22 +269,20 @@ class CallWorst:
         sent = self._sent
         return sent.get("service_tier") in ("priority", "fast") or sent.get("speed") == "fast"
 
-    @property
-    def web_searches(self) -> int:
-        """The most web searches the request lets the upstream run and bill: its web search
-        tools' `max_uses` (Anthropic's server tool; one without `max_uses` is not bounded here)."""
-        if self._searches is None:
-            tools = self._sent.get("tools")
-            self._searches = sum(
-                t["max_uses"]
-                for t in (tools if isinstance(tools, list) else ())
-                if isinstance(t, dict)
-                and str(t.get("type", "")).startswith("web_search")
-                and isinstance(t.get("max_uses"), int)
-                and not isinstance(t.get("max_uses"), bool)
-                and t["max_uses"] > 0
-            )
-        return self._searches
+    def web_searches(self, m: ModelSettings) -> int:
+        """The most web searches the request lets the upstream run and bill on `m`: its web
+        search tools' `max_uses`, `m.web_search_uses` for one without (server_tool_worst.py)."""
+        return web_searches(self._sent, m.web_search_uses)
+
+    def iterations(self, m: ModelSettings) -> int:
+        """How many times the upstream may read the prompt in one call on `m`: its server
+        tools' loop (server_tool_worst.py), 1 without."""
+        return iterations(self._sent, m.web_search_uses)
+
+    def prompt_limit(self, m: ModelSettings) -> int:
+        """The most input tokens a usage of one call on `m` is believed to count: the prompt
+        bound (usage_counts.prompt_bound) once per server-tool iteration."""
+        return prompt_bound(m.context_window) * self.iterations(m)
 
     def _audio_parts(self, m: ModelSettings) -> tuple[int, int]:
         """The prompt's and the output's tokens `m` may bill at its audio prices: the clips,
@@ -317,17 +316,20 @@ class CallWorst:
             billed = max(billed, self._learnt(model, text))
         prompt += billed - text
         heard, spoken = self._audio_parts(m)
-        searches = self.web_searches
-        cost = m.cost_usd(prompt, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
+        searches = self.web_searches(m)
+        # a server tool loop reads the prompt again each iteration, with what it found: at
+        # most the context window each (server_tool_worst.py)
+        read = prompt + (self.iterations(m) - 1) * max(m.context_window, prompt)
+        cost = m.cost_usd(read, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
             # 1-hour cache's where the request asks for it: 2x the input's unless configured)
             hour = prompt if self.hour_caching else 0
-            written = m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
+            written = m.cost_usd(read, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
             cost = max(cost, written)
         if self.fast:  # billed at its fast mode's prices
             cost *= m.fast_factor
-        return cost
+        return cost + search_calls(self._sent) * m.price_search_call_usd
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
@@ -346,7 +348,8 @@ class CallWorst:
             cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
         if self.fast:
             cost *= m.fast_factor
-        return min(cost, self(model))
+        # the search fee is the caller's to add (call_pricing.call_cost), as for a usage's bill
+        return min(cost, self(model) - search_calls(self._sent) * m.price_search_call_usd)
 
 
 def choices(body: dict[str, Any]) -> int:
