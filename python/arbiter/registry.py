@@ -525,7 +525,8 @@ def _pool(
     """The models `auto` may route to: enabled, priced, not `no-route`."""
     return [
         PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
-                  frozenset(m.capabilities), dict(m.priors), m.image_rule)
+                  frozenset(m.capabilities), dict(m.priors), m.image_rule,
+                  m.price_audio_in_per_mtok, m.price_audio_out_per_mtok, m.fast_factor)
         for m in models.values()
         if m.name not in disabled and NOT_ROUTABLE not in m.capabilities
         and m.name not in unpriced

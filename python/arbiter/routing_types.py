@@ -8,6 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from arbiter import price
 from arbiter.image_rules import DEFAULT_IMAGE_RULE, ImageRule, ImageSpec
 from arbiter.price import Priced
 from arbiter.records import Candidate
@@ -26,12 +27,42 @@ class PoolModel(Priced):
     priors: Mapping[str, float]
     # how the model prices an image (image_rules.py; the config's or the family default)
     image_rule: ImageRule = DEFAULT_IMAGE_RULE
+    # its audio prices (None: the text's) and fast mode's multiple, as its calls are billed
+    price_audio_in_per_mtok: float | None = None
+    price_audio_out_per_mtok: float | None = None
+    fast_factor: float = 2.0
 
     def prompt_tokens_of(self, req: RouteRequest) -> int:
         """The request's prompt on this model: its images at the model's own rule."""
         if not req.images:
             return req.prompt_tokens
         return req.prompt_tokens + self.image_rule.total(req.images)
+
+    def billed_usd(self, req: RouteRequest, prompt: float, output: float) -> float:
+        """USD for `prompt` and `output` tokens of `req` as this model bills them: its audio
+        clips and spoken output at the audio prices, all of it at the fast mode's multiple
+        when the request asks for it (ModelSettings.usage_cost's terms)."""
+        cost = price.cost_usd(
+            self.price_in_per_mtok, self.price_out_per_mtok, prompt, output,
+            audio_in=req.audio_tokens, audio_out=output if req.spoken else 0,
+            audio_in_price=self.price_audio_in_per_mtok,
+            audio_out_price=self.price_audio_out_per_mtok,
+        )  # fmt: skip
+        return cost * self.fast_factor if req.fast else cost
+
+    def estimate_usd(self, req: RouteRequest, prompt: float, output: float) -> float:
+        """`billed_usd`, computed as the native pass computes it from `unit_prices` (bit for
+        bit: the array path decides exactly as the reference)."""
+        if not req.billed_apart:
+            return self.cost_usd(prompt, output)
+        whole, unit = self.unit_prices(req, prompt)
+        return price.cost_usd(whole, unit, 1.0, output)
+
+    def unit_prices(self, req: RouteRequest, prompt: float) -> tuple[float, float]:
+        """(USD per 1M for the whole of `prompt`, per 1M output tokens) of `req` on this model,
+        as `billed_usd` prices them: what the native pass multiplies (a prompt of 1 token)."""
+        whole = self.billed_usd(req, prompt, 0)
+        return whole * 1e6, self.billed_usd(req, prompt, 1e6) - whole
 
 
 def context_need(
@@ -61,6 +92,16 @@ class RouteRequest:
     # the prompt's hashed words (difficulty.prompt_stats_and_shape), which tell the answer-
     # length model one kind of request from another within a task (length_task)
     shape: bytes | None = None
+    # what a model bills apart (PoolModel.billed_usd): its audio clips' tokens (in
+    # prompt_tokens too), spoken output asked, a fast mode asked
+    audio_tokens: int = 0
+    spoken: bool = False
+    fast: bool = False
+
+    @property
+    def billed_apart(self) -> bool:
+        """Some model may price this request other than at its text prices."""
+        return self.fast or self.spoken or self.audio_tokens > 0
 
 
 @dataclass(frozen=True, slots=True)

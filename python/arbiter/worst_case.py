@@ -29,7 +29,7 @@ from arbiter.prompt_ratio import scaled
 from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.server_tool_worst import iterations, search_calls, web_searches
-from arbiter.types import Usage, count_tokens
+from arbiter.types import ChatRequest, Usage, count_tokens
 from arbiter.upstream.usage_counts import prompt_bound
 
 PER_MESSAGE = 4  # <|start|>role<|message|> ... <|end|> framing, as OpenAI's cookbook counts it
@@ -257,17 +257,14 @@ class CallWorst:
         whether the request asks for spoken output (`modalities` naming audio): what a model
         with audio prices bills at them (walked once, for such a model only)."""
         if self._audio is None:
-            modalities = self._body.get("modalities")
-            spoken = isinstance(modalities, list) and "audio" in modalities
-            self._audio = (prompt_parts(self._body)[2], spoken)
+            self._audio = spoken_audio(self._body)
         return self._audio
 
     @property
     def fast(self) -> bool:
         """The request asks for the model's fast mode (OpenAI's `service_tier` "priority" or
         "fast", Anthropic's `speed: "fast"`), billed at a multiple of the standard prices."""
-        sent = self._sent
-        return sent.get("service_tier") in ("priority", "fast") or sent.get("speed") == "fast"
+        return asks_fast(self._sent)
 
     def web_searches(self, m: ModelSettings) -> int:
         """The most web searches the request lets the upstream run and bill on `m`: its web
@@ -350,6 +347,27 @@ class CallWorst:
             cost *= m.fast_factor
         # the search fee is the caller's to add (call_pricing.call_cost), as for a usage's bill
         return min(cost, self(model) - search_calls(self._sent) * m.price_search_call_usd)
+
+
+def asks_fast(body: dict[str, Any]) -> bool:
+    """The request asks for its model's fast mode (OpenAI's `service_tier` "priority" or
+    "fast", Anthropic's `speed: "fast"`)."""
+    return body.get("service_tier") in ("priority", "fast") or body.get("speed") == "fast"
+
+
+def spoken_audio(body: dict[str, Any]) -> tuple[int, bool]:
+    """(the prompt's `input_audio` clips' tokens, whether spoken output is asked)."""
+    modalities = body.get("modalities")
+    spoken = isinstance(modalities, list) and "audio" in modalities
+    return prompt_parts(body)[2], spoken
+
+
+def billed_apart(req: ChatRequest) -> tuple[int, bool, bool]:
+    """(audio clips' tokens, spoken output asked, fast mode asked) of `req`: what routing's
+    estimate prices at a model's audio prices and fast multiple (RouteRequest), as the worst
+    case and the bill do. The messages are walked for clips only when the request has audio."""
+    audio, spoken = spoken_audio(req.budget_body or req.body) if req.has_audio else (0, False)
+    return audio, spoken, asks_fast(req.body)
 
 
 def choices(body: dict[str, Any]) -> int:

@@ -639,3 +639,40 @@ def test_web_search_options_fee_reserved_and_billed(sidecar: Sidecar) -> None:
     want = _usd(1000 * TINY[0] + 100 * TINY[1]) + 0.025
     assert said == pytest.approx(want, rel=1e-6)
     assert moved == pytest.approx(want, rel=1e-6)
+
+
+def _candidate_costs(s: Sidecar, decision: str) -> dict[str, float]:
+    row = s.admin("GET", f"/arbiter/decisions/{decision}").json()
+    return {c["model"]: float(c["est_cost_usd"]) for c in row["candidates"]}
+
+
+def test_routing_estimate_prices_fast_mode_and_audio(sidecar: Sidecar) -> None:
+    """`auto`'s estimate of each model (the router ranks by it, the cascade's escalation reads
+    it) is its bill's: a priority request at the model's fast multiple (2 on an OpenAI
+    upstream), spoken output at the audio output price (sim-voice: 8x its text's); found
+    priced at the standard text prices, the same as the plain request's."""
+    key = _key(sidecar, "k-route-est")
+    msgs: list[Any] = [{"role": "user", "content": "estimate me"}]
+    with _openai(sidecar, key) as client:
+
+        def decided(**extra: Any) -> dict[str, float]:
+            r = client.chat.completions.with_raw_response.create(
+                model="auto",
+                max_tokens=100,
+                messages=msgs,
+                **extra,
+                extra_headers={"cache-control": "no-store"},  # each one routed
+            )
+            return _candidate_costs(sidecar, r.headers["x-arbiter-decision-id"])
+
+        plain = decided()
+        fast = decided(service_tier="priority")
+        spoken = decided(modalities=["text", "audio"], audio={"voice": "alloy", "format": "wav"})
+    assert fast["sim-tier"] == pytest.approx(2 * plain["sim-tier"], rel=1e-3)
+    assert fast["sim-medium"] == pytest.approx(6 * plain["sim-medium"], rel=1e-3)
+    # the same prompt and output estimate, the output at $80 per 1M instead of $10
+    out = (spoken["sim-voice"] - plain["sim-voice"]) / (VOICE[3] - VOICE[1])
+    assert out > 0
+    assert plain["sim-voice"] - out * VOICE[1] == pytest.approx(
+        spoken["sim-voice"] - out * VOICE[3], rel=1e-3
+    )
