@@ -29,6 +29,7 @@ from arbiter.prompt_ratio import scaled
 from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.server_tool_worst import iterations, search_calls, web_searches
+from arbiter.server_tools import acting
 from arbiter.types import ChatRequest, Usage, count_tokens
 from arbiter.upstream.usage_counts import prompt_bound
 
@@ -209,6 +210,7 @@ class CallWorst:
         self._caching: bool | None = None  # asks for a prompt cache write (read once)
         self._hour: bool | None = None  # asks for a 1-hour cache write (read once)
         self._audio: tuple[int, bool] | None = None  # (clips' tokens, asks spoken output)
+        self._server: bool | None = None  # the provider runs tools of its own (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -266,15 +268,22 @@ class CallWorst:
         "fast", Anthropic's `speed: "fast"`), billed at a multiple of the standard prices."""
         return asks_fast(self._sent)
 
+    @property
+    def _acting(self) -> bool:
+        """The provider runs tools of its own for it (read once: most requests have none)."""
+        if self._server is None:
+            self._server = acting(self._sent) is not None
+        return self._server
+
     def web_searches(self, m: ModelSettings) -> int:
         """The most web searches the request lets the upstream run and bill on `m`: its web
         search tools' `max_uses`, `m.web_search_uses` for one without (server_tool_worst.py)."""
-        return web_searches(self._sent, m.web_search_uses)
+        return web_searches(self._sent, m.web_search_uses) if self._acting else 0
 
     def iterations(self, m: ModelSettings) -> int:
         """How many times the upstream may read the prompt in one call on `m`: its server
         tools' loop (server_tool_worst.py), 1 without."""
-        return iterations(self._sent, m.web_search_uses)
+        return iterations(self._sent, m.web_search_uses) if self._acting else 1
 
     def prompt_limit(self, m: ModelSettings) -> int:
         """The most input tokens a usage of one call on `m` is believed to count: the prompt
