@@ -40,6 +40,7 @@ from arbiter.routing_types import (
     RouteRequest,
     RouterParams,
     SlopeStep,
+    billed_units,
     context_need,
 )
 
@@ -285,13 +286,13 @@ class Router:
             moments = self.lengths.pool_moments(req.stats)
         max_tokens = float(req.max_tokens) if req.max_tokens else None
         prices, prompt = pool.prices, float(req.prompt_tokens)
-        if req.billed_apart:  # each model's audio prices and fast multiple (PoolModel)
-            each = np.full(len(pool), req.prompt_tokens, dtype=np.float64)
-            if images is not None:
-                each += images
-            units = [m.unit_prices(req, n) for m, n in zip(pool.models, each.tolist(), strict=True)]
-            prices = _native.Prices([u[0] for u in units], [u[1] for u in units])
-            prompt = 1.0
+        if req.billed_apart:  # each model's audio prices and fast multiple (billed_units)
+            each = req.prompt_tokens + (images if images is not None else 0.0)
+            whole, unit = billed_units(
+                pool.price_in, pool.price_out, pool.audio_in, pool.audio_out, pool.fast,
+                req, np.asarray(each, dtype=np.float64),
+            )  # fmt: skip
+            prices, prompt = _native.Prices(whole.tolist(), unit.tolist()), 1.0
         elif images is not None:
             whole = (req.prompt_tokens + images).astype(np.float64) * pool.price_in
             prices, prompt = _native.Prices(whole.tolist(), pool.price_out.tolist()), 1.0

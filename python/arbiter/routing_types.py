@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from arbiter import price
 from arbiter.image_rules import DEFAULT_IMAGE_RULE, ImageRule, ImageSpec
@@ -38,31 +41,41 @@ class PoolModel(Priced):
             return req.prompt_tokens
         return req.prompt_tokens + self.image_rule.total(req.images)
 
-    def billed_usd(self, req: RouteRequest, prompt: float, output: float) -> float:
-        """USD for `prompt` and `output` tokens of `req` as this model bills them: its audio
-        clips and spoken output at the audio prices, all of it at the fast mode's multiple
-        when the request asks for it (ModelSettings.usage_cost's terms)."""
-        cost = price.cost_usd(
-            self.price_in_per_mtok, self.price_out_per_mtok, prompt, output,
-            audio_in=req.audio_tokens, audio_out=output if req.spoken else 0,
-            audio_in_price=self.price_audio_in_per_mtok,
-            audio_out_price=self.price_audio_out_per_mtok,
-        )  # fmt: skip
-        return cost * self.fast_factor if req.fast else cost
-
     def estimate_usd(self, req: RouteRequest, prompt: float, output: float) -> float:
-        """`billed_usd`, computed as the native pass computes it from `unit_prices` (bit for
-        bit: the array path decides exactly as the reference)."""
+        """USD for `prompt` and `output` tokens of `req` as this model bills them (its audio
+        and fast prices: `billed_units`), computed as the native pass does (bit for bit: the
+        array path decides exactly as the reference)."""
         if not req.billed_apart:
             return self.cost_usd(prompt, output)
-        whole, unit = self.unit_prices(req, prompt)
-        return price.cost_usd(whole, unit, 1.0, output)
+        audio_in, audio_out = self.price_audio_in_per_mtok, self.price_audio_out_per_mtok
+        whole, unit = billed_units(
+            self.price_in_per_mtok, self.price_out_per_mtok,
+            self.price_in_per_mtok if audio_in is None else audio_in,
+            self.price_out_per_mtok if audio_out is None else audio_out,
+            self.fast_factor, req, prompt,
+        )  # fmt: skip
+        return price.cost_usd(float(whole), float(unit), 1.0, output)
 
-    def unit_prices(self, req: RouteRequest, prompt: float) -> tuple[float, float]:
-        """(USD per 1M for the whole of `prompt`, per 1M output tokens) of `req` on this model,
-        as `billed_usd` prices them: what the native pass multiplies (a prompt of 1 token)."""
-        whole = self.billed_usd(req, prompt, 0)
-        return whole * 1e6, self.billed_usd(req, prompt, 1e6) - whole
+
+def billed_units(
+    price_in: Any,
+    price_out: Any,
+    audio_in: Any,
+    audio_out: Any,
+    fast: Any,
+    req: RouteRequest,
+    prompt: Any,
+) -> tuple[Any, Any]:
+    """(USD per 1M for the whole of `prompt`, per 1M output tokens) of `req` as a model bills
+    it (ModelSettings.usage_cost's terms): its audio clips at the audio input price, every
+    output token at the audio output price when spoken output is asked, all of it times the
+    fast mode's multiple when asked. Scalars (a model) or arrays (the pool: routing's native
+    pass, a prompt of 1 token): the same operations, so the same floats."""
+    whole = prompt * price_in + np.minimum(req.audio_tokens, prompt) * (audio_in - price_in)
+    unit = audio_out if req.spoken else price_out
+    if req.fast:
+        return whole * fast, unit * fast
+    return whole, unit
 
 
 def context_need(
