@@ -38,6 +38,10 @@ def _random_pool(rng: random.Random, n: int) -> list[PoolModel]:
             rng.choice((4_000, 8_000, 32_000, 128_000)),
             frozenset(c for c in CAPS if rng.random() < 0.7),
             {"chat": rng.uniform(0.4, 0.95)} if rng.random() < 0.8 else {},
+            # audio prices and fast multiples: what a request asking for them is priced at
+            price_audio_in_per_mtok=rng.choice((None, 40.0)),
+            price_audio_out_per_mtok=rng.choice((None, 80.0)),
+            fast_factor=rng.choice((2.0, 6.0)),
         )
         for i in range(n)
     ]
@@ -71,6 +75,9 @@ def _request(rng: random.Random, pool: list[PoolModel]) -> tuple[RouteRequest, l
         frozenset(c for c in CAPS if rng.random() < 0.2),
         rng.gauss(0.0, 1.0) if rng.random() < 0.7 else None,
         stats,
+        audio_tokens=rng.choice((0, 0, 40)),
+        spoken=rng.random() < 0.2,
+        fast=rng.random() < 0.2,
     )
     allowed = sorted(m.name for m in pool if rng.random() < 0.8) if rng.random() < 0.3 else None
     return req, allowed

@@ -11,8 +11,9 @@ from arbiter import cost_ratio
 from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
+from arbiter.server_tool_worst import iterations, search_calls
 from arbiter.types import ChatRequest, Usage, estimate_tokens
-from arbiter.upstream.usage_counts import call_limits, prompt_bound, within_limit
+from arbiter.upstream.usage_counts import call_limits, within_limit
 from arbiter.worst_case import CallWorst, choices
 
 if TYPE_CHECKING:
@@ -24,7 +25,10 @@ def shown_limits(m: ModelSettings | None, req: ChatRequest) -> tuple[int, int] |
     limit, every choice's, and its prompt bound, on model `m` (None: no limits)."""
     if m is None:
         return None
-    return call_limits(m.max_output_tokens, m.context_window, choices(req.body), req.max_tokens)
+    out, prompt = call_limits(
+        m.max_output_tokens, m.context_window, choices(req.body), req.max_tokens
+    )
+    return out, prompt * iterations(req.body, m.web_search_uses)
 
 
 def pinned(s: Services, plan: Plan, model: str) -> ModelSettings:
@@ -88,7 +92,7 @@ def believable(s: Services, plan: Plan, model: str, usage: Usage | None) -> Usag
     if usage is None or not isinstance(worst, CallWorst):
         return usage
     m = pinned(s, plan, model)
-    return within_limit(usage, worst.output_tokens(m), prompt_bound(m.context_window))
+    return within_limit(usage, worst.output_tokens(m), worst.prompt_limit(m))
 
 
 def call_cost(
@@ -111,16 +115,19 @@ def call_cost(
         m, usage, worst_of(plan, model) if reported else None,
         s.billing_alerts.cost_report_dropped,
     )  # fmt: skip
+    # OpenAI's web_search_options fee, which no usage counts (the worst case holds it)
+    fee = search_calls(req.body) * m.price_search_call_usd
     if billed is not None:
         if reported:  # a believed report teaches how much dearer its calls are (cost_ratio.py)
             assert usage is not None
             cost_ratio.observe(s.cost_ratios, model, m, usage, billed)
-        return billed
+            return billed
+        return billed + fee
     if cut is not None:
-        return cut
+        return cut + fee
     if plan.charge is not None:
         return plan.charge.call_worst(model)
-    return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))
+    return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content)) + fee
 
 
 def _learn_ratio(s: Services, plan: Plan, model: str, usage: Usage, req: ChatRequest) -> None:

@@ -314,6 +314,12 @@ class ModelSettings:
     # USD per web search an Anthropic upstream's usage reports it ran
     # (`server_tool_use.web_search_requests`: $10 per 1,000 searches)
     price_web_search_usd: float = 0.01
+    # the searches budgets reserve for a web search tool without `max_uses` (Anthropic sets it no
+    # default: its server loop runs up to 10 iterations); more that ran are billed as they come
+    web_search_uses: int = 10
+    # USD per call that asks OpenAI's `web_search_options` (search-preview models bill a fee per
+    # call beside the tokens, which their usage does not count: $25 per 1,000 calls)
+    price_search_call_usd: float = 0.025
     # what the model's fast mode costs over its standard prices: OpenAI's priority processing
     # (`service_tier` "priority" / "fast": 1.7x on gpt-4o, 2x on gpt-5), Anthropic's fast mode
     # (`speed: "fast"`: 6x on Claude Opus 4.6); unset: 2 on an OpenAI upstream, 6 on an

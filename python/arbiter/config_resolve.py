@@ -34,6 +34,7 @@ from arbiter.config_limits import (
     MAX_MODEL_NAME_CHARS,
     MAX_MODEL_TOKENS,
     MAX_PRICE_PER_MTOK,
+    MAX_SEARCH_USES,
     default_fast_factor,
     model_name_ok,
 )
@@ -126,6 +127,7 @@ def resolve(
                 )
             )
             and 0 <= m.price_web_search_usd <= MAX_PRICE_PER_MTOK
+            and 0 <= m.price_search_call_usd <= MAX_PRICE_PER_MTOK
             and (m.price_fast_factor is None or 1 <= m.price_fast_factor <= 100)
             and (m.long_context_tokens is None or 0 < m.long_context_tokens <= MAX_MODEL_TOKENS)
         ):
@@ -133,6 +135,9 @@ def resolve(
                 f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "
                 f"and context_window, max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
             )
+        if not 0 <= m.web_search_uses <= MAX_SEARCH_USES:
+            where = loc.where(["models", name, "web_search_uses"])
+            loc.fail(f"{where}: models.{name}.web_search_uses must be in [0, {MAX_SEARCH_USES}]")
         if not 1.0 <= m.prompt_token_ratio <= CEILING:
             where = loc.where(["models", name, "prompt_token_ratio"])
             loc.fail(f"{where}: models.{name}.prompt_token_ratio must be in [1, {CEILING:g}]")

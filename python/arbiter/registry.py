@@ -525,7 +525,8 @@ def _pool(
     """The models `auto` may route to: enabled, priced, not `no-route`."""
     return [
         PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
-                  frozenset(m.capabilities), dict(m.priors), m.image_rule)
+                  frozenset(m.capabilities), dict(m.priors), m.image_rule,
+                  m.price_audio_in_per_mtok, m.price_audio_out_per_mtok, m.fast_factor)
         for m in models.values()
         if m.name not in disabled and NOT_ROUTABLE not in m.capabilities
         and m.name not in unpriced
@@ -563,6 +564,7 @@ def _priced(m: ModelSettings, factor: float) -> ModelSettings:
             None if m.price_audio_out_per_mtok is None else m.price_audio_out_per_mtok * factor
         ),
         price_web_search_usd=m.price_web_search_usd * factor,
+        price_search_call_usd=m.price_search_call_usd * factor,
         price_long_in_per_mtok=(
             None if m.price_long_in_per_mtok is None else m.price_long_in_per_mtok * factor
         ),

@@ -24,6 +24,7 @@ from arbiter.request_checks import (
 from arbiter.request_plan import Plan
 from arbiter.routing_types import RouteRequest
 from arbiter.types import ChatRequest
+from arbiter.worst_case import billed_apart
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -62,6 +63,7 @@ def plan_request(
                     req.kept_thinking_tokens,
                     req.images,
                     shape,
+                    *billed_apart(req),
                 ),
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                 blocked=blocked,

@@ -40,6 +40,7 @@ from arbiter.routing_types import (
     RouteRequest,
     RouterParams,
     SlopeStep,
+    billed_units,
     context_need,
 )
 
@@ -285,7 +286,14 @@ class Router:
             moments = self.lengths.pool_moments(req.stats)
         max_tokens = float(req.max_tokens) if req.max_tokens else None
         prices, prompt = pool.prices, float(req.prompt_tokens)
-        if images is not None:
+        if req.billed_apart:  # each model's audio prices and fast multiple (billed_units)
+            each = req.prompt_tokens + (images if images is not None else 0.0)
+            whole, unit = billed_units(
+                pool.price_in, pool.price_out, pool.audio_in, pool.audio_out, pool.fast,
+                req, np.asarray(each, dtype=np.float64),
+            )  # fmt: skip
+            prices, prompt = _native.Prices(whole.tolist(), unit.tolist()), 1.0
+        elif images is not None:
             whole = (req.prompt_tokens + images).astype(np.float64) * pool.price_in
             prices, prompt = _native.Prices(whole.tolist(), pool.price_out.tolist()), 1.0
         return (
@@ -608,7 +616,7 @@ class Router:
             out = self.lengths.expected(m.name, req.stats, draw)
         if req.max_tokens:
             out = min(out, float(req.max_tokens))
-        return m.cost_usd(m.prompt_tokens_of(req), out)
+        return m.estimate_usd(req, m.prompt_tokens_of(req), out)
 
     def _shift(self, req: RouteRequest, model: str, explore: float, z: float) -> float:
         """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise

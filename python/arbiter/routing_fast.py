@@ -54,6 +54,17 @@ class PoolIndex:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.price_in = np.array([m.price_in_per_mtok for m in self.models], dtype=np.float64)
         self.price_out = np.array([m.price_out_per_mtok for m in self.models], dtype=np.float64)
+        # audio prices (unset: the text's) and fast multiples: a request billed apart
+        # (routing_types.billed_units)
+        self.audio_in = np.array(
+            [m.price_in_per_mtok if m.price_audio_in_per_mtok is None
+             else m.price_audio_in_per_mtok for m in self.models], dtype=np.float64,
+        )  # fmt: skip
+        self.audio_out = np.array(
+            [m.price_out_per_mtok if m.price_audio_out_per_mtok is None
+             else m.price_audio_out_per_mtok for m in self.models], dtype=np.float64,
+        )  # fmt: skip
+        self.fast = np.array([m.fast_factor for m in self.models], dtype=np.float64)
         # the native pass prices every model itself
         self.prices = _native.Prices(self.price_in.tolist(), self.price_out.tolist())
         self.context = np.array([m.context_window for m in self.models], dtype=np.int64)

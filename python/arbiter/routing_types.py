@@ -7,7 +7,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from arbiter import price
 from arbiter.image_rules import DEFAULT_IMAGE_RULE, ImageRule, ImageSpec
 from arbiter.price import Priced
 from arbiter.records import Candidate
@@ -26,12 +30,52 @@ class PoolModel(Priced):
     priors: Mapping[str, float]
     # how the model prices an image (image_rules.py; the config's or the family default)
     image_rule: ImageRule = DEFAULT_IMAGE_RULE
+    # its audio prices (None: the text's) and fast mode's multiple, as its calls are billed
+    price_audio_in_per_mtok: float | None = None
+    price_audio_out_per_mtok: float | None = None
+    fast_factor: float = 2.0
 
     def prompt_tokens_of(self, req: RouteRequest) -> int:
         """The request's prompt on this model: its images at the model's own rule."""
         if not req.images:
             return req.prompt_tokens
         return req.prompt_tokens + self.image_rule.total(req.images)
+
+    def estimate_usd(self, req: RouteRequest, prompt: float, output: float) -> float:
+        """USD for `prompt` and `output` tokens of `req` as this model bills them (its audio
+        and fast prices: `billed_units`), computed as the native pass does (bit for bit: the
+        array path decides exactly as the reference)."""
+        if not req.billed_apart:
+            return self.cost_usd(prompt, output)
+        audio_in, audio_out = self.price_audio_in_per_mtok, self.price_audio_out_per_mtok
+        whole, unit = billed_units(
+            self.price_in_per_mtok, self.price_out_per_mtok,
+            self.price_in_per_mtok if audio_in is None else audio_in,
+            self.price_out_per_mtok if audio_out is None else audio_out,
+            self.fast_factor, req, prompt,
+        )  # fmt: skip
+        return price.cost_usd(float(whole), float(unit), 1.0, output)
+
+
+def billed_units(
+    price_in: Any,
+    price_out: Any,
+    audio_in: Any,
+    audio_out: Any,
+    fast: Any,
+    req: RouteRequest,
+    prompt: Any,
+) -> tuple[Any, Any]:
+    """(USD per 1M for the whole of `prompt`, per 1M output tokens) of `req` as a model bills
+    it (ModelSettings.usage_cost's terms): its audio clips at the audio input price, every
+    output token at the audio output price when spoken output is asked, all of it times the
+    fast mode's multiple when asked. Scalars (a model) or arrays (the pool: routing's native
+    pass, a prompt of 1 token): the same operations, so the same floats."""
+    whole = prompt * price_in + np.minimum(req.audio_tokens, prompt) * (audio_in - price_in)
+    unit = audio_out if req.spoken else price_out
+    if req.fast:
+        return whole * fast, unit * fast
+    return whole, unit
 
 
 def context_need(
@@ -61,6 +105,16 @@ class RouteRequest:
     # the prompt's hashed words (difficulty.prompt_stats_and_shape), which tell the answer-
     # length model one kind of request from another within a task (length_task)
     shape: bytes | None = None
+    # what a model bills apart (PoolModel.billed_usd): its audio clips' tokens (in
+    # prompt_tokens too), spoken output asked, a fast mode asked
+    audio_tokens: int = 0
+    spoken: bool = False
+    fast: bool = False
+
+    @property
+    def billed_apart(self) -> bool:
+        """Some model may price this request other than at its text prices."""
+        return self.fast or self.spoken or self.audio_tokens > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,16 +45,22 @@ def acting(body: dict[str, Any]) -> str | None:
     for name in _ACTING_FIELDS:
         if body.get(name) not in (None, []):
             return f"'{name}'"
+    tools = provider_tools(body)
+    return f"the {tools[0]['type'][:64]!r} tool" if tools else None
+
+
+def provider_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's tools the provider runs itself (Anthropic's server tools: any typed tool
+    that is not a client's)."""
     tools = body.get("tools")
-    if not isinstance(tools, list):
-        return None
-    for tool in tools:
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        if not isinstance(kind, str) or kind in _CLIENT_TOOL_TYPES:
-            continue
-        if not kind.startswith(_CLIENT_TOOL_PREFIXES):
-            return f"the {kind[:64]!r} tool"
-    return None
+    return [
+        t
+        for t in (tools if isinstance(tools, list) else ())
+        if isinstance(t, dict)
+        and isinstance(kind := t.get("type"), str)
+        and kind not in _CLIENT_TOOL_TYPES
+        and not kind.startswith(_CLIENT_TOOL_PREFIXES)
+    ]
 
 
 def stored(body: dict[str, Any]) -> str | None:

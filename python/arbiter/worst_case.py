@@ -28,7 +28,10 @@ from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.prompt_ratio import scaled
 from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
-from arbiter.types import Usage, count_tokens
+from arbiter.server_tool_worst import iterations, search_calls, web_searches
+from arbiter.server_tools import acting
+from arbiter.types import ChatRequest, Usage, count_tokens
+from arbiter.upstream.usage_counts import prompt_bound
 
 PER_MESSAGE = 4  # <|start|>role<|message|> ... <|end|> framing, as OpenAI's cookbook counts it
 PER_REPLY = 3  # the assistant reply's priming
@@ -207,7 +210,7 @@ class CallWorst:
         self._caching: bool | None = None  # asks for a prompt cache write (read once)
         self._hour: bool | None = None  # asks for a 1-hour cache write (read once)
         self._audio: tuple[int, bool] | None = None  # (clips' tokens, asks spoken output)
-        self._searches: int | None = None  # the web searches it may run (read once)
+        self._server: bool | None = None  # the provider runs tools of its own (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -256,34 +259,36 @@ class CallWorst:
         whether the request asks for spoken output (`modalities` naming audio): what a model
         with audio prices bills at them (walked once, for such a model only)."""
         if self._audio is None:
-            modalities = self._body.get("modalities")
-            spoken = isinstance(modalities, list) and "audio" in modalities
-            self._audio = (prompt_parts(self._body)[2], spoken)
+            self._audio = spoken_audio(self._body)
         return self._audio
 
     @property
     def fast(self) -> bool:
         """The request asks for the model's fast mode (OpenAI's `service_tier` "priority" or
         "fast", Anthropic's `speed: "fast"`), billed at a multiple of the standard prices."""
-        sent = self._sent
-        return sent.get("service_tier") in ("priority", "fast") or sent.get("speed") == "fast"
+        return asks_fast(self._sent)
 
     @property
-    def web_searches(self) -> int:
-        """The most web searches the request lets the upstream run and bill: its web search
-        tools' `max_uses` (Anthropic's server tool; one without `max_uses` is not bounded here)."""
-        if self._searches is None:
-            tools = self._sent.get("tools")
-            self._searches = sum(
-                t["max_uses"]
-                for t in (tools if isinstance(tools, list) else ())
-                if isinstance(t, dict)
-                and str(t.get("type", "")).startswith("web_search")
-                and isinstance(t.get("max_uses"), int)
-                and not isinstance(t.get("max_uses"), bool)
-                and t["max_uses"] > 0
-            )
-        return self._searches
+    def _acting(self) -> bool:
+        """The provider runs tools of its own for it (read once: most requests have none)."""
+        if self._server is None:
+            self._server = acting(self._sent) is not None
+        return self._server
+
+    def web_searches(self, m: ModelSettings) -> int:
+        """The most web searches the request lets the upstream run and bill on `m`: its web
+        search tools' `max_uses`, `m.web_search_uses` for one without (server_tool_worst.py)."""
+        return web_searches(self._sent, m.web_search_uses) if self._acting else 0
+
+    def iterations(self, m: ModelSettings) -> int:
+        """How many times the upstream may read the prompt in one call on `m`: its server
+        tools' loop (server_tool_worst.py), 1 without."""
+        return iterations(self._sent, m.web_search_uses) if self._acting else 1
+
+    def prompt_limit(self, m: ModelSettings) -> int:
+        """The most input tokens a usage of one call on `m` is believed to count: the prompt
+        bound (usage_counts.prompt_bound) once per server-tool iteration."""
+        return prompt_bound(m.context_window) * self.iterations(m)
 
     def _audio_parts(self, m: ModelSettings) -> tuple[int, int]:
         """The prompt's and the output's tokens `m` may bill at its audio prices: the clips,
@@ -317,17 +322,20 @@ class CallWorst:
             billed = max(billed, self._learnt(model, text))
         prompt += billed - text
         heard, spoken = self._audio_parts(m)
-        searches = self.web_searches
-        cost = m.cost_usd(prompt, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
+        searches = self.web_searches(m)
+        # a server tool loop reads the prompt again each iteration, with what it found: at
+        # most the context window each (server_tool_worst.py)
+        read = prompt + (self.iterations(m) - 1) * max(m.context_window, prompt)
+        cost = m.cost_usd(read, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
             # 1-hour cache's where the request asks for it: 2x the input's unless configured)
             hour = prompt if self.hour_caching else 0
-            written = m.cost_usd(prompt, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
+            written = m.cost_usd(read, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
             cost = max(cost, written)
         if self.fast:  # billed at its fast mode's prices
             cost *= m.fast_factor
-        return cost
+        return cost + search_calls(self._sent) * m.price_search_call_usd
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
@@ -346,7 +354,29 @@ class CallWorst:
             cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
         if self.fast:
             cost *= m.fast_factor
-        return min(cost, self(model))
+        # the search fee is the caller's to add (call_pricing.call_cost), as for a usage's bill
+        return min(cost, self(model) - search_calls(self._sent) * m.price_search_call_usd)
+
+
+def asks_fast(body: dict[str, Any]) -> bool:
+    """The request asks for its model's fast mode (OpenAI's `service_tier` "priority" or
+    "fast", Anthropic's `speed: "fast"`)."""
+    return body.get("service_tier") in ("priority", "fast") or body.get("speed") == "fast"
+
+
+def spoken_audio(body: dict[str, Any]) -> tuple[int, bool]:
+    """(the prompt's `input_audio` clips' tokens, whether spoken output is asked)."""
+    modalities = body.get("modalities")
+    spoken = isinstance(modalities, list) and "audio" in modalities
+    return prompt_parts(body)[2], spoken
+
+
+def billed_apart(req: ChatRequest) -> tuple[int, bool, bool]:
+    """(audio clips' tokens, spoken output asked, fast mode asked) of `req`: what routing's
+    estimate prices at a model's audio prices and fast multiple (RouteRequest), as the worst
+    case and the bill do. The messages are walked for clips only when the request has audio."""
+    audio, spoken = spoken_audio(req.budget_body or req.body) if req.has_audio else (0, False)
+    return audio, spoken, asks_fast(req.body)
 
 
 def choices(body: dict[str, Any]) -> int:
