@@ -71,6 +71,9 @@ def test_a_store_at_0055_gets_the_index_from_migrate(store: Store) -> None:
         cur.execute("DROP TABLE rollups_learning")  # 0058's: the store as it was at 0055
         cur.execute("DROP TABLE price_factors")  # 0067's
         cur.execute("ALTER TABLE decisions DROP COLUMN usage_cost_usd")  # 0070's
+        cur.execute("DROP TABLE arm_log")  # 0071's, with its columns of arm_resets
+        for column in ("level_before", "level_after", "levels_ts", "started"):  # and 0072's
+            cur.execute(f"ALTER TABLE arm_resets DROP COLUMN {column}")
         cur.execute("DELETE FROM schema_version WHERE version >= 56")
     assert "budget_usage_window" not in _plan(store)
     assert store.migrate() >= 56
