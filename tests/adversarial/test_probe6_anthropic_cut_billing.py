@@ -111,9 +111,17 @@ async def check_cut_charged_worst_case(
 def bills_after_disconnect(edit: Any) -> Any:
     """`edit` with its mock model marked as an upstream that bills the whole answer after the
     client is gone (cut_stream_cost.BILLS_AFTER_DISCONNECT)."""
-    plain = 'capabilities = ["chat", "no-route", "vision"]'
-    marked = 'capabilities = ["chat", "no-route", "vision", "bills-after-disconnect"]'
-    return lambda text: edit(text).replace(plain, marked)
+    plain = 'capabilities = ["chat", "no-route", "vision"'
+    marked = plain + ', "bills-after-disconnect"'
+
+    def marked_edit(text: str) -> str:
+        edited = edit(text)
+        # the mock's capability list grows (pdf, ...): a replace that found nothing marked
+        # nothing, and the worst-case cells failed for a model that was never marked
+        assert edited.count(plain) == 1, edited
+        return edited.replace(plain, marked)
+
+    return marked_edit
 
 
 @pytest.mark.parametrize("path", PATHS)
