@@ -16,9 +16,12 @@ from arbiter.inherited_socket import adopt, loopback_listener, port_of
 from tests.conftest import ENV, Sidecar
 
 
-def _steal(port: int) -> None:
-    """What another demo or test stack does with a port it was told is free."""
+def _steal(port: int, reuse: bool = False) -> None:
+    """What another demo or test stack does with a port it was told is free (`reuse`: as a
+    server binds it, SO_REUSEADDR, which Linux still refuses while anything listens there)."""
     with socket.socket() as thief:
+        if reuse:
+            thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         thief.bind(("127.0.0.1", port))
         thief.listen()
 
@@ -35,7 +38,10 @@ def test_a_sidecars_port_cannot_be_taken_between_its_choice_and_its_start(
         assert httpx.get(f"{s.root_url}/healthz").status_code == 200
     finally:
         s.stop()
-    _steal(s.port)  # stopped: the port is free again (the parent kept no copy)
+    # stopped: the port is free again (the parent kept no copy); as a server takes it: a
+    # connection the sidecar closed first (early_listen.py's answers during start-up, which
+    # Sidecar.start's polls may meet) leaves TIME_WAIT on the port, which a plain bind refuses
+    _steal(s.port, reuse=True)
 
 
 def test_a_descriptor_that_is_not_a_listening_socket_is_one_clear_line(tmp_path: Path) -> None:
