@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from arbiter import loop_lag
 from arbiter.loop_lag import BUCKETS_S, LoopLag
 from tests.inproc import sidecar_in_process
 
@@ -35,6 +36,36 @@ def test_lag_lands_in_the_first_bucket_that_holds_it() -> None:
     # <=1 ms: 0.0, 0.001, and the negative (clamped to 0); (1, 2] ms: 0.0011; (10, 25]: 0.011
     assert lag.counts[0] == 3 and lag.counts[1] == 1 and lag.counts[4] == 1
     assert lag.counts[-1] == 1 and lag.max_s == 5.0
+
+
+def test_only_the_stall_a_read_came_out_of_counts_as_its_hold() -> None:
+    """A read right after a stall was held by it (from the late tick's due time, at most since
+    the call began); a stall that ended before the bytes came held nothing; nor does a loop
+    without a monitor (lat26)."""
+    lag = LoopLag()
+
+    async def run() -> tuple[float, float, float, float]:
+        lag.start()
+        await asyncio.sleep(0.03)
+        started = time.perf_counter()
+        time.sleep(0.1)  # noqa: ASYNC251  # the stall: the answer is read as it ends
+        right_after = loop_lag.late_s(started)
+        earlier = loop_lag.late_s(started - 1.0)
+        await asyncio.sleep(0.05)  # the loop runs again; the answer comes now
+        later = loop_lag.late_s(started)
+        await lag.stop()
+        return right_after, earlier, later, loop_lag.late_s(started - 1.0)
+
+    right_after, earlier, later, stopped = asyncio.run(run())
+    assert 0.09 <= right_after <= 0.105  # the whole stall (less its start), all in the call
+    assert 0.09 <= earlier <= 0.12  # the stall from the tick's due time, not the call's start
+    assert later < 0.005 and stopped == 0.0
+
+
+def test_a_call_held_long_by_the_loop_is_not_timed() -> None:
+    assert loop_lag.upstream_s(0.5, 0.0) == 0.5
+    assert loop_lag.upstream_s(0.5, 0.04) == 0.48  # within 10%: less half the hold
+    assert loop_lag.upstream_s(0.5, 0.2) is None  # anywhere in 0.3 .. 0.5 s
 
 
 def test_the_sidecar_serves_its_loop_lag_on_metrics(tmp_path: Path) -> None:

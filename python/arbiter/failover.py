@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from arbiter import shared_timeouts
+from arbiter import loop_lag, shared_timeouts
 from arbiter.budget import may_be_billed
 from arbiter.config import BreakerSettings, FailoverSettings
 from arbiter.errors import (
@@ -292,29 +292,35 @@ async def run_with_failover(
                     breaker.release(model)
                 else:
                     breaker.failure(model)
-                ms = (time.perf_counter() - started) * 1000
-                attempts.append(Attempt(model, False, ms, "upstream_timeout", billed=True))
+                ms, held = _took_ms(started)
+                attempts.append(
+                    Attempt(model, False, ms, "upstream_timeout", billed=True, held_ms=held)
+                )
                 raise UpstreamTimeout(f"{model}: the request deadline passed") from None
             except ArbiterError as caught:
                 err = caught
             except asyncio.CancelledError:  # the client left: the abandoned call is on record
                 breaker.release(model)  # (it may be billed: Budgets.call committed its worst)
-                ms = (time.perf_counter() - started) * 1000
-                attempts.append(Attempt(model, False, ms, "cancelled", billed=True))
+                ms, held = _took_ms(started)
+                attempts.append(Attempt(model, False, ms, "cancelled", billed=True, held_ms=held))
                 raise
             except BaseException:  # a bug: the probe is free again
                 breaker.release(model)
                 raise
             else:
                 breaker.success(model)
-                attempts.append(Attempt(model, True, (time.perf_counter() - started) * 1000))
+                ms, held = _took_ms(started)
+                attempts.append(Attempt(model, True, ms, held_ms=held))
                 return model, result
             # the upstream's own status (a 529 stays a 529), else the one we answer with
             status = (
                 (err.upstream_status or err.http_status) if isinstance(err, UpstreamError) else None
             )
-            ms = (time.perf_counter() - started) * 1000
-            attempts.append(Attempt(model, False, ms, err.code, status, billed=may_be_billed(err)))
+            ms, held = _took_ms(started)
+            billed = may_be_billed(err)
+            attempts.append(
+                Attempt(model, False, ms, err.code, status, billed=billed, held_ms=held)
+            )
             if (config := misconfiguration(err)) is not None:
                 # every request to this model will fail the same way: count it against the
                 # circuit, say so, and let the next model answer
@@ -362,3 +368,10 @@ async def run_with_failover(
         "Every eligible model is temporarily unavailable (circuits open).",
         retry_after_s=breaker.reopens_in(queue),
     )
+
+
+def _took_ms(started: float) -> tuple[float, float]:
+    """A call's milliseconds since `started` (perf_counter) and, of them, how long the loop
+    held its answer back (loop_lag.late_s): the latency model learns the upstream's part."""
+    now = time.perf_counter()
+    return (now - started) * 1000, loop_lag.late_s(started, now) * 1000

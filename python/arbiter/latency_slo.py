@@ -174,13 +174,21 @@ def observe_attempts(
     for i, a in enumerate(attempts):
         if a.latency_ms <= 0 or a.error in _NOT_CALLED:
             continue
-        elapsed = a.latency_ms / 1000
+        # the upstream's part of the call's time, less the loop's hold on its answer (lat26)
+        upstream = loop_lag.upstream_s(a.latency_ms / 1000, a.held_ms / 1000)
         if coverage is not None and predicted_total_ms is not None and a.model == model:
             if i == last_ok:
                 took = a.latency_ms + (decode_ms if stream and decode_ms is not None else 0.0)
                 coverage.observe(model, predicted_total_ms, took)
             elif not a.ok and a.latency_ms > predicted_total_ms:  # cut late: a miss all the same
                 coverage.observe(model, predicted_total_ms, a.latency_ms)
+        if upstream is None:  # the loop held it too long to tell the upstream's time
+            if stream and (a.ok or a.ttft_ms is not None):
+                opened.add(a.model)
+            if a.ok or a.model in opened:
+                continue
+            upstream = (a.latency_ms - a.held_ms) / 1000  # a failed call's: still a lower bound
+        elapsed = upstream
         if i == last_ok and on_answer is not None and not _starved(attempts, decode_ms):
             # the answering call against what the model expected of it (the change detector's
             # signal: ~1 while the model is as learned, whatever the answer's length)
@@ -200,8 +208,8 @@ def observe_attempts(
         elif stream and (a.ok or a.ttft_ms is not None):
             # an opened stream (one that broke after it too): its first token came after that
             opened.add(a.model)
-            ttft_ms = a.latency_ms if a.ttft_ms is None else a.ttft_ms
-            latency.observe(a.model, tenant, ttft_s=ttft_ms / 1000)
+            ttft_s = elapsed if a.ttft_ms is None else a.ttft_ms / 1000
+            latency.observe(a.model, tenant, ttft_s=ttft_s)
         elif not a.ok and a.model not in opened:
             latency.observe_call(a.model, tenant, elapsed_s=elapsed, tokens=0, failed=True)
 

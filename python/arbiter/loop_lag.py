@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import deque
 
 from arbiter import stalls
 
@@ -30,6 +31,46 @@ BUCKETS_S: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 # loop before its answer was read, so a latency "change" within it is the sidecar's, not the model's
 NOISE_WINDOW_S = 5
 _noise: list[list[float]] = [[-1.0, 0.0] for _ in range(NOISE_WINDOW_S)]
+
+
+# the loop's lateness at a given moment, for the calls it times (late_s): the due time of the tick
+# now awaited (inf while no monitor runs) and the recent late ticks, (due, fired), oldest first
+_due = float("inf")
+_late: deque[tuple[float, float]] = deque(maxlen=64)
+LATE_S = 0.002  # a tick later than this is remembered in _late
+# a read this soon after a late tick fired was held back by the same stall: the answer's bytes
+# reach the reading task a loop turn or two after the turn that ran the tick
+READ_SLACK_S = 0.005
+
+
+def late_s(started: float, at: float | None = None) -> float:
+    """How long before `at` (perf_counter; now by default) this process's loop had been too
+    busy to run a due timer, at most `at - started`: a call timed from `started` that read its
+    answer at `at` waited that long on the sidecar (a blocking callback, a collection, its
+    queue), not on the upstream. Only the stall the read came out of counts: one that ended
+    earlier held no answer (the loop reads whatever arrived in the turn after a stall)."""
+    at = time.perf_counter() if at is None else at
+    since = _due if _due < at else at
+    for due, fired in reversed(_late):
+        if fired < at - READ_SLACK_S:
+            break
+        since = min(since, due)
+    return max(0.0, at - max(since, started))
+
+
+# a call held back by the loop for at most this share of its time is taught less half the
+# hold (within 5% either way); one held longer measured the sidecar, not the upstream
+HELD_SHARE = 0.1
+
+
+def upstream_s(elapsed_s: float, held_s: float) -> float | None:
+    """A call's upstream time from its measured `elapsed_s` and how long the loop held its
+    answer back (`late_s`), None when the hold leaves it unknown. The latency model and its
+    change detector learn from this: fed the sidecar's stalls (a 709 ms reading of a 60 ms call
+    on a busy host), a healthy model read as slowed down and a x3 as a x2 (lat26)."""
+    if held_s <= 0.0:
+        return elapsed_s
+    return elapsed_s - held_s / 2 if held_s <= HELD_SHARE * elapsed_s else None
 
 
 def starved_within(seconds: float) -> bool:
@@ -67,12 +108,15 @@ class LoopLag:
         self._stacks = stalls.StackWatch(path) if path else None
 
     def start(self) -> None:
+        _late.clear()
         stalls.watch_gc()
         if self._stacks is not None:
             self._stacks.start()
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
+        global _due
+        _due = float("inf")  # no monitor: no lateness to subtract (late_s)
         if self._stacks is not None:
             self._stacks.stop()
         if self._task is not None:
@@ -91,18 +135,27 @@ class LoopLag:
         self.max_s = max(self.max_s, lag_s)
 
     async def _watch(self) -> None:
+        global _due
         clock, cpu = time.perf_counter, time.thread_time
-        while True:
-            due = clock() + INTERVAL_S
-            cpu0 = cpu()  # this (the loop's) thread's CPU: did it run during a stall or wait?
-            if self._stacks is not None:
-                self._stacks.due = due
-            await asyncio.sleep(INTERVAL_S)
-            now = clock()
-            self.observe(now - due)
-            note_lag(now - due, now)
-            if now - due > stalls.ATTRIBUTE_S:
-                stalls.attribute(due, now, cpu() - cpu0)
+        try:
+            while True:
+                due = _due = clock() + INTERVAL_S
+                cpu0 = cpu()  # this (the loop's) thread's CPU: did it run during a stall or wait?
+                if self._stacks is not None:
+                    self._stacks.due = due
+                await asyncio.sleep(INTERVAL_S)
+                now = clock()
+                self._tick(due, now, cpu() - cpu0)
+        finally:
+            _due = float("inf")
+
+    def _tick(self, due: float, now: float, cpu_s: float) -> None:
+        if now - due > LATE_S:
+            _late.append((due, now))
+        self.observe(now - due)
+        note_lag(now - due, now)
+        if now - due > stalls.ATTRIBUTE_S:
+            stalls.attribute(due, now, cpu_s)
 
     def metrics_text(self) -> str:
         """Prometheus text: the lag histogram and its maximum since start."""

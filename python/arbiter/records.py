@@ -85,6 +85,9 @@ class Attempt:
     # sent: budget.may_be_billed); None for an answered call (priced from its answer) or one
     # never made (circuit open, paused)
     billed: bool | None = None
+    # of latency_ms, how long the sidecar's own loop held the answer back (loop_lag.late_s: a
+    # stall of ours): the upstream took between latency_ms - held_ms and latency_ms
+    held_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

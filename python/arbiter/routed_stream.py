@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from arbiter import loop_lag
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer
@@ -165,9 +166,16 @@ async def _finish_stream(
         ):
             fit = s.latency.estimate(model, plan.tenant)
             cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
+        # the decode time, unless the loop held its end back too long to tell (loop_lag)
+        decode_ms = None
+        if failure is None:
+            now = time.perf_counter()
+            held = loop_lag.late_s(outcome.started, now)
+            decode = loop_lag.upstream_s(now - outcome.started, held)
+            decode_ms = None if decode is None else decode * 1000
         cost, _ = await record_decision(
             s, req, plan, model, upstream.usage, attempts, failure, content, stream=True,
-            opened=True, decode_ms=outcome.elapsed_ms() if failure is None else None, cut=cut,
+            opened=True, decode_ms=decode_ms, cut=cut,
             relayed=lambda: relayed_texts(outcome.codec),
         )  # fmt: skip
         if failure is None:

@@ -68,5 +68,5 @@ def test_json_columns_come_back_as_written(store: PostgresStore) -> None:
     ]  # fmt: skip
     assert got["attempts"] == [
         {"model": "small", "ok": False, "latency_ms": 12.5, "error": "upstream_timeout",
-         "status": 504, "ttft_ms": None, "billed": None}
+         "status": 504, "ttft_ms": None, "billed": None, "held_ms": 0.0}
     ]  # fmt: skip

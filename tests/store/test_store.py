@@ -68,7 +68,7 @@ def test_decision_round_trip(store: Store) -> None:
     }  # fmt: skip
     assert row["attempts"] == [
         {"model": "small", "ok": True, "latency_ms": 100.0, "error": None, "status": None,
-         "ttft_ms": None, "billed": None}
+         "ttft_ms": None, "billed": None, "held_ms": 0.0}
     ]  # fmt: skip
     assert row["prompt_tokens"] == 120 and row["completion_tokens"] == 40
     assert row["difficulty"] == 0.25 and row["cost_source"] == "upstream"
