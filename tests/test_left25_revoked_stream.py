@@ -82,6 +82,29 @@ async def _stream(
     return b"".join(out), headers["x-arbiter-decision-id"]
 
 
+async def revoked_mid_stream(
+    a: InProcess, b: InProcess, path: str, body: dict[str, Any]
+) -> tuple[list[bytes], list[dict[str, Any]], str]:
+    """A stream on replica B whose upstream stalls after its first words, its key revoked
+    through replica A: its lines, its JSON events and its decision id, once it ended (within
+    10 s of the revocation: the stall lasts 60 s, the read timeout 30 s, so only the cut ends
+    it that soon)."""
+    key_id = b.api_key.split("-")[1]
+    began = asyncio.Event()
+    streaming = asyncio.ensure_future(_stream(b, path, body, began))
+    await asyncio.wait_for(began.wait(), 20)  # the first words have come
+    revoked = await a.client.delete(f"/arbiter/admin/keys/{key_id}", headers=a.admin)
+    assert revoked.status_code == 200, revoked.text
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    text, decision_id = await asyncio.wait_for(streaming, 25)
+    took = loop.time() - start
+    assert took < 10, took
+    events = text.split(b"\n")
+    data = [orjson.loads(e[6:]) for e in events if e.startswith(b"data: {")]
+    return events, data, decision_id
+
+
 @pytest.mark.parametrize("surface", ["chat", "messages"])
 def test_a_key_revoked_on_another_replica_ends_its_running_stream(
     tmp_path: Path, mock: AnthropicMock, surface: str
@@ -100,20 +123,7 @@ def test_a_key_revoked_on_another_replica_ends_its_running_stream(
                     "model": "an-stall", "stream": True, "max_tokens": 500,
                     "messages": [{"role": "user", "content": "Tell me a long story."}],
                 }  # fmt: skip
-                key_id = b.api_key.split("-")[1]
-                began = asyncio.Event()
-                streaming = asyncio.ensure_future(_stream(b, path, body, began))
-                await asyncio.wait_for(began.wait(), 20)  # the first words have come
-                revoked = await a.client.delete(f"/arbiter/admin/keys/{key_id}", headers=a.admin)
-                assert revoked.status_code == 200, revoked.text
-                loop = asyncio.get_running_loop()
-                start = loop.time()
-                # the stall lasts 60 s (the read timeout, 30 s): only the cut ends it this soon
-                text, decision_id = await asyncio.wait_for(streaming, 25)
-                took = loop.time() - start
-                assert took < 10, took
-                events = text.split(b"\n")
-                data = [orjson.loads(e[6:]) for e in events if e.startswith(b"data: {")]
+                events, data, decision_id = await revoked_mid_stream(a, b, path, body)
                 last = data[-1]
                 if surface == "chat":
                     assert "error" in last, data[-3:]

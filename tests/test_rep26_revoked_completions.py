@@ -19,7 +19,7 @@ from tests.adversarial.test_probe_upstream_sse import _with_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
 from tests.pg import empty_store_url
-from tests.test_left25_revoked_stream import SYNC_MS, _stream
+from tests.test_left25_revoked_stream import SYNC_MS, revoked_mid_stream
 
 pytestmark = pytest.mark.postgres
 CHUNK = {
@@ -71,21 +71,7 @@ def test_a_key_revoked_on_another_replica_ends_its_completions_stream(
                     body |= {"max_tokens": 500, "prompt": "Tell me a long story."}
                 else:
                     body |= {"max_output_tokens": 500, "input": "Tell me a long story."}
-                key_id = b.api_key.split("-")[1]
-                began = asyncio.Event()
-                path = f"/v1/{surface}"
-                streaming = asyncio.ensure_future(_stream(b, path, body, began))
-                await asyncio.wait_for(began.wait(), 20)  # the first words have come
-                revoked = await a.client.delete(f"/arbiter/admin/keys/{key_id}", headers=a.admin)
-                assert revoked.status_code == 200, revoked.text
-                loop = asyncio.get_running_loop()
-                start = loop.time()
-                # the stall lasts 60 s (the read timeout, 30 s): only the cut ends it this soon
-                text, decision_id = await asyncio.wait_for(streaming, 25)
-                took = loop.time() - start
-                assert took < 10, took
-                events = text.split(b"\n")
-                data = [orjson.loads(e[6:]) for e in events if e.startswith(b"data: {")]
+                events, data, decision_id = await revoked_mid_stream(a, b, f"/v1/{surface}", body)
                 last = data[-1]
                 if surface == "completions":
                     assert data[0]["choices"][0]["text"] == "Hello", data[0]
