@@ -15,13 +15,7 @@ from __future__ import annotations
 import pytest
 
 from arbiter.apposition import apposition_chain
-from arbiter.reference import ReferenceGrader
-
-
-def _ref(answer: str, reference: str) -> float:
-    grade = ReferenceGrader(None).grade(answer, reference)
-    assert grade is not None
-    return grade.score
+from tests.test_grade25b_graders import _ref
 
 
 @pytest.mark.parametrize(
