@@ -24,6 +24,13 @@ from tests.probe_rig import Recorder, SdkRig, keyed_sidecar, marker, sdk_clients
 # "Hello" streamed in two pieces, with usage and its end event, by each upstream protocol
 OA = b"".join(chat_frames([{"role": "assistant", "content": "Hel"}, {"content": "lo"}], "stop"))
 AN = b"".join(message_frames(blocks_as_events([{"type": "text", "text": "Hello"}]), "end_turn"))
+# a whole chat answer, the smallest (a script's `whole(sock, ANSWER)`)
+ANSWER = orjson.dumps({
+    "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+})  # fmt: skip
 
 # a script writes its answer on the socket; True keeps the connection for the next request
 Script = Callable[[socket.socket, str, dict[str, Any]], bool]

@@ -12,15 +12,9 @@ from pathlib import Path
 
 import orjson
 
-from tests.probe23a_rig import rig, whole
+from tests.probe23a_rig import ANSWER, rig, whole
 
 CAP = 16
-ANSWER = orjson.dumps({
-    "id": "x", "object": "chat.completion", "created": 1, "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
-                 "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
-})  # fmt: skip
 
 
 def _capped(text: str) -> str:
