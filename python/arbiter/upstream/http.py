@@ -48,6 +48,11 @@ async def end_drains() -> None:
     closes its response (its connection dropped) as it ends, before the loop closes."""
     loop = asyncio.get_running_loop()
     mine = [task for task in _DRAINS if task.get_loop() is loop]
+    if mine:
+        # each takes its first step first: a task cancelled before it ever ran never runs its
+        # `finally`, so its response was never closed and its connection never released nor
+        # closed (a socket left to the garbage collector at every stop that raced a drain)
+        await asyncio.sleep(0)
     for task in mine:
         task.cancel()
     if mine:
