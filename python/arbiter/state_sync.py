@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 import uuid
 from collections import deque
@@ -54,6 +55,9 @@ class StateSync:
         self._fits_replica = uuid.uuid4().hex[:16]
         # the policy batches not yet written, oldest first: (id, resets, deltas, taken at)
         self._unsent: deque[tuple[str, list[ArmResetRow], list[PolicyDelta], float]] = deque()
+        # held while batches are taken and written: the periodic sync and the stop's last one
+        # run in threads of their own, and both popping one written batch emptied the queue
+        self._pushing = threading.Lock()
         self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
         self.last_sync_rows = 0  # arms rows the last policy sync fetched
         # the latency rows' times (decay reference, epoch) are shared on the store's clock:
@@ -151,17 +155,20 @@ class StateSync:
         grades from before a change begun meanwhile as grades since it in another replica's
         reset (store/arm_resets.py)."""
         s = self._s
-        if len(self._unsent) < UNSENT_MAX:
-            resets, deltas = s.policy.take_batch()
-            if resets or deltas:
-                self._unsent.append((uuid.uuid4().hex, resets, deltas, time.time()))
-        while self._unsent:
-            batch_id, resets, deltas, taken = self._unsent[0]
-            if resets:  # before the deltas taken with them; a retry finds its own and skips
-                s.store.reset_arms(resets, CHANGE_ONCE_S, self._fits_replica)
-                self._unsent[0] = (batch_id, [], deltas, taken)
-            s.store.write(deltas, batch_id=batch_id, replica=self._fits_replica, logged_at=taken)
-            self._unsent.popleft()
+        with self._pushing:
+            if len(self._unsent) < UNSENT_MAX:
+                resets, deltas = s.policy.take_batch()
+                if resets or deltas:
+                    self._unsent.append((uuid.uuid4().hex, resets, deltas, time.time()))
+            while self._unsent:
+                batch_id, resets, deltas, taken = self._unsent[0]
+                if resets:  # before the deltas taken with them; a retry finds its own, skips
+                    s.store.reset_arms(resets, CHANGE_ONCE_S, self._fits_replica)
+                    self._unsent[0] = (batch_id, [], deltas, taken)
+                s.store.write(
+                    deltas, batch_id=batch_id, replica=self._fits_replica, logged_at=taken
+                )
+                self._unsent.popleft()
         if self._arms_mark is None:
             arms, self._arms_mark = s.store.load_arms_since(None)
             s.policy.replace_synced(arms)
