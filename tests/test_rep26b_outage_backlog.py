@@ -42,6 +42,17 @@ def _sync_fails(svc: Services) -> None:
         svc.sync_policy()
 
 
+def _both_at_0_9(a: Services, b: Services) -> str:
+    """The model both replicas grade at 0.9 (200 grades each), synced twice each: the level
+    before the change."""
+    model = next(m.name for m in a.pool if m.name != a.settings.routing.baseline)
+    _grade(a, model, range(0, 200), 9)
+    _grade(b, model, range(10_000, 10_200), 9)
+    for svc in (a, b, a, b):
+        svc.sync_policy()
+    return model
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_outage_backlog_from_before_a_change_is_not_counted_since_it(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -55,11 +66,7 @@ def test_an_outage_backlog_from_before_a_change_is_not_counted_since_it(
         a = _services(url, tmp_path, seed=1)
         b = _services(url, tmp_path, seed=2)
         try:
-            model = next(m.name for m in a.pool if m.name != a.settings.routing.baseline)
-            _grade(a, model, range(0, 200), 9)
-            _grade(b, model, range(10_000, 10_200), 9)
-            for svc in (a, b, a, b):
-                svc.sync_policy()
+            model = _both_at_0_9(a, b)
             with monkeypatch.context() as outage:
                 _down(a, outage)
                 _grade(a, model, range(200, 210), 9)
@@ -111,11 +118,7 @@ def test_an_outage_backlog_written_after_another_replicas_reset_is_not_added(
         a = _services(url, tmp_path, seed=1)
         b = _services(url, tmp_path, seed=2)
         try:
-            model = next(m.name for m in a.pool if m.name != a.settings.routing.baseline)
-            _grade(a, model, range(0, 200), 9)
-            _grade(b, model, range(10_000, 10_200), 9)
-            for svc in (a, b, a, b):
-                svc.sync_policy()
+            model = _both_at_0_9(a, b)
             good = bad = 0
             with monkeypatch.context() as outage:
                 _down(a, outage)
