@@ -368,9 +368,16 @@ class ModelSettings:
         the audio parts of the input and output; `web_searches`, the searches it ran."""
         searched = web_searches * self.price_web_search_usd
         price_in, price_out = self.price_in_per_mtok, self.price_out_per_mtok
+        read, write = self.price_cache_read_per_mtok, self.price_cache_write_per_mtok
+        hour = self.cache_write_1h_price if cache_write_1h_tokens else None
         if self.long_context_tokens is not None and prompt_tokens > self.long_context_tokens:
-            # the whole call at the long prices (the input's count includes its cache parts)
+            # the whole call at the long prices (the input's count includes its cache parts);
+            # the cache prices are multiples of the input price (Anthropic: reads 0.1x, writes
+            # 1.25x and 2x), so they rise by the input's long factor too
             long_in, long_out = self.price_long_in_per_mtok, self.price_long_out_per_mtok
+            if long_in is not None and price_in > 0:
+                rise = long_in / price_in
+                read, write, hour = (None if p is None else p * rise for p in (read, write, hour))
             price_in = price_in if long_in is None else long_in
             price_out = price_out if long_out is None else long_out
         return searched + price.cost_usd(
@@ -380,10 +387,10 @@ class ModelSettings:
             completion_tokens,
             cache_read=cache_read_tokens,
             cache_write=cache_write_tokens,
-            cache_read_price=self.price_cache_read_per_mtok,
-            cache_write_price=self.price_cache_write_per_mtok,
+            cache_read_price=read,
+            cache_write_price=write,
             cache_write_1h=cache_write_1h_tokens,
-            cache_write_1h_price=self.cache_write_1h_price if cache_write_1h_tokens else None,
+            cache_write_1h_price=hour,
             audio_in=audio_in_tokens,
             audio_out=audio_out_tokens,
             audio_in_price=self.price_audio_in_per_mtok,
