@@ -317,6 +317,10 @@ class ModelSettings:
     # the searches budgets reserve for a web search tool without `max_uses` (Anthropic sets it no
     # default: its server loop runs up to 10 iterations); more that ran are billed as they come
     web_search_uses: int = 10
+    # the most tokens one web search's results add to the server loop's later reads (Anthropic
+    # documents no size: its own example search read ~6,000 input tokens); budgets hold each
+    # later read at the prompt, the output limit and these, not the whole context window
+    web_search_result_tokens: int = 20_000
     # USD per call that asks OpenAI's `web_search_options` (search-preview models bill a fee per
     # call beside the tokens, which their usage does not count: $25 per 1,000 calls)
     price_search_call_usd: float = 0.025

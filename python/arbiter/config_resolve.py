@@ -138,6 +138,12 @@ def resolve(
         if not 0 <= m.web_search_uses <= MAX_SEARCH_USES:
             where = loc.where(["models", name, "web_search_uses"])
             loc.fail(f"{where}: models.{name}.web_search_uses must be in [0, {MAX_SEARCH_USES}]")
+        if not 0 <= m.web_search_result_tokens <= MAX_MODEL_TOKENS:
+            where = loc.where(["models", name, "web_search_result_tokens"])
+            loc.fail(
+                f"{where}: models.{name}.web_search_result_tokens must be in "
+                f"[0, {MAX_MODEL_TOKENS}]"
+            )
         if not 1.0 <= m.prompt_token_ratio <= CEILING:
             where = loc.where(["models", name, "prompt_token_ratio"])
             loc.fail(f"{where}: models.{name}.prompt_token_ratio must be in [1, {CEILING:g}]")

@@ -10,6 +10,14 @@ follows a search). The searches themselves bill per search: a web search tool's 
 the model's `web_search_uses` for one without it (Anthropic sets none); searches past that are
 billed as the usage reports them.
 
+Each later iteration reads no more than the first one's prompt, the model's output so far (at
+most the call's output limit: the loop's iterations share one `max_tokens`) and the results its
+tools returned: a web search's at most the model's `web_search_result_tokens` (Anthropic
+documents no size; its own example search read ~6,000 tokens), a web fetch's at most its
+`max_content_tokens`. A tool whose results have no bound (code execution, an MCP server's tools,
+a fetch without `max_content_tokens`, a type not known here) leaves the context window as the
+bound (`results_bound` None). The window bounds every read whatever the results.
+
 OpenAI's `web_search_options` runs no loop: a search-preview model bills a fee per call that
 its usage does not count (`price_search_call_usd`)."""
 
@@ -26,11 +34,17 @@ def _is_search(tool: dict[str, Any]) -> bool:
     return str(tool.get("type", "")).startswith("web_search")
 
 
+def _is_fetch(tool: dict[str, Any]) -> bool:
+    return str(tool.get("type", "")).startswith("web_fetch")
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _uses(tool: dict[str, Any], default: int) -> int:
-    uses = tool.get("max_uses")
-    if isinstance(uses, int) and not isinstance(uses, bool) and uses > 0:
-        return uses
-    return default
+    uses = _positive(tool.get("max_uses"))
+    return default if uses is None else uses
 
 
 def web_searches(body: dict[str, Any], default: int) -> int:
@@ -39,16 +53,49 @@ def web_searches(body: dict[str, Any], default: int) -> int:
     return sum(_uses(t, default) for t in provider_tools(body) if _is_search(t))
 
 
+def web_fetches(body: dict[str, Any], default: int) -> int:
+    """The web fetches the request lets the upstream run: its web fetch tools' `max_uses`,
+    `default` for one without."""
+    return sum(_uses(t, default) for t in provider_tools(body) if _is_fetch(t))
+
+
 def iterations(body: dict[str, Any], default: int) -> int:
     """How many times the upstream may read the prompt in one call: 1 without server tools
-    (`mcp_servers` count as such), else the loop's limit, or one more than the searches when
-    web searches are its only server tools."""
+    (`mcp_servers` count as such), else the loop's limit, or one more than the searches and
+    fetches when web searches and fetches are its only server tools."""
     tools = provider_tools(body)
     if not tools and body.get("mcp_servers") in (None, []):
         return 1
-    if body.get("mcp_servers") in (None, []) and all(_is_search(t) for t in tools):
-        return min(LOOP_ITERATIONS, 1 + web_searches(body, default))
+    if body.get("mcp_servers") in (None, []) and all(_is_search(t) or _is_fetch(t) for t in tools):
+        uses = web_searches(body, default) + web_fetches(body, default)
+        return min(LOOP_ITERATIONS, 1 + uses)
     return LOOP_ITERATIONS
+
+
+def results_bound(body: dict[str, Any], default: int, search_tokens: int) -> int | None:
+    """The most tokens the request's server tools can return into the loop: each web search's
+    results at `search_tokens`, each web fetch's at its `max_content_tokens`, times their
+    uses; None when a tool's results have no bound (see the module docstring)."""
+    if body.get("mcp_servers") not in (None, []):
+        return None
+    total = 0
+    for tool in provider_tools(body):
+        if _is_search(tool):
+            total += _uses(tool, default) * search_tokens
+        elif _is_fetch(tool) and (page := _positive(tool.get("max_content_tokens"))) is not None:
+            total += _uses(tool, default) * page
+        else:
+            return None
+    return total
+
+
+def loop_read(prompt: int, output: int, window: int, later: int, results: int | None) -> int:
+    """The input tokens a server tool loop may bill: the `prompt` once, then `later` reads of
+    at most the prompt, the `output` limit and the tools' `results` (None: unbounded), each at
+    most the context `window` (or the prompt where it is bigger)."""
+    most = max(window, prompt)
+    each = most if results is None else min(most, prompt + output + results)
+    return prompt + later * each
 
 
 def search_calls(body: dict[str, Any]) -> int:

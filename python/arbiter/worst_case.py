@@ -28,7 +28,13 @@ from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.prompt_ratio import scaled
 from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
-from arbiter.server_tool_worst import iterations, search_calls, web_searches
+from arbiter.server_tool_worst import (
+    iterations,
+    loop_read,
+    results_bound,
+    search_calls,
+    web_searches,
+)
 from arbiter.server_tools import acting
 from arbiter.types import ChatRequest, Usage, count_tokens
 from arbiter.upstream.usage_counts import prompt_bound
@@ -285,6 +291,15 @@ class CallWorst:
         tools' loop (server_tool_worst.py), 1 without."""
         return iterations(self._sent, m.web_search_uses) if self._acting else 1
 
+    def _loop_read(self, m: ModelSettings, prompt: int) -> int:
+        """The input tokens one call on `m` may bill for a `prompt`: once without server
+        tools, else the loop's reads (server_tool_worst.loop_read)."""
+        later = self.iterations(m) - 1
+        if not later:
+            return prompt
+        results = results_bound(self._sent, m.web_search_uses, m.web_search_result_tokens)
+        return loop_read(prompt, self.output_tokens(m), m.context_window, later, results)
+
     def prompt_limit(self, m: ModelSettings) -> int:
         """The most input tokens a usage of one call on `m` is believed to count: the prompt
         bound (usage_counts.prompt_bound) once per server-tool iteration."""
@@ -323,9 +338,10 @@ class CallWorst:
         prompt += billed - text
         heard, spoken = self._audio_parts(m)
         searches = self.web_searches(m)
-        # a server tool loop reads the prompt again each iteration, with what it found: at
-        # most the context window each (server_tool_worst.py)
-        read = prompt + (self.iterations(m) - 1) * max(m.context_window, prompt)
+        # a server tool loop reads the prompt again each iteration, with the output and what
+        # its tools found: bounded by the results' sizes, else the context window
+        # (server_tool_worst.py)
+        read = self._loop_read(m, prompt)
         cost = m.cost_usd(read, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
