@@ -65,7 +65,8 @@ def test_fetches_bounded_by_max_content_tokens_else_the_window() -> None:
     mcp = {"tools": [SEARCH], "mcp_servers": [{"type": "url", "url": "https://x"}]}
     assert results_bound(mcp, 10, 20_000) is None
     assert _worst(SEARCH, FETCH) == pytest.approx(_usd(PROMPT + 3 * 200_000, 1))
-    assert _worst(CODE) == pytest.approx(_usd(PROMPT + 9 * 200_000))
+    # and a container session (test_price27_tool_fees.py)
+    assert _worst(CODE) == pytest.approx(_usd(PROMPT + 9 * 200_000) + 0.05 * 5 / 60)
 
 
 def test_web_search_result_tokens_configured_and_bounded(tmp_path: Path) -> None:

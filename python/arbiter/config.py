@@ -324,6 +324,13 @@ class ModelSettings:
     # USD per call that asks OpenAI's `web_search_options` (search-preview models bill a fee per
     # call beside the tokens, which their usage does not count: $25 per 1,000 calls)
     price_search_call_usd: float = 0.025
+    # USD per web fetch a usage reports (`server_tool_use.web_fetch_requests`): Anthropic bills
+    # a fetch's content as input tokens and no fee, so 0 unless an upstream charges one
+    price_web_fetch_usd: float = 0.0
+    # Anthropic's code execution: USD per container hour ($0.05), and the minutes a call that
+    # offers it is held and billed (its minimum, 5: usage reports no container time)
+    price_container_hour_usd: float = 0.05
+    code_execution_minutes: float = 5.0
     # what the model's fast mode costs over its standard prices: OpenAI's priority processing
     # (`service_tier` "priority" / "fast": 1.7x on gpt-4o, 2x on gpt-5), Anthropic's fast mode
     # (`speed: "fast"`: 6x on Claude Opus 4.6); unset: 2 on an OpenAI upstream, 6 on an
@@ -351,6 +358,12 @@ class ModelSettings:
         return 2.0 if self.price_fast_factor is None else self.price_fast_factor
 
     @property
+    def container_session_usd(self) -> float:
+        """What one call's code execution container is billed: `code_execution_minutes` at
+        `price_container_hour_usd`."""
+        return self.price_container_hour_usd * self.code_execution_minutes / 60.0
+
+    @property
     def cache_write_1h_price(self) -> float:
         """The 1-hour cache write price per 1M tokens: its own, else 2x the input price."""
         hour = self.price_cache_write_1h_per_mtok
@@ -366,11 +379,13 @@ class ModelSettings:
         audio_in_tokens: int = 0,
         audio_out_tokens: int = 0,
         web_searches: int = 0,
+        web_fetches: int = 0,
     ) -> float:
         """USD for a call; `prompt_tokens` counts all input, the cache parts included;
         `cache_write_1h_tokens`, the part of the writes to the 1-hour cache; `audio_*_tokens`,
-        the audio parts of the input and output; `web_searches`, the searches it ran."""
-        searched = web_searches * self.price_web_search_usd
+        the audio parts of the input and output; `web_searches` / `web_fetches`, the searches
+        and fetches it ran."""
+        searched = web_searches * self.price_web_search_usd + web_fetches * self.price_web_fetch_usd
         price_in, price_out = self.price_in_per_mtok, self.price_out_per_mtok
         read, write = self.price_cache_read_per_mtok, self.price_cache_write_per_mtok
         hour = self.cache_write_1h_price if cache_write_1h_tokens else None
@@ -406,7 +421,7 @@ class ModelSettings:
         return self.cost_usd(
             usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
             usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.audio_in_tokens,
-            usage.audio_out_tokens, usage.web_searches,
+            usage.audio_out_tokens, usage.web_searches, usage.web_fetches,
         ) * (self.fast_factor if usage.fast else 1.0)  # fmt: skip
 
 

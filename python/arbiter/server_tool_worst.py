@@ -18,14 +18,23 @@ documents no size; its own example search read ~6,000 tokens), a web fetch's at 
 a fetch without `max_content_tokens`, a type not known here) leaves the context window as the
 bound (`results_bound` None). The window bounds every read whatever the results.
 
+Web fetches bill their content as input tokens and no fee (`price_web_fetch_usd`, 0 unless set).
+Code execution bills container time ($0.05 an hour, 5 minutes at the least), which no usage
+reports: a call that offers it is held and billed `code_execution_minutes` of it, unless a
+gateway's usage counts no `code_execution_requests`, or a web search or fetch that filters with
+code (versions from 2026-02-09) makes it free.
+
 OpenAI's `web_search_options` runs no loop: a search-preview model bills a fee per call that
 its usage does not count (`price_search_call_usd`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbiter.server_tools import provider_tools
+
+if TYPE_CHECKING:
+    from arbiter.config import ModelSettings
 
 LOOP_ITERATIONS = 10  # Anthropic's server-side sampling loop, then `pause_turn`
 
@@ -96,6 +105,37 @@ def loop_read(prompt: int, output: int, window: int, later: int, results: int | 
     most = max(window, prompt)
     each = most if results is None else min(most, prompt + output + results)
     return prompt + later * each
+
+
+def _is_code(tool: dict[str, Any]) -> bool:
+    return str(tool.get("type", "")).startswith("code_execution")
+
+
+def _filters_with_code(tool: dict[str, Any]) -> bool:
+    """A web search or fetch version that filters its results with code execution (dated
+    2026-02-09 or later): Anthropic bills no code execution beside it."""
+    kind = str(tool.get("type", ""))
+    if not (_is_search(tool) or _is_fetch(tool)):
+        return False
+    date = kind.rsplit("_", 1)[-1]
+    return len(date) == 8 and date.isdigit() and date >= "20260209"
+
+
+def container_sessions(body: dict[str, Any]) -> int:
+    """The code execution container sessions a call may be billed: 1 when the request offers
+    a code execution tool (and no web search or fetch version that makes it free), else 0."""
+    tools = provider_tools(body)
+    if not any(_is_code(t) for t in tools) or any(_filters_with_code(t) for t in tools):
+        return 0
+    return 1
+
+
+def fees(body: dict[str, Any], m: ModelSettings, code_executions: int | None = None) -> float:
+    """What a call bills beside its usage's tokens, searches and fetches: OpenAI's search-preview
+    fee, and a code execution container session (`code_execution_minutes` at the hourly price)
+    unless the usage counted no code execution (`code_executions` 0; None: not reported)."""
+    sessions = 0 if code_executions == 0 else container_sessions(body)
+    return search_calls(body) * m.price_search_call_usd + sessions * m.container_session_usd
 
 
 def search_calls(body: dict[str, Any]) -> int:

@@ -29,10 +29,11 @@ from arbiter.prompt_ratio import scaled
 from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.server_tool_worst import (
+    fees,
     iterations,
     loop_read,
     results_bound,
-    search_calls,
+    web_fetches,
     web_searches,
 )
 from arbiter.server_tools import acting
@@ -338,20 +339,23 @@ class CallWorst:
         prompt += billed - text
         heard, spoken = self._audio_parts(m)
         searches = self.web_searches(m)
+        fetched = web_fetches(self._sent, m.web_search_uses) if self._acting else 0
         # a server tool loop reads the prompt again each iteration, with the output and what
         # its tools found: bounded by the results' sizes, else the context window
         # (server_tool_worst.py)
         read = self._loop_read(m, prompt)
-        cost = m.cost_usd(read, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
+        cost = m.cost_usd(read, self.output_tokens(m), 0, 0, 0, heard, spoken, searches, fetched)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
             # 1-hour cache's where the request asks for it: 2x the input's unless configured)
             hour = prompt if self.hour_caching else 0
-            written = m.cost_usd(read, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
+            written = m.cost_usd(
+                read, self.output_tokens(m), 0, prompt, hour, 0, 0, searches, fetched
+            )
             cost = max(cost, written)
         if self.fast:  # billed at its fast mode's prices
             cost *= m.fast_factor
-        return cost + search_calls(self._sent) * m.price_search_call_usd
+        return cost + fees(self._sent, m)
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
@@ -370,8 +374,8 @@ class CallWorst:
             cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
         if self.fast:
             cost *= m.fast_factor
-        # the search fee is the caller's to add (call_pricing.call_cost), as for a usage's bill
-        return min(cost, self(model) - search_calls(self._sent) * m.price_search_call_usd)
+        # the fees are the caller's to add (call_pricing.call_cost), as for a usage's bill
+        return min(cost, self(model) - fees(self._sent, m))
 
 
 def asks_fast(body: dict[str, Any]) -> bool:

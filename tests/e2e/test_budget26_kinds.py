@@ -738,3 +738,23 @@ def test_a_burst_of_searches_passes_a_cap_by_at_most_one_worst_case(
     assert spent == pytest.approx(sum(answered), rel=1e-6)
     worst = _usd(2 * 200 + 800 + 20_000) * WIDE[0] + _usd(800 * WIDE[1]) + 0.01  # generous P
     assert spent <= 0.5 + worst
+
+
+def test_code_execution_billed_a_container_session(sidecar: Sidecar, stack: ExitStack) -> None:
+    """Anthropic bills code execution by container time ($0.05 an hour, 5 minutes at the
+    least), which its usage does not report: a call offered the tool is billed
+    `code_execution_minutes` (5) of it beside the tokens (found: tokens alone)."""
+    client = stack.enter_context(_anthropic(sidecar, _key(sidecar, "k-code")))
+
+    def call() -> str:
+        r = client.beta.messages.with_raw_response.create(
+            model="sim-medium", max_tokens=800, betas=["code-execution-2025-08-25"],
+            tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
+            messages=[{"role": "user", "content": "compute it"}],
+        )  # fmt: skip
+        return r.headers["x-arbiter-cost-usd"]
+
+    said, moved = _spent_by(sidecar, "k-code", call)
+    want = ANTHROPIC_COST + 0.05 * 5 / 60
+    assert said == pytest.approx(want, rel=1e-6)
+    assert moved == pytest.approx(want, rel=1e-6)
