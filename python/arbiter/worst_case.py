@@ -355,7 +355,12 @@ class CallWorst:
             cost = max(cost, written)
         if self.fast:  # billed at its fast mode's prices
             cost *= m.fast_factor
-        return cost + fees(self._sent, m)
+        return cost + self._fees(m)
+
+    def _fees(self, m: ModelSettings) -> float:
+        """What the call may bill beside its tokens (server_tool_worst.fees): none unless the
+        provider acts for it."""
+        return fees(self._sent, m) if self._acting else 0.0
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
@@ -375,7 +380,7 @@ class CallWorst:
         if self.fast:
             cost *= m.fast_factor
         # the fees are the caller's to add (call_pricing.call_cost), as for a usage's bill
-        return min(cost, self(model) - fees(self._sent, m))
+        return min(cost, self(model) - self._fees(m))
 
 
 def asks_fast(body: dict[str, Any]) -> bool:
