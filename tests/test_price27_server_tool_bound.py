@@ -57,6 +57,9 @@ def test_results_past_the_window_are_held_at_the_window() -> None:
 def test_fetches_bounded_by_max_content_tokens_else_the_window() -> None:
     bounded = {**FETCH, "max_content_tokens": 5_000}
     assert iterations({"tools": [SEARCH, bounded]}, 10) == 4  # a read after each use
+    # a version that filters its results with code may run code between them: the loop's limit
+    assert iterations({"tools": [{**SEARCH, "type": "web_search_20260209"}]}, 10) == 10
+    assert iterations({"tools": [{**FETCH, "type": "web_fetch_20260209"}]}, 10) == 10
     assert results_bound({"tools": [SEARCH, bounded]}, 10, 20_000) == 20_000 + 2 * 5_000
     assert _worst(SEARCH, bounded) == pytest.approx(_usd(PROMPT + 3 * (PROMPT + OUT + 30_000), 1))
     # a fetch without max_content_tokens, code execution, MCP: no bound but the window

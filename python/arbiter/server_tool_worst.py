@@ -5,10 +5,11 @@ tools) in a sampling loop of its own, up to 10 iterations before it answers `pau
 iteration reads the prompt again with every result found so far, and the usage bills all of
 them as input. So one such call can bill many times its prompt: the first iteration reads the
 prompt, each later one at most the model's context window. A loop whose server tools are all
-web searches runs at most one iteration more than the searches it may run (each later iteration
-follows a search). The searches themselves bill per search: a web search tool's `max_uses`, or
-the model's `web_search_uses` for one without it (Anthropic sets none); searches past that are
-billed as the usage reports them.
+web searches and fetches runs at most one iteration more than the uses it may run (each later
+iteration follows one; not so for a version that filters its results with code execution,
+from 2026-02-09, which may run code between them). The searches themselves bill per search: a
+web search tool's `max_uses`, or the model's `web_search_uses` for one without it (Anthropic
+sets none); searches past that are billed as the usage reports them.
 
 Each later iteration reads no more than the first one's prompt, the model's output so far (at
 most the call's output limit: the loop's iterations share one `max_tokens`) and the results its
@@ -71,11 +72,13 @@ def web_fetches(body: dict[str, Any], default: int) -> int:
 def iterations(body: dict[str, Any], default: int) -> int:
     """How many times the upstream may read the prompt in one call: 1 without server tools
     (`mcp_servers` count as such), else the loop's limit, or one more than the searches and
-    fetches when web searches and fetches are its only server tools."""
+    fetches when web searches and fetches that run no code are its only server tools (a
+    version that filters with code execution may run code between them: the loop's limit)."""
     tools = provider_tools(body)
     if not tools and body.get("mcp_servers") in (None, []):
         return 1
-    if body.get("mcp_servers") in (None, []) and all(_is_search(t) or _is_fetch(t) for t in tools):
+    plain = all((_is_search(t) or _is_fetch(t)) and not _filters_with_code(t) for t in tools)
+    if body.get("mcp_servers") in (None, []) and plain:
         uses = web_searches(body, default) + web_fetches(body, default)
         return min(LOOP_ITERATIONS, 1 + uses)
     return LOOP_ITERATIONS
