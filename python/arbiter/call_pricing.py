@@ -11,7 +11,7 @@ from arbiter import cost_ratio
 from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
-from arbiter.server_tool_worst import iterations, search_calls
+from arbiter.server_tool_worst import fees, iterations
 from arbiter.types import ChatRequest, Usage, estimate_tokens
 from arbiter.upstream.usage_counts import call_limits, within_limit
 from arbiter.worst_case import CallWorst, choices
@@ -115,8 +115,9 @@ def call_cost(
         m, usage, worst_of(plan, model) if reported else None,
         s.billing_alerts.cost_report_dropped,
     )  # fmt: skip
-    # OpenAI's web_search_options fee, which no usage counts (the worst case holds it)
-    fee = search_calls(req.body) * m.price_search_call_usd
+    # OpenAI's web_search_options fee and a code execution container session, which no usage
+    # counts (the worst case holds them: server_tool_worst.fees)
+    fee = fees(req.body, m, None if usage is None else usage.code_executions)
     if billed is not None:
         if reported:  # a believed report teaches how much dearer its calls are (cost_ratio.py)
             assert usage is not None

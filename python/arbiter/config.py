@@ -317,9 +317,20 @@ class ModelSettings:
     # the searches budgets reserve for a web search tool without `max_uses` (Anthropic sets it no
     # default: its server loop runs up to 10 iterations); more that ran are billed as they come
     web_search_uses: int = 10
+    # the most tokens one web search's results add to the server loop's later reads (Anthropic
+    # documents no size: its own example search read ~6,000 input tokens); budgets hold each
+    # later read at the prompt, the output limit and these, not the whole context window
+    web_search_result_tokens: int = 20_000
     # USD per call that asks OpenAI's `web_search_options` (search-preview models bill a fee per
     # call beside the tokens, which their usage does not count: $25 per 1,000 calls)
     price_search_call_usd: float = 0.025
+    # USD per web fetch a usage reports (`server_tool_use.web_fetch_requests`): Anthropic bills
+    # a fetch's content as input tokens and no fee, so 0 unless an upstream charges one
+    price_web_fetch_usd: float = 0.0
+    # Anthropic's code execution: USD per container hour ($0.05), and the minutes a call that
+    # offers it is held and billed (its minimum, 5: usage reports no container time)
+    price_container_hour_usd: float = 0.05
+    code_execution_minutes: float = 5.0
     # what the model's fast mode costs over its standard prices: OpenAI's priority processing
     # (`service_tier` "priority" / "fast": 1.7x on gpt-4o, 2x on gpt-5), Anthropic's fast mode
     # (`speed: "fast"`: 6x on Claude Opus 4.6); unset: 2 on an OpenAI upstream, 6 on an
@@ -347,6 +358,12 @@ class ModelSettings:
         return 2.0 if self.price_fast_factor is None else self.price_fast_factor
 
     @property
+    def container_session_usd(self) -> float:
+        """What one call's code execution container is billed: `code_execution_minutes` at
+        `price_container_hour_usd`."""
+        return self.price_container_hour_usd * self.code_execution_minutes / 60.0
+
+    @property
     def cache_write_1h_price(self) -> float:
         """The 1-hour cache write price per 1M tokens: its own, else 2x the input price."""
         hour = self.price_cache_write_1h_per_mtok
@@ -362,15 +379,24 @@ class ModelSettings:
         audio_in_tokens: int = 0,
         audio_out_tokens: int = 0,
         web_searches: int = 0,
+        web_fetches: int = 0,
     ) -> float:
         """USD for a call; `prompt_tokens` counts all input, the cache parts included;
         `cache_write_1h_tokens`, the part of the writes to the 1-hour cache; `audio_*_tokens`,
-        the audio parts of the input and output; `web_searches`, the searches it ran."""
-        searched = web_searches * self.price_web_search_usd
+        the audio parts of the input and output; `web_searches` / `web_fetches`, the searches
+        and fetches it ran."""
+        searched = web_searches * self.price_web_search_usd + web_fetches * self.price_web_fetch_usd
         price_in, price_out = self.price_in_per_mtok, self.price_out_per_mtok
+        read, write = self.price_cache_read_per_mtok, self.price_cache_write_per_mtok
+        hour = self.cache_write_1h_price if cache_write_1h_tokens else None
         if self.long_context_tokens is not None and prompt_tokens > self.long_context_tokens:
-            # the whole call at the long prices (the input's count includes its cache parts)
+            # the whole call at the long prices (the input's count includes its cache parts);
+            # the cache prices are multiples of the input price (Anthropic: reads 0.1x, writes
+            # 1.25x and 2x), so they rise by the input's long factor too
             long_in, long_out = self.price_long_in_per_mtok, self.price_long_out_per_mtok
+            if long_in is not None and price_in > 0:
+                rise = long_in / price_in
+                read, write, hour = (None if p is None else p * rise for p in (read, write, hour))
             price_in = price_in if long_in is None else long_in
             price_out = price_out if long_out is None else long_out
         return searched + price.cost_usd(
@@ -380,10 +406,10 @@ class ModelSettings:
             completion_tokens,
             cache_read=cache_read_tokens,
             cache_write=cache_write_tokens,
-            cache_read_price=self.price_cache_read_per_mtok,
-            cache_write_price=self.price_cache_write_per_mtok,
+            cache_read_price=read,
+            cache_write_price=write,
             cache_write_1h=cache_write_1h_tokens,
-            cache_write_1h_price=self.cache_write_1h_price if cache_write_1h_tokens else None,
+            cache_write_1h_price=hour,
             audio_in=audio_in_tokens,
             audio_out=audio_out_tokens,
             audio_in_price=self.price_audio_in_per_mtok,
@@ -395,7 +421,7 @@ class ModelSettings:
         return self.cost_usd(
             usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
             usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.audio_in_tokens,
-            usage.audio_out_tokens, usage.web_searches,
+            usage.audio_out_tokens, usage.web_searches, usage.web_fetches,
         ) * (self.fast_factor if usage.fast else 1.0)  # fmt: skip
 
 

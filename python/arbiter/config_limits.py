@@ -12,6 +12,7 @@ MAX_PRICE_PER_MTOK = 1e6
 MAX_MODEL_TOKENS = 1_000_000_000
 MAX_MODEL_NAME_CHARS = 256
 MAX_SEARCH_USES = 10_000  # web searches budgets reserve for a tool without max_uses
+MAX_CODE_MINUTES = 24 * 60  # a code execution container's minutes held and billed per call
 
 
 def model_name_ok(value: object) -> bool:

@@ -31,6 +31,7 @@ from arbiter.config_checks import (
 )
 from arbiter.config_limits import (
     MAX_BODY_LIMIT,
+    MAX_CODE_MINUTES,
     MAX_MODEL_NAME_CHARS,
     MAX_MODEL_TOKENS,
     MAX_PRICE_PER_MTOK,
@@ -128,6 +129,8 @@ def resolve(
             )
             and 0 <= m.price_web_search_usd <= MAX_PRICE_PER_MTOK
             and 0 <= m.price_search_call_usd <= MAX_PRICE_PER_MTOK
+            and 0 <= m.price_web_fetch_usd <= MAX_PRICE_PER_MTOK
+            and 0 <= m.price_container_hour_usd <= MAX_PRICE_PER_MTOK
             and (m.price_fast_factor is None or 1 <= m.price_fast_factor <= 100)
             and (m.long_context_tokens is None or 0 < m.long_context_tokens <= MAX_MODEL_TOKENS)
         ):
@@ -138,6 +141,17 @@ def resolve(
         if not 0 <= m.web_search_uses <= MAX_SEARCH_USES:
             where = loc.where(["models", name, "web_search_uses"])
             loc.fail(f"{where}: models.{name}.web_search_uses must be in [0, {MAX_SEARCH_USES}]")
+        if not 0 <= m.code_execution_minutes <= MAX_CODE_MINUTES:
+            where = loc.where(["models", name, "code_execution_minutes"])
+            loc.fail(
+                f"{where}: models.{name}.code_execution_minutes must be in [0, {MAX_CODE_MINUTES}]"
+            )
+        if not 0 <= m.web_search_result_tokens <= MAX_MODEL_TOKENS:
+            where = loc.where(["models", name, "web_search_result_tokens"])
+            loc.fail(
+                f"{where}: models.{name}.web_search_result_tokens must be in "
+                f"[0, {MAX_MODEL_TOKENS}]"
+            )
         if not 1.0 <= m.prompt_token_ratio <= CEILING:
             where = loc.where(["models", name, "prompt_token_ratio"])
             loc.fail(f"{where}: models.{name}.prompt_token_ratio must be in [1, {CEILING:g}]")

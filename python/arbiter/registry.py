@@ -565,6 +565,8 @@ def _priced(m: ModelSettings, factor: float) -> ModelSettings:
         ),
         price_web_search_usd=m.price_web_search_usd * factor,
         price_search_call_usd=m.price_search_call_usd * factor,
+        price_web_fetch_usd=m.price_web_fetch_usd * factor,
+        price_container_hour_usd=m.price_container_hour_usd * factor,
         price_long_in_per_mtok=(
             None if m.price_long_in_per_mtok is None else m.price_long_in_per_mtok * factor
         ),

@@ -132,6 +132,13 @@ class Usage:
     # the web searches the upstream ran for the call (Anthropic's
     # `server_tool_use.web_search_requests`), billed per search, not per token
     web_searches: int = 0
+    # the web fetches it ran (`server_tool_use.web_fetch_requests`: Anthropic bills their
+    # tokens, no fee; priced at the model's price_web_fetch_usd, 0 unless set)
+    web_fetches: int = 0
+    # the code executions it ran where the usage says (`server_tool_use.code_execution_requests`,
+    # which gateways report; Anthropic's own usage does not: None); a call offered code execution
+    # is billed a container session unless its usage counted none (server_tool_worst.fees)
+    code_executions: int | None = None
     # served in the model's fast mode (OpenAI's priority processing: the answer's `service_tier`
     # "priority" or "fast"; Anthropic's fast mode: its usage's `speed: "fast"`), billed at a
     # multiple of the standard prices (the model's fast_factor)

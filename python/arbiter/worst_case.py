@@ -28,7 +28,14 @@ from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.prompt_ratio import scaled
 from arbiter.protocols.anthropic_cache_control import asks_caching, asks_hour_caching
 from arbiter.routing_fast import KEEPS_THINKING
-from arbiter.server_tool_worst import iterations, search_calls, web_searches
+from arbiter.server_tool_worst import (
+    fees,
+    iterations,
+    loop_read,
+    results_bound,
+    web_fetches,
+    web_searches,
+)
 from arbiter.server_tools import acting
 from arbiter.types import ChatRequest, Usage, count_tokens
 from arbiter.upstream.usage_counts import prompt_bound
@@ -285,6 +292,15 @@ class CallWorst:
         tools' loop (server_tool_worst.py), 1 without."""
         return iterations(self._sent, m.web_search_uses) if self._acting else 1
 
+    def _loop_read(self, m: ModelSettings, prompt: int) -> int:
+        """The input tokens one call on `m` may bill for a `prompt`: once without server
+        tools, else the loop's reads (server_tool_worst.loop_read)."""
+        later = self.iterations(m) - 1
+        if not later:
+            return prompt
+        results = results_bound(self._sent, m.web_search_uses, m.web_search_result_tokens)
+        return loop_read(prompt, self.output_tokens(m), m.context_window, later, results)
+
     def prompt_limit(self, m: ModelSettings) -> int:
         """The most input tokens a usage of one call on `m` is believed to count: the prompt
         bound (usage_counts.prompt_bound) once per server-tool iteration."""
@@ -323,19 +339,28 @@ class CallWorst:
         prompt += billed - text
         heard, spoken = self._audio_parts(m)
         searches = self.web_searches(m)
-        # a server tool loop reads the prompt again each iteration, with what it found: at
-        # most the context window each (server_tool_worst.py)
-        read = prompt + (self.iterations(m) - 1) * max(m.context_window, prompt)
-        cost = m.cost_usd(read, self.output_tokens(m), 0, 0, 0, heard, spoken, searches)
+        fetched = web_fetches(self._sent, m.web_search_uses) if self._acting else 0
+        # a server tool loop reads the prompt again each iteration, with the output and what
+        # its tools found: bounded by the results' sizes, else the context window
+        # (server_tool_worst.py)
+        read = self._loop_read(m, prompt)
+        cost = m.cost_usd(read, self.output_tokens(m), 0, 0, 0, heard, spoken, searches, fetched)
         if self.caching and (m.price_cache_write_per_mtok is not None or self.hour_caching):
             # the whole prompt may be written to the cache, billed at its write price (the
             # 1-hour cache's where the request asks for it: 2x the input's unless configured)
             hour = prompt if self.hour_caching else 0
-            written = m.cost_usd(read, self.output_tokens(m), 0, prompt, hour, 0, 0, searches)
+            written = m.cost_usd(
+                read, self.output_tokens(m), 0, prompt, hour, 0, 0, searches, fetched
+            )
             cost = max(cost, written)
         if self.fast:  # billed at its fast mode's prices
             cost *= m.fast_factor
-        return cost + search_calls(self._sent) * m.price_search_call_usd
+        return cost + self._fees(m)
+
+    def _fees(self, m: ModelSettings) -> float:
+        """What the call may bill beside its tokens (server_tool_worst.fees): none unless the
+        provider acts for it."""
+        return fees(self._sent, m) if self._acting else 0.0
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
@@ -354,8 +379,8 @@ class CallWorst:
             cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens, 0, 0, 0, heard, spoken)
         if self.fast:
             cost *= m.fast_factor
-        # the search fee is the caller's to add (call_pricing.call_cost), as for a usage's bill
-        return min(cost, self(model) - search_calls(self._sent) * m.price_search_call_usd)
+        # the fees are the caller's to add (call_pricing.call_cost), as for a usage's bill
+        return min(cost, self(model) - self._fees(m))
 
 
 def asks_fast(body: dict[str, Any]) -> bool:

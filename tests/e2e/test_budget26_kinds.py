@@ -7,6 +7,7 @@ billed twice or not at all. One sidecar start for the module."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,12 @@ ANTHROPIC_COST = _usd(
 )  # fmt: skip
 
 
+WIDE = (5.0, 25.0)  # sim-wide: Claude Opus 4.6's prices and 200K window, over Anthropic's API
+# one search's loop as Anthropic counts it: the prompt, then the prompt again with the search's
+# results (under sim-wide's 20,000-token results bound) and the output so far
+HEAVY_SEARCH = {"input_tokens": 20_800, "output_tokens": 700,
+                "server_tool_use": {"web_search_requests": 1}}  # fmt: skip
+HEAVY_SEARCH_COST = _usd(20_800 * WIDE[0] + 700 * WIDE[1]) + 0.01
 UNBOUNDED_SEARCHES = 12  # what a web search tool without max_uses ran (the default: 10)
 LOOP_INPUT = 150_000  # a server tool loop's input: past 4 context windows (sim-medium's 32K)
 
@@ -117,6 +124,8 @@ def _message(req: dict[str, Any]) -> tuple[bytes, str]:
         usage["server_tool_use"] = {"web_search_requests": uses}
     if _text(req) == "search in a loop":  # the loop read the prompt and results again and again
         usage["input_tokens"] = LOOP_INPUT
+    if _text(req) == "one heavy search":
+        usage = dict(HEAVY_SEARCH)
     if not req.get("stream"):
         body = {**head, "content": content, "stop_reason": "end_turn", "stop_sequence": None,
                 "usage": usage}  # fmt: skip
@@ -180,7 +189,12 @@ def _edit(doc: dict[str, Any]) -> None:
         **doc["models"]["sim-tier"], "long_context_tokens": 500,
         "price_long_in_per_mtok": 2 * VOICE[0], "price_long_out_per_mtok": 1.5 * VOICE[1],
     }  # fmt: skip
+    doc["models"]["sim-wide"] = {
+        **doc["models"]["sim-medium"], "context_window": 200_000,
+        "price_in_per_mtok": WIDE[0], "price_out_per_mtok": WIDE[1],
+    }  # fmt: skip
     caps = (
+        ("k-dollar", 1.0), ("k-burst", 0.5),
         ("k-voice-cap", 0.01), ("k-search-cap", 0.12), ("k-tier-cap", 0.003),
         ("k-loop-cap", 0.05), ("k-free-search-cap", 0.5), ("k-search-fee-cap", 0.02),
     )  # fmt: skip
@@ -455,7 +469,8 @@ def test_web_searches_billed_per_search(sidecar: Sidecar, stack: ExitStack) -> N
 def test_web_search_max_uses_reserved(sidecar: Sidecar, stack: ExitStack) -> None:
     """A $0.12 cap: a request that lets the model search 10 times ($0.10 of searches, and the
     loop's 10 reads of the prompt) has no room and is refused, nothing billed; one search
-    (~$0.098 held: the search, a second read of a 32K window, the output) goes through."""
+    (~$0.07 held: the search, a second read of the prompt, the output and the search's
+    results, `web_search_result_tokens`) goes through."""
     key = _key(sidecar, "k-search-cap")
     client = stack.enter_context(_anthropic(sidecar, key))
     with pytest.raises(anthropic.RateLimitError):
@@ -552,8 +567,9 @@ def test_long_context_billed_at_long_prices(sidecar: Sidecar) -> None:
 def test_server_tool_loop_reserved(sidecar: Sidecar, stack: ExitStack) -> None:
     """A web search runs in Anthropic's server loop, which reads the prompt again with the
     results after the search (billed as input): one search on a $0.05 cap holds a second read
-    of sim-medium's 32K window ($0.08) and is refused; held at one read of its prompt (~$0.018)
-    it went through, and such a loop's input can pass the prompt many times over."""
+    of the prompt, the output and 20,000 tokens of results (~$0.07) and is refused; held at one
+    read of its prompt (~$0.018) it went through, and such a loop's input can pass the prompt
+    many times over."""
     key = _key(sidecar, "k-loop-cap")
     client = stack.enter_context(_anthropic(sidecar, key))
     with pytest.raises(anthropic.RateLimitError):
@@ -676,3 +692,69 @@ def test_routing_estimate_prices_fast_mode_and_audio(sidecar: Sidecar) -> None:
     assert plain["sim-voice"] - out * VOICE[1] == pytest.approx(
         spoken["sim-voice"] - out * VOICE[3], rel=1e-3
     )
+
+
+def _heavy_search(client: anthropic.Anthropic) -> Any:
+    return client.messages.with_raw_response.create(
+        model="sim-wide", max_tokens=800, tools=[_searching(1)],
+        messages=[{"role": "user", "content": "one heavy search"}],
+    )  # fmt: skip
+
+
+def test_one_search_on_a_dollar_key_held_at_what_it_can_read(
+    sidecar: Sidecar, stack: ExitStack
+) -> None:
+    """One search on a 200K-window model at $5/M: the loop's second read holds the prompt,
+    the output limit and the search's results (`web_search_result_tokens`, 20,000), ~$0.13,
+    not the whole window ($1.0355, so a $1 key was refused a call that costs $0.13)."""
+    client = stack.enter_context(_anthropic(sidecar, _key(sidecar, "k-dollar")))
+    said, moved = _spent_by(
+        sidecar, "k-dollar", lambda: _heavy_search(client).headers["x-arbiter-cost-usd"]
+    )
+    assert said == pytest.approx(HEAVY_SEARCH_COST, rel=1e-6)
+    assert moved == pytest.approx(HEAVY_SEARCH_COST, rel=1e-6)
+
+
+def test_a_burst_of_searches_passes_a_cap_by_at_most_one_worst_case(
+    sidecar: Sidecar, stack: ExitStack
+) -> None:
+    """8 concurrent single-search calls ($0.1315 each, held ~$0.135) on a $0.5 cap: those
+    that find no room are refused (429), and the spend passes the cap by less than one
+    call's worst case however they interleave."""
+    client = stack.enter_context(_anthropic(sidecar, _key(sidecar, "k-burst")))
+
+    def one(_: int) -> str:
+        try:
+            return _heavy_search(client).headers["x-arbiter-cost-usd"]
+        except anthropic.RateLimitError:
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(8)))
+    answered = [float(o) for o in outcomes if o != "refused"]
+    assert answered and len(answered) < 8, outcomes
+    assert all(c == pytest.approx(HEAVY_SEARCH_COST, rel=1e-6) for c in answered)
+    spent = tenant_spent(sidecar, "k-burst")
+    assert spent == pytest.approx(sum(answered), rel=1e-6)
+    worst = _usd(2 * 200 + 800 + 20_000) * WIDE[0] + _usd(800 * WIDE[1]) + 0.01  # generous P
+    assert spent <= 0.5 + worst
+
+
+def test_code_execution_billed_a_container_session(sidecar: Sidecar, stack: ExitStack) -> None:
+    """Anthropic bills code execution by container time ($0.05 an hour, 5 minutes at the
+    least), which its usage does not report: a call offered the tool is billed
+    `code_execution_minutes` (5) of it beside the tokens (found: tokens alone)."""
+    client = stack.enter_context(_anthropic(sidecar, _key(sidecar, "k-code")))
+
+    def call() -> str:
+        r = client.beta.messages.with_raw_response.create(
+            model="sim-medium", max_tokens=800, betas=["code-execution-2025-08-25"],
+            tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
+            messages=[{"role": "user", "content": "compute it"}],
+        )  # fmt: skip
+        return r.headers["x-arbiter-cost-usd"]
+
+    said, moved = _spent_by(sidecar, "k-code", call)
+    want = ANTHROPIC_COST + 0.05 * 5 / 60
+    assert said == pytest.approx(want, rel=1e-6)
+    assert moved == pytest.approx(want, rel=1e-6)

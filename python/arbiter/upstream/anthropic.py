@@ -94,7 +94,9 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     )
     # the server tools it ran: web searches are billed per search ($10 per 1,000)
     tools = u.get("server_tool_use")
-    searches = token_count(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
+    tools = tools if isinstance(tools, dict) else {}
+    searches = token_count(tools.get("web_search_requests"))
+    ran = tools.get("code_execution_requests")  # a gateway's count; Anthropic's usage has none
     return Usage(
         prompt_tokens=count("input_tokens") + read + write,
         completion_tokens=count("output_tokens"),
@@ -103,6 +105,8 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         cache_write_tokens=write,
         cache_write_1h_tokens=hour,
         web_searches=searches,
+        web_fetches=token_count(tools.get("web_fetch_requests")),
+        code_executions=None if ran is None else token_count(ran),
         fast=u.get("speed") == "fast",  # fast mode ran (a request asking it may fall back)
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
