@@ -13,7 +13,11 @@ locally); one detected after the new one began is the same change. A detector da
 change from its last detection at the earliest (changepoint.GradeDetector._alarm). A replica
 whose first grades after the change came after the first detection (little traffic) dates it
 later still: its reset, measured from the level the stored one was measured from (nearer that
-one's level before than after), is the same change too.
+one's level before than after), is the same change too, unless its level after is past the
+stored one's by over half the stored jump: that replica missed the stored change (it was down,
+or its detector had not fired) and measured a second one from the level before the first;
+before, the store took it for the first, and the replicas that did see the first reset the
+second again later (`same_change`).
 
 The grades since the change: the resetting replica's own (its detector counted them) plus what
 every other replica wrote since the change began, read from `arm_log` (each replica's deltas in
@@ -41,13 +45,36 @@ if TYPE_CHECKING:
 ArmResetRow = tuple[str, str, str, str, float, float, float, float, float, float, float]
 
 ARM_LOG_KEEP_S = 86400.0  # a change begun earlier counts the others' grades of the last day
-# the new reset measured its change from the stored one's level before: the same change
-# (levels an older replica's reset left behind, `ts` moved without them, are not compared)
-_SAME_LEVEL = (
-    "COALESCE(arm_resets.levels_ts = arm_resets.ts AND "
-    "ABS(EXCLUDED.level_before - arm_resets.level_before) "
-    "< ABS(EXCLUDED.level_before - arm_resets.level_after), FALSE)"
-)
+_ARM_LOCK_SPACE = 2707  # the advisory locks' first key: an arm's reset (_lock_arm)
+# (ts, level_before, level_after, levels_ts): a stored reset, as same_change reads it
+StoredReset = tuple[float, float | None, float | None, float | None]
+
+
+def same_change(
+    stored: StoredReset | None, started: float, detected: float, levels: tuple[float, float],
+    window_s: float,
+) -> tuple[bool, float, float]:  # fmt: skip
+    """Whether a new reset is the stored one's change (see the module docstring), and if not
+    when its change began and the level it left (what the new row stores and its sums count
+    from). A change the stored one was detected before (its start not known: `window_s`
+    before its detection) or measured from the stored one's level before is the same change,
+    unless its level after is past the stored one's by more than half the stored jump: then
+    the replica missed the stored change (down, or its detector had not fired) and measured a
+    second one from the level before the first; it began after the stored detection at the
+    earliest and from the stored level after (a replica that finds it later measures it from
+    there, and is not taken for a third change)."""
+    before, after = levels
+    since = started if started > 0 else detected - window_s
+    if stored is None:
+        return False, since, before
+    ts, s_before, s_after, levels_ts = stored
+    if levels_ts != ts or s_before is None or s_after is None:  # an older replica's: no levels
+        return ts > since, since, before
+    same = ts > since or abs(before - s_before) < abs(before - s_after)
+    past = abs(after - s_after) > abs(after - (2 * s_after - s_before))
+    if same and past:
+        return False, max(since, ts), s_after
+    return same, since, before
 
 
 class ArmResetsMixin(StoreHooks):
@@ -73,24 +100,36 @@ class ArmResetsMixin(StoreHooks):
         with self._tx() as cur:
             for row in sorted(rows):  # one lock order
                 tenant, task, model, direction, alpha, beta, n, started, detected = row[:9]
-                before, after = row[9:]
                 key = (tenant, task, model)
-                since = started if started > 0 else detected - window_s
-                # one statement: a second writer waits on the first's row lock, then finds it
+                # a second writer of the arm's reset (or a backlog write: _reset_after) waits
+                # here for the first's commit, then reads its row
+                self._lock_arm(cur, key)
                 cur.execute(
                     self._sql(
-                        "INSERT INTO arm_resets (tenant, task, model, direction, ts, "
-                        "level_before, level_after, levels_ts, started) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                        "ON CONFLICT (tenant, task, model, direction) DO UPDATE SET "
-                        "ts = EXCLUDED.ts, level_before = EXCLUDED.level_before, "
-                        "level_after = EXCLUDED.level_after, levels_ts = EXCLUDED.levels_ts, "
-                        "started = EXCLUDED.started "
-                        f"WHERE arm_resets.ts <= %s AND NOT {_SAME_LEVEL}"
+                        "SELECT ts, level_before, level_after, levels_ts FROM arm_resets "
+                        "WHERE tenant = %s AND task = %s AND model = %s AND direction = %s"
                     ),
-                    (*key, direction, detected, before, after, detected, started or None, since),
+                    (*key, direction),
                 )
-                if cur.rowcount > 0:
+                stored = cur.fetchone()
+                same, since, before = same_change(
+                    None if stored is None else tuple(stored), started, detected,
+                    (row[9], row[10]), window_s,
+                )  # fmt: skip
+                if not same:
+                    started = since if started > 0 else 0.0
+                    cur.execute(
+                        self._sql(
+                            "INSERT INTO arm_resets (tenant, task, model, direction, ts, "
+                            "level_before, level_after, levels_ts, started) "
+                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                            "ON CONFLICT (tenant, task, model, direction) DO UPDATE SET "
+                            "ts = EXCLUDED.ts, level_before = EXCLUDED.level_before, "
+                            "level_after = EXCLUDED.level_after, "
+                            "levels_ts = EXCLUDED.levels_ts, started = EXCLUDED.started"
+                        ),
+                        (*key, direction, detected, before, row[10], detected, started or None),
+                    )
                     applied += 1
                     if replica is not None and started > 0:
                         others = self._logged_since(cur, key, started, replica)
@@ -115,20 +154,32 @@ class ArmResetsMixin(StoreHooks):
                     )
         return applied
 
+    def _lock_arm(self, cur: Cursor, key: tuple[Any, ...]) -> None:
+        """Hold the arm's reset lock to the end of the transaction (PostgreSQL: an advisory
+        lock, which also covers an arm with no row yet; SQLite's write transactions are one at
+        a time already): a reset and a backlog write's check and write are one step each."""
+        if self.backend == "postgres":
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                (_ARM_LOCK_SPACE, "\x1f".join(str(k) for k in key[:3])),
+            )
+
     def _reset_after(
         self, cur: Cursor, arms: Sequence[tuple[Any, ...]], at: float
     ) -> set[tuple[str, str, str]]:
         """The arms among `arms` (write_rows' rows) whose stored reset is for a change begun
         after `at` (the caller's clock: when a policy batch was taken): a batch graded before
         the change, held by an outage past the reset. Its grades are from before the change
-        the reset dropped, and are not added to the arm (nor logged). (A reset committing
-        between this read and the write is the same race as any delta's before it.)"""
+        the reset dropped, and are not added to the arm (nor logged). Each arm's reset lock is
+        taken before its read and held to the write's commit: a reset committing between the
+        read and the write added the batch (pre-change grades counted as post-change)."""
         keys = sorted({tuple(r[:3]) for r in arms if any(r[3:6])})
         if not keys:
             return set()
         when, params = on_store_clock(self._STORE_NOW, at)
         out: set[tuple[str, str, str]] = set()
-        for key in keys:
+        for key in keys:  # in key order, as reset_arms: no lock cycles
+            self._lock_arm(cur, key)
             cur.execute(
                 self._sql(
                     "SELECT 1 FROM arm_resets WHERE tenant = %s AND task = %s AND model = %s "
