@@ -27,9 +27,12 @@ KEY = ("default", "math", "m")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("path", ["write", "write_batches"])
 def test_a_reset_between_a_backlog_checks_and_its_write_drops_the_batch(
-    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`write`: one batch with its time (`_reset_after`'s check); `write_batches`: the sync's
+    queue, several a transaction (store/policy_batches.py, rep27; `_reset_starts`' check)."""
     with empty_store_url(backend, tmp_path / "race.db") as url:
         writer, resetter = open_store(url), open_store(url)
         try:
@@ -46,20 +49,23 @@ def test_a_reset_between_a_backlog_checks_and_its_write_drops_the_batch(
                 except Exception as err:  # (the assertion below names it)
                     outcome.append(err)
 
-            checked = arm_resets.ArmResetsMixin._reset_after
+            check = "_reset_after" if path == "write" else "_reset_starts"
+            checked = getattr(arm_resets.ArmResetsMixin, check)
             racer = threading.Thread(target=reset_now)
 
             def check_then_reset(self: Any, *args: Any) -> Any:
                 found = checked(self, *args)
-                if self is writer:  # the reset runs now, between the check and the write
-                    racer.start()
+                if self is writer and not racer.is_alive() and not outcome:
+                    racer.start()  # the reset runs now, between the check and the write
                     racer.join(1.0)
                 return found
 
-            monkeypatch.setattr(arm_resets.ArmResetsMixin, "_reset_after", check_then_reset)
-            writer.write(
-                [PolicyDelta(*KEY, 50.0, 0.0, 50.0)], batch_id="late", replica="a", logged_at=taken
-            )
+            monkeypatch.setattr(arm_resets.ArmResetsMixin, check, check_then_reset)
+            late = [PolicyDelta(*KEY, 50.0, 0.0, 50.0)]
+            if path == "write":
+                writer.write(late, batch_id="late", replica="a", logged_at=taken)
+            else:
+                assert writer.write_batches([("late", [], late, taken)], 600.0, "a") == 1
             racer.join(10.0)
             assert outcome == [1], outcome
             arm = writer.load_arms("default")[0]
