@@ -92,3 +92,34 @@ def test_a_replica_that_missed_a_change_resets_the_next_and_others_adopt_it(
         finally:
             for svc in (a, b, c):
                 svc.store.close()
+
+
+@pytest.mark.parametrize(
+    ("stored", "new", "expected"),
+    [
+        # the first change found late (began after the stored detection, from 0.9): the same
+        ((100.0, 0.9, 0.5, 100.0), (150.0, 0.9, 0.45), (True, 150.0, 0.9)),
+        # from 0.9 to past 0.5 by over half the stored jump: a replica that missed the first
+        # change found a second; stored from 0.5, the level the store held
+        ((100.0, 0.9, 0.5, 100.0), (150.0, 0.9, 0.1), (False, 150.0, 0.5)),
+        # its run began before the stored detection: the second began after it at the earliest
+        ((100.0, 0.9, 0.5, 100.0), (50.0, 0.9, 0.1), (False, 100.0, 0.5)),
+        # a replica that saw the first measures the second from 0.5: a new change (rep26)
+        ((100.0, 0.9, 0.5, 100.0), (150.0, 0.5, 0.1), (False, 150.0, 0.5)),
+        # that second change as stored from 0.5, found by a replica whose run began before
+        ((200.0, 0.5, 0.1, 200.0), (180.0, 0.5, 0.12), (True, 180.0, 0.5)),
+        # a rise: past the stored level after upwards
+        ((100.0, 0.2, 0.5, 100.0), (150.0, 0.2, 0.9), (False, 150.0, 0.5)),
+        # an older replica's row (its levels not written with its `ts`): by time alone
+        ((100.0, 0.9, 0.5, 90.0), (150.0, 0.9, 0.1), (False, 150.0, 0.9)),
+        ((100.0, 0.9, 0.5, 90.0), (50.0, 0.9, 0.1), (True, 50.0, 0.9)),
+    ],
+)
+def test_same_change(
+    stored: arm_resets.StoredReset,
+    new: tuple[float, float, float],
+    expected: tuple[bool, float, float],
+) -> None:
+    started, before, after = new
+    got = arm_resets.same_change(stored, started, started + 5.0, (before, after), 600.0)
+    assert got == pytest.approx(expected)
