@@ -35,6 +35,7 @@ def _down(svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(svc.store, "write", refused)
     monkeypatch.setattr(svc.store, "reset_arms", refused)
+    monkeypatch.setattr(svc.store, "write_batches", refused)  # (rep27: the queue's writes)
 
 
 def _sync_fails(svc: Services) -> None:

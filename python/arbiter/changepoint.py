@@ -98,6 +98,10 @@ class _Side:
     stat: float = 0.0
     zero: int = 0  # index of the first observation after the last zero
     zero_t: float = 0.0  # the time of the observation that zeroed it
+    # the time of the first observation since (`zero`'s: the change's estimated start); a
+    # replica idle for hours dated a change from its last grade before the gap, and a reset
+    # then counted the other replicas' grades of the gap, from before the change, as since it
+    first_t: float = 0.0
     n: int = 0  # observations since then, and their sum and sum of squares
     total: float = 0.0
     squares: float = 0.0
@@ -107,6 +111,8 @@ class _Side:
         if self.stat == 0.0:
             self.zero, self.zero_t, self.n, self.total, self.squares = i + 1, t, 0, 0.0, 0.0
         else:
+            if self.n == 0:
+                self.first_t = t
             self.n += 1
             self.total += x
             self.squares += x * x
@@ -168,7 +174,8 @@ class WindowDropTest:
 
     def as_side(self, i: int) -> _Side:
         """The window as a change estimate: it starts at the window's first grade."""
-        side = _Side(zero=i + 1 - len(self._recent), zero_t=self._recent[0][1])
+        t0 = self._recent[0][1]
+        side = _Side(zero=i + 1 - len(self._recent), zero_t=t0, first_t=t0)
         for g, _ in self._recent:
             side.n, side.total, side.squares = side.n + 1, side.total + g, side.squares + g * g
         return side
@@ -247,8 +254,9 @@ class GradeDetector:
 
     def _alarm(self, i: int, direction: Direction, side: _Side, p0: float, t: float) -> Change:
         after = side.total / side.n if side.n else p0
+        started = side.first_t if side.n else side.zero_t
         change = Change(
-            "quality", direction, side.zero, i, p0, after, side.stat, side.zero_t, detected=t
+            "quality", direction, side.zero, i, p0, after, side.stat, started, detected=t
         )
         # re-learn the reference from the post-change observations alone
         self._ref_n, self._ref_sum, self._ref_sq = side.n, side.total, side.squares

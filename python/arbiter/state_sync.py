@@ -9,6 +9,7 @@ under the registry's lock, a latency level) with the note decisions carry for an
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import threading
@@ -39,6 +40,9 @@ OFFSET_EVERY_S = 60.0  # how often the store's clock is read again (store.clock_
 # policy batches held through a store outage (one a sync: 1,000 are ~17 minutes at the default
 # 1 s); past them the grades wait in the policy and go as one batch once these are written
 UNSENT_MAX = 1000
+# queued batches written per transaction (store/policy_batches.py): 1,000 one transaction
+# each took ~7 s on PostgreSQL; a bound, so no one transaction holds the arms' locks long
+BATCHES_PER_WRITE = 100
 
 
 class StateSync:
@@ -150,25 +154,21 @@ class StateSync:
 
         A batch that failed is retried with the same batch id, so a write whose commit landed
         but whose reply was lost is never counted twice. While the store is down a batch is
-        still taken each sync (up to UNSENT_MAX) and written in order after, each logged as of
-        when it was taken: one batch of the whole outage, stamped when written, counted the
-        grades from before a change begun meanwhile as grades since it in another replica's
-        reset (store/arm_resets.py)."""
+        still taken each sync (up to UNSENT_MAX) and written in order after (BATCHES_PER_WRITE
+        a transaction), each logged as of when it was taken: one batch of the whole outage,
+        stamped when written, counted the grades from before a change begun meanwhile as
+        grades since it in another replica's reset (store/arm_resets.py)."""
         s = self._s
         with self._pushing:
             if len(self._unsent) < UNSENT_MAX:
                 resets, deltas = s.policy.take_batch()
                 if resets or deltas:
                     self._unsent.append((uuid.uuid4().hex, resets, deltas, time.time()))
-            while self._unsent:
-                batch_id, resets, deltas, taken = self._unsent[0]
-                if resets:  # before the deltas taken with them; a retry finds its own, skips
-                    s.store.reset_arms(resets, CHANGE_ONCE_S, self._fits_replica)
-                    self._unsent[0] = (batch_id, [], deltas, taken)
-                s.store.write(
-                    deltas, batch_id=batch_id, replica=self._fits_replica, logged_at=taken
-                )
-                self._unsent.popleft()
+            while self._unsent:  # a retry of a batch whose commit landed finds it, skips
+                chunk = list(itertools.islice(self._unsent, BATCHES_PER_WRITE))
+                s.store.write_batches(chunk, CHANGE_ONCE_S, self._fits_replica)
+                for _ in chunk:
+                    self._unsent.popleft()
         if self._arms_mark is None:
             arms, self._arms_mark = s.store.load_arms_since(None)
             s.policy.replace_synced(arms)

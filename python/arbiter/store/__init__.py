@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.errors import ArbiterError, ConfigError
 from arbiter.latency_sums import LatencyRow
-from arbiter.records import ArmStats, Record
+from arbiter.records import ArmStats, PolicyDelta, Record
 from arbiter.store.arm_resets import ArmResetRow
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
 from arbiter.store.price_factors import PriceFactorRow
@@ -317,6 +317,14 @@ class Store(Protocol):
     # -- a detected quality change's evidence reset, once per change (store/arm_resets.py) ---
     def reset_arms(
         self, rows: Iterable[ArmResetRow], window_s: float, replica: str | None = None
+    ) -> int: ...
+
+    # -- the policy sync's queued batches, several per transaction (store/policy_batches.py) --
+    def write_batches(
+        self,
+        batches: Sequence[tuple[str, list[ArmResetRow], list[PolicyDelta], float]],
+        window_s: float,
+        replica: str,
     ) -> int: ...
 
     # -- response cache entries (store/cache_entries.py) -----------------------------------

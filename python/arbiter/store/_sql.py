@@ -28,7 +28,6 @@ from arbiter.records import (
 from arbiter.store import BATCH_ID_TTL_S, NoSuchCursor, rollup
 from arbiter.store.accounts import AccountsMixin
 from arbiter.store.arm_pages import ArmPagesMixin
-from arbiter.store.arm_resets import ArmResetsMixin
 from arbiter.store.budget_holds import BudgetHoldsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
 from arbiter.store.cache_semantic import CacheSemanticMixin
@@ -36,6 +35,7 @@ from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
 from arbiter.store.length_fits import LengthFitsMixin
+from arbiter.store.policy_batches import PolicyBatchesMixin
 from arbiter.store.price_factors import PriceFactorsMixin
 from arbiter.store.prompt_fits import PromptFitsMixin
 from arbiter.store.reported_costs import ReportedCostsMixin
@@ -183,7 +183,6 @@ def _grade_facts(r: Sequence[Any]) -> GradeFacts:
 class SqlStore(
     AccountsMixin,
     ArmPagesMixin,
-    ArmResetsMixin,
     BudgetHoldsMixin,
     CacheEntriesMixin,
     CacheSemanticMixin,
@@ -191,6 +190,7 @@ class SqlStore(
     DiscoveryMixin,
     LatencyMixin,
     LengthFitsMixin,
+    PolicyBatchesMixin,
     PriceFactorsMixin,
     PromptFitsMixin,
     ReportedCostsMixin,
@@ -339,6 +339,32 @@ class SqlStore(
                 self._log_arms(cur, replica, arms, logged_at)
             if rows.alerts_once:  # last: their locks after every row lock, as in every writer
                 self._write_alerts_once(cur, rows.alerts_once, st["alert"])
+
+    def _claim_batches(self, cur: Cursor, ids: Sequence[str]) -> set[str]:
+        """Record the policy batches `ids` as applied (store/policy_batches.py); returns those
+        not applied before (a retry of one whose commit landed finds it)."""
+        st = _statements(self._JSON)
+        seen: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            cur.execute(
+                self._sql(f"SELECT batch_id FROM applied_batches WHERE batch_id IN ({marks})"),
+                chunk,
+            )
+            seen.update(r[0] for r in cur.fetchall())
+        fresh = [b for b in ids if b not in seen]
+        now = time.time()
+        if fresh:
+            cur.executemany(self._sql(st["batch"]), [(b, now) for b in fresh])
+        self._writes += 1
+        if self._writes % _PRUNE_EVERY == 1:
+            cur.execute(self._sql(st["prune"]), (now - BATCH_ID_TTL_S,))
+        return set(fresh)
+
+    def _upsert_arms(self, cur: Cursor, rows: Sequence[tuple[Any, ...]]) -> None:
+        sql = _statements(self._JSON)["arm"].replace("{mark}", self._SYNC_MARK)
+        cur.executemany(self._sql(sql), rows)
 
     def _write_alerts_once(
         self, cur: Cursor, alerts: Sequence[tuple[tuple[Any, ...], float, str, str]], insert: str

@@ -13,7 +13,11 @@ locally); one detected after the new one began is the same change. A detector da
 change from its last detection at the earliest (changepoint.GradeDetector._alarm). A replica
 whose first grades after the change came after the first detection (little traffic) dates it
 later still: its reset, measured from the level the stored one was measured from (nearer that
-one's level before than after), is the same change too.
+one's level before than after), is the same change too, unless its level after is past the
+stored one's by over half the stored jump: that replica missed the stored change (it was down,
+or its detector had not fired) and measured a second one from the level before the first;
+before, the store took it for the first, and the replicas that did see the first reset the
+second again later (`same_change`).
 
 The grades since the change: the resetting replica's own (its detector counted them) plus what
 every other replica wrote since the change began, read from `arm_log` (each replica's deltas in
@@ -41,13 +45,36 @@ if TYPE_CHECKING:
 ArmResetRow = tuple[str, str, str, str, float, float, float, float, float, float, float]
 
 ARM_LOG_KEEP_S = 86400.0  # a change begun earlier counts the others' grades of the last day
-# the new reset measured its change from the stored one's level before: the same change
-# (levels an older replica's reset left behind, `ts` moved without them, are not compared)
-_SAME_LEVEL = (
-    "COALESCE(arm_resets.levels_ts = arm_resets.ts AND "
-    "ABS(EXCLUDED.level_before - arm_resets.level_before) "
-    "< ABS(EXCLUDED.level_before - arm_resets.level_after), FALSE)"
-)
+_ARM_LOCK_SPACE = 2707  # the advisory locks' first key: an arm's reset (_lock_arm)
+# (ts, level_before, level_after, levels_ts): a stored reset, as same_change reads it
+StoredReset = tuple[float, float | None, float | None, float | None]
+
+
+def same_change(
+    stored: StoredReset | None, started: float, detected: float, levels: tuple[float, float],
+    window_s: float,
+) -> tuple[bool, float, float]:  # fmt: skip
+    """Whether a new reset is the stored one's change (see the module docstring), and if not
+    when its change began and the level it left (what the new row stores and its sums count
+    from). A change the stored one was detected before (its start not known: `window_s`
+    before its detection) or measured from the stored one's level before is the same change,
+    unless its level after is past the stored one's by more than half the stored jump: then
+    the replica missed the stored change (down, or its detector had not fired) and measured a
+    second one from the level before the first; it began after the stored detection at the
+    earliest and from the stored level after (a replica that finds it later measures it from
+    there, and is not taken for a third change)."""
+    before, after = levels
+    since = started if started > 0 else detected - window_s
+    if stored is None:
+        return False, since, before
+    ts, s_before, s_after, levels_ts = stored
+    if levels_ts != ts or s_before is None or s_after is None:  # an older replica's: no levels
+        return ts > since, since, before
+    same = ts > since or abs(before - s_before) < abs(before - s_after)
+    past = abs(after - s_after) > abs(after - (2 * s_after - s_before))
+    if same and past:
+        return False, max(since, ts), s_after
+    return same, since, before
 
 
 class ArmResetsMixin(StoreHooks):
@@ -69,14 +96,34 @@ class ArmResetsMixin(StoreHooks):
         adding what replicas other than `replica` logged since the change began; returns how
         many were applied. The arm's row is marked changed either way, so a replica whose local
         reset was skipped reads the stored one at its next sync."""
-        applied = 0
         with self._tx() as cur:
-            for row in sorted(rows):  # one lock order
-                tenant, task, model, direction, alpha, beta, n, started, detected = row[:9]
-                before, after = row[9:]
-                key = (tenant, task, model)
-                since = started if started > 0 else detected - window_s
-                # one statement: a second writer waits on the first's row lock, then finds it
+            return self._reset_in(cur, rows, window_s, replica)
+
+    def _reset_in(
+        self, cur: Cursor, rows: Iterable[ArmResetRow], window_s: float, replica: str | None
+    ) -> int:
+        """reset_arms in the caller's transaction."""
+        applied = 0
+        for row in sorted(rows):  # one lock order
+            tenant, task, model, direction, alpha, beta, n, started, detected = row[:9]
+            key = (tenant, task, model)
+            # a second writer of the arm's reset (or a backlog write: _reset_after) waits
+            # here for the first's commit, then reads its row
+            self._lock_arm(cur, key)
+            cur.execute(
+                self._sql(
+                    "SELECT ts, level_before, level_after, levels_ts FROM arm_resets "
+                    "WHERE tenant = %s AND task = %s AND model = %s AND direction = %s"
+                ),
+                (*key, direction),
+            )
+            stored = cur.fetchone()
+            same, since, before = same_change(
+                None if stored is None else tuple(stored), started, detected,
+                (row[9], row[10]), window_s,
+            )  # fmt: skip
+            if not same:
+                started = since if started > 0 else 0.0
                 cur.execute(
                     self._sql(
                         "INSERT INTO arm_resets (tenant, task, model, direction, ts, "
@@ -84,36 +131,71 @@ class ArmResetsMixin(StoreHooks):
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT (tenant, task, model, direction) DO UPDATE SET "
                         "ts = EXCLUDED.ts, level_before = EXCLUDED.level_before, "
-                        "level_after = EXCLUDED.level_after, levels_ts = EXCLUDED.levels_ts, "
-                        "started = EXCLUDED.started "
-                        f"WHERE arm_resets.ts <= %s AND NOT {_SAME_LEVEL}"
+                        "level_after = EXCLUDED.level_after, "
+                        "levels_ts = EXCLUDED.levels_ts, started = EXCLUDED.started"
                     ),
-                    (*key, direction, detected, before, after, detected, started or None, since),
+                    (*key, direction, detected, before, row[10], detected, started or None),
                 )
-                if cur.rowcount > 0:
-                    applied += 1
-                    if replica is not None and started > 0:
-                        others = self._logged_since(cur, key, started, replica)
-                        alpha, beta, n = alpha + others[0], beta + others[1], n + others[2]
-                    cur.execute(
-                        self._sql(
-                            "INSERT INTO arms (tenant, task, model, alpha, beta, n, updated_ts, "
-                            f"sync_mark) VALUES (%s, %s, %s, %s, %s, %s, %s, {self._SYNC_MARK}) "
-                            "ON CONFLICT (tenant, task, model) DO UPDATE SET "
-                            "alpha = EXCLUDED.alpha, beta = EXCLUDED.beta, n = EXCLUDED.n, "
-                            "updated_ts = EXCLUDED.updated_ts, sync_mark = EXCLUDED.sync_mark"
-                        ),
-                        (*key, max(alpha, 0.0), max(beta, 0.0), max(n, 0.0), time.time()),
-                    )
-                else:
-                    cur.execute(
-                        self._sql(
-                            f"UPDATE arms SET sync_mark = {self._SYNC_MARK} "
-                            "WHERE tenant = %s AND task = %s AND model = %s"
-                        ),
-                        key,
-                    )
+                applied += 1
+                if replica is not None and started > 0:
+                    others = self._logged_since(cur, key, started, replica)
+                    alpha, beta, n = alpha + others[0], beta + others[1], n + others[2]
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO arms (tenant, task, model, alpha, beta, n, updated_ts, "
+                        f"sync_mark) VALUES (%s, %s, %s, %s, %s, %s, %s, {self._SYNC_MARK}) "
+                        "ON CONFLICT (tenant, task, model) DO UPDATE SET "
+                        "alpha = EXCLUDED.alpha, beta = EXCLUDED.beta, n = EXCLUDED.n, "
+                        "updated_ts = EXCLUDED.updated_ts, sync_mark = EXCLUDED.sync_mark"
+                    ),
+                    (*key, max(alpha, 0.0), max(beta, 0.0), max(n, 0.0), time.time()),
+                )
+            else:
+                cur.execute(
+                    self._sql(
+                        f"UPDATE arms SET sync_mark = {self._SYNC_MARK} "
+                        "WHERE tenant = %s AND task = %s AND model = %s"
+                    ),
+                    key,
+                )
         return applied
+
+    def _lock_arm(self, cur: Cursor, key: tuple[Any, ...]) -> None:
+        """Hold the arm's reset lock to the end of the transaction (PostgreSQL: an advisory
+        lock, which also covers an arm with no row yet; SQLite's write transactions are one at
+        a time already): a reset and a backlog write's check and write are one step each."""
+        if self.backend == "postgres":
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                (_ARM_LOCK_SPACE, "\x1f".join(str(k) for k in key[:3])),
+            )
+
+    def _reset_starts(
+        self, cur: Cursor, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], float]:
+        """When the latest stored reset of each of `keys` (arms) began, on the store's clock
+        (arms with none, or only older replicas' resets, left out). The caller holds the arms'
+        locks (_lock_arm): a reset committing after this read waits for the caller's commit."""
+        out: dict[tuple[str, str, str], float] = {}
+        for key in keys:
+            cur.execute(
+                self._sql(
+                    "SELECT MAX(started) FROM arm_resets "
+                    "WHERE tenant = %s AND task = %s AND model = %s"
+                ),
+                key,
+            )
+            got = cur.fetchone()
+            if got is not None and got[0] is not None:
+                out[key] = float(got[0])
+        return out
+
+    def _store_offset(self, cur: Cursor) -> float:
+        """The store's clock less this process's, read now (0 where they are one: SQLite)."""
+        if self._STORE_NOW is None:
+            return 0.0
+        cur.execute(f"SELECT {self._STORE_NOW}")
+        return float(cur.fetchone()[0]) - time.time()
 
     def _reset_after(
         self, cur: Cursor, arms: Sequence[tuple[Any, ...]], at: float
@@ -121,24 +203,18 @@ class ArmResetsMixin(StoreHooks):
         """The arms among `arms` (write_rows' rows) whose stored reset is for a change begun
         after `at` (the caller's clock: when a policy batch was taken): a batch graded before
         the change, held by an outage past the reset. Its grades are from before the change
-        the reset dropped, and are not added to the arm (nor logged). (A reset committing
-        between this read and the write is the same race as any delta's before it.)"""
-        keys = sorted({tuple(r[:3]) for r in arms if any(r[3:6])})
-        if not keys:
+        the reset dropped, and are not added to the arm (nor logged). Each arm's reset lock is
+        taken before the read and held to the write's commit: a reset committing between the
+        read and the write added the batch (pre-change grades counted as post-change)."""
+        keys = sorted({(str(r[0]), str(r[1]), str(r[2])) for r in arms})
+        for key in keys:  # in key order, as every writer of arms: no lock cycles
+            self._lock_arm(cur, key)
+        graded = [k for k in keys if any(any(r[3:6]) for r in arms if tuple(r[:3]) == k)]
+        if not graded:
             return set()
-        when, params = on_store_clock(self._STORE_NOW, at)
-        out: set[tuple[str, str, str]] = set()
-        for key in keys:
-            cur.execute(
-                self._sql(
-                    "SELECT 1 FROM arm_resets WHERE tenant = %s AND task = %s AND model = %s "
-                    f"AND started > {when} LIMIT 1"
-                ),
-                (*key, *params),
-            )
-            if cur.fetchone() is not None:
-                out.add((str(key[0]), str(key[1]), str(key[2])))
-        return out
+        starts = self._reset_starts(cur, graded)
+        when = at + self._store_offset(cur) if starts else 0.0
+        return {k for k, started in starts.items() if started > when}
 
     def _logged_since(
         self, cur: Cursor, key: tuple[str, str, str], since: float, replica: str
@@ -194,8 +270,12 @@ class ArmResetsMixin(StoreHooks):
             ),
             [(*r[:3], *params, replica, *r[3:6]) for r in rows],
         )
+        self._pruned_arm_log(cur)
+
+    def _pruned_arm_log(self, cur: Cursor) -> None:
+        """Count a logged write; the first, then each _ARM_LOG_PRUNE_EVERY, prunes the log."""
         self._arm_log_writes += 1
-        if (self._arm_log_writes - 1) % self._ARM_LOG_PRUNE_EVERY:  # the first, then each
+        if (self._arm_log_writes - 1) % self._ARM_LOG_PRUNE_EVERY:
             return
         now, now_params = on_store_clock(self._STORE_NOW, time.time())
         cur.execute(
