@@ -9,7 +9,9 @@ side's context key) as `prompt_cache_key` once did. `prompt_cache_options` with 
 field (a `prewarm`, which generates nothing, or a `comparison_response_id`) stays in the key:
 a field we do not know may change the answer.
 
-Only what holds a hint is copied; a body without one is returned as it came.
+Only what holds a hint is copied; a body without one is returned as it came. The walk reads
+each message's content list (a string content costs one type check); scanning the key's own
+dump for the hints' names instead cost more on long texts (bench/edge27_request_checks.py).
 """
 
 from __future__ import annotations
@@ -36,35 +38,22 @@ def without_cache_hints(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list(items: list[Any], *, messages: bool) -> list[Any]:
+    """`items` (messages, or blocks) without hints: itself when none held one."""
     out = items
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             continue
-        plain = _message(item) if messages else _block(item)
+        plain = item
+        if not messages and ("cache_control" in item or "prompt_cache_breakpoint" in item):
+            plain = {k: v for k, v in item.items() if k not in _PART_HINTS}
+        # a message's blocks; a block's own (a tool_result's: Anthropic takes a breakpoint there)
+        inner = plain.get("content")
+        if type(inner) is list:
+            kept = _list(inner, messages=False)
+            if kept is not inner:
+                plain = {**plain, "content": kept}
         if plain is not item:
             if out is items:
                 out = list(items)
             out[i] = plain
-    return out
-
-
-def _message(msg: dict[str, Any]) -> dict[str, Any]:
-    content = msg.get("content")
-    if not isinstance(content, list):
-        return msg
-    plain = _list(content, messages=False)
-    return msg if plain is content else {**msg, "content": plain}
-
-
-def _block(block: dict[str, Any]) -> dict[str, Any]:
-    """A content block (or system block, or tool) without its hints; a tool_result's own
-    blocks too (Anthropic takes a breakpoint there)."""
-    out = block
-    if any(k in block for k in _PART_HINTS):
-        out = {k: v for k, v in block.items() if k not in _PART_HINTS}
-    inner = out.get("content")
-    if isinstance(inner, list):
-        plain = _list(inner, messages=False)
-        if plain is not inner:
-            out = {**out, "content": plain}
     return out

@@ -23,10 +23,14 @@ from arbiter.errors import InvalidRequest
 
 __all__ = ["check_strict_function", "strict_schema_problem"]
 
-_UNSUPPORTED = ("allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas")
+_UNSUPPORTED = frozenset({
+    "allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
+})  # fmt: skip
 # where a schema holds schemas: named ones, and lists of branches
 _NAMED = ("properties", "$defs", "definitions")
 _BRANCHES = ("anyOf", "oneOf", "prefixItems")
+_HOLDERS = frozenset({*_NAMED, *_BRANCHES, "items"})
+_WALKED = _HOLDERS | _UNSUPPORTED
 _SHOWN = 64  # characters of a client's key shown in a message
 
 
@@ -58,9 +62,9 @@ def strict_schema_problem(schema: dict[str, Any]) -> str | None:
 def _problem(schema: Any, context: tuple[str, ...]) -> str | None:
     if not isinstance(schema, dict):
         return None
-    for key in _UNSUPPORTED:
-        if key in schema:
-            return f"{_where(context)}, '{key}' is not permitted."
+    if not _UNSUPPORTED.isdisjoint(schema):
+        key = next(k for k in schema if k in _UNSUPPORTED)
+        return f"{_where(context)}, '{key}' is not permitted."
     props = schema.get("properties")
     kind = schema.get("type")
     if kind == "object" or (isinstance(kind, list) and "object" in kind) or props is not None:
@@ -70,15 +74,13 @@ def _problem(schema: Any, context: tuple[str, ...]) -> str | None:
                 "be false."
             )
         required = schema.get("required")
-        named = (
-            set(r for r in required if isinstance(r, str)) if isinstance(required, list) else set()
-        )
-        missing = [str(k) for k in (props if isinstance(props, dict) else {}) if k not in named]
-        if missing:
-            return (
-                f"{_where(context)}, 'required' is required to be supplied and to be an array "
-                f"including every key in properties. Missing '{missing[0][:_SHOWN]}'."
-            )
+        named = required if isinstance(required, list) else ()
+        for key in props if isinstance(props, dict) else ():
+            if key not in named:
+                return (
+                    f"{_where(context)}, 'required' is required to be supplied and to be an "
+                    f"array including every key in properties. Missing '{str(key)[:_SHOWN]}'."
+                )
     for path, sub in _subschemas(schema):
         if (problem := _problem(sub, (*context, *path))) is not None:
             return problem
@@ -91,13 +93,24 @@ def _where(context: tuple[str, ...]) -> str:
 
 
 def _subschemas(schema: dict[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+    """The schemas `schema` holds, each with its path, but for plain leaves (a typed scalar:
+    most properties), which hold nothing to refuse."""
     out: list[tuple[tuple[str, ...], Any]] = []
+    if _HOLDERS.isdisjoint(schema):
+        return out
     for key in _NAMED:
-        if isinstance(named := schema.get(key), dict):
-            out.extend(((key, str(k)), v) for k, v in named.items())
+        if type(named := schema.get(key)) is dict:
+            out.extend(((key, str(k)), v) for k, v in named.items() if not _plain(v))
     for key in _BRANCHES:
-        if isinstance(branches := schema.get(key), list):
-            out.extend(((key, str(i)), b) for i, b in enumerate(branches))
-    if isinstance(items := schema.get("items"), dict):
+        if type(branches := schema.get(key)) is list:
+            out.extend(((key, str(i)), b) for i, b in enumerate(branches) if not _plain(b))
+    if type(items := schema.get("items")) is dict and not _plain(items):
         out.append((("items",), items))
     return out
+
+
+def _plain(schema: Any) -> bool:
+    """A schema _problem has nothing to say of: no object, nothing held, nothing refused."""
+    return type(schema) is not dict or (
+        _WALKED.isdisjoint(schema) and type(kind := schema.get("type")) is str and kind != "object"
+    )
