@@ -35,6 +35,9 @@ PARAMETERS = {
     "properties": {"city": {"type": "string"}},
     "required": ["city"],
 }
+# a chat client's strict schema as OpenAI's strict mode takes it (every object closed, said:
+# an open one is refused on the OpenAI surfaces, tests/test_edge27_strict_tools.py)
+CLOSED = {**PARAMETERS, "additionalProperties": False}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ def test_a_chat_clients_strict_tool_reaches_an_anthropic_model(
 ) -> None:
     tool = {
         "type": "function",
-        "function": {"name": "weather", "parameters": PARAMETERS, "strict": strict},
+        "function": {"name": "weather", "parameters": CLOSED, "strict": strict},
     }
 
     async def main() -> None:
@@ -157,7 +160,7 @@ def test_a_strict_schema_openai_refuses_is_not_sent_there(
 def test_a_strict_tool_is_not_sent_to_a_model_without_structured_outputs(
     tmp_path: Path, mock: AnthropicMock
 ) -> None:
-    tool = {"type": "function", "function": {"name": "w", "parameters": PARAMETERS, "strict": True}}
+    tool = {"type": "function", "function": {"name": "w", "parameters": CLOSED, "strict": True}}
     before = len(mock.requests)
 
     async def main() -> None:

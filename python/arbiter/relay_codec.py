@@ -19,7 +19,7 @@ from typing import Protocol as TypingProtocol
 
 import orjson
 
-from arbiter import relayed_usage
+from arbiter import relayed_usage, short_choices
 from arbiter.answer_choices import StreamedCalls
 from arbiter.canonical import (
     BlockStart,
@@ -125,6 +125,7 @@ def relay_codec(
     limits: relayed_usage.Limits | None = None,
     shown_model: str = "",
     json_only: bool = False,
+    asked_choices: int | None = None,
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
@@ -136,13 +137,15 @@ def relay_codec(
     usage is held to (relayed_usage.py); `shown_model`, the model's name a translated stream
     shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`;
     `json_only`: the caller asked a strict JSON schema (a translated answer's text that opens
-    as no JSON is its refusal: schema_refusal.py)."""
+    as no JSON is its refusal: schema_refusal.py); `asked_choices`: the request's `n` when it
+    asks several (short_choices.asked), for a relayed stream that answers fewer."""
     shown = shown_model or model
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(
-                model, include_usage, completion_id(fallback_id), prompt_tokens, limits
-            )
+                model, include_usage, completion_id(fallback_id), prompt_tokens, limits,
+                asked_choices,
+            )  # fmt: skip
         return AnthropicPassThrough(model, message_id(fallback_id), prompt_tokens, limits)
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
     encoder: CanonicalEncoder
@@ -227,8 +230,8 @@ class OpenAIPassThrough:
     completion by it)."""
 
     __slots__ = (
-        "_choices", "_fallback_id", "_id", "_include_usage", "_last", "_limits", "_model",
-        "_prompt_tokens", "_usage", "stop_sequence",
+        "_asked", "_choices", "_fallback_id", "_id", "_include_usage", "_last", "_limits",
+        "_model", "_prompt_tokens", "_usage", "stop_sequence",
     )  # fmt: skip
 
     def __init__(
@@ -238,8 +241,10 @@ class OpenAIPassThrough:
         fallback_id: str = "",
         prompt_tokens: int = 0,
         limits: relayed_usage.Limits | None = None,
+        asked: int | None = None,
     ) -> None:
         self._model = model
+        self._asked = asked  # the request's `n`, when several: a stream short of it says so
         self._prompt_tokens = prompt_tokens  # for a usage chunk whose counts are none
         self._limits = limits  # what a shown usage is held to (relayed_usage.py)
         self._include_usage = include_usage
@@ -340,14 +345,28 @@ class OpenAIPassThrough:
             return self._choices[0]
         return self._choices.setdefault(index, _StreamedChoice())
 
+    @property
+    def short(self) -> str | None:
+        """ "got of asked" when the stream answered fewer choices than the request's `n`."""
+        return short_choices.short(self._asked, len(self._choices))
+
     def end(self) -> bytes:
         """The usage chunk a client that asked for one (`stream_options.include_usage`) is
         promised before [DONE] (empty `choices`, the whole call's usage), when the upstream sent
         none (a compatible server that ignores the option, a gateway that drops it): the latest
         running usage relayed, else Arbiter's counts. Without it the SDKs' streams end with no
-        usage at all, and a client that meters its calls by it counts the call as free."""
-        if not self._include_usage or (self._usage is not None and self._usage[1]):
-            return b""
+        usage at all, and a client that meters its calls by it counts the call as free. Then,
+        when the answer is short of `n`, the chunk that says so (short_choices.py)."""
+        out = b""
+        if self._include_usage and (self._usage is None or not self._usage[1]):
+            usage = self._own_usage() if self._usage is None else self._usage[0]
+            out = self._own_chunk({"usage": usage})
+        if (short := self.short) is not None:
+            out += self._own_chunk({short_choices.CHUNK_FIELD: short})
+        return out
+
+    def _own_chunk(self, fields: dict[str, Any]) -> bytes:
+        """A chunk of Arbiter's with no choice, shaped as the stream's latest."""
         last = self._last
         kind, created, model = last.get("object"), last.get("created"), last.get("model")
         chunk = {
@@ -356,7 +375,7 @@ class OpenAIPassThrough:
             "created": created if type(created) is int else int(time.time()),
             "model": model if isinstance(model, str) and model else self._model,
             "choices": [],
-            "usage": self._own_usage() if self._usage is None else self._usage[0],
+            **fields,
         }
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 

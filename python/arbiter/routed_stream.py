@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from arbiter import loop_lag
+from arbiter import loop_lag, short_choices
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer
@@ -99,7 +99,7 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
             stops=req.canonical.stop if req.canonical is not None else (),
             fallback_id=plan.decision_id, prompt_tokens=_prompt_count(s, req, plan, model),
             limits=shown_limits(m, req), shown_model=shown,
-            json_only=wants_strict_schema(req),
+            json_only=wants_strict_schema(req), asked_choices=short_choices.asked(req),
         )
     )  # fmt: skip
     # a deadline shorter than failover's is the caller's (failover.py reads it the same)
@@ -173,6 +173,9 @@ async def _finish_stream(
             held = loop_lag.late_s(outcome.started, now)
             decode = loop_lag.upstream_s(now - outcome.started, held)
             decode_ms = None if decode is None else decode * 1000
+        if failure is None and (n := short_choices.asked(req)) is not None:  # said at its end
+            body = outcome.codec.choices_body()
+            short_choices.note(plan, short_choices.short(n, len(body["choices"]) if body else 1))
         cost, _ = await record_decision(
             s, req, plan, model, upstream.usage, attempts, failure, content, stream=True,
             opened=True, decode_ms=decode_ms, cut=cut,

@@ -1,27 +1,51 @@
-"""An answer with fewer choices than the request's `n` asked: said in a header.
+"""An answer with fewer choices than the request's `n` asked: said to the client and recorded.
 
 Some OpenAI-compatible servers ignore `n` and answer one choice. The answer is valid and paid
 for, so it is relayed as it came (another call elsewhere would pay again, and a named model has
-no elsewhere); its `x-arbiter-choices: 1 of 2` tells the client what it got, which the body
-alone does not (a client indexing `choices[1]` would fail with no reason). A whole answer only:
-a stream's headers go before its choices, which the client counts by their `index`.
+no elsewhere), and the client is told what it got, which the body alone does not say (a client
+indexing `choices[1]` would fail with no reason): a whole answer in its `x-arbiter-choices: 1 of
+2` header ("got of asked"); a stream, whose headers leave before its choices, in one last chunk
+before `[DONE]` that carries no choice (`choices: []`, as the usage chunk) and the same value as
+`x_arbiter_choices` (a client reading `n` choices already walks each chunk's list, so an empty
+one costs it nothing; the openai SDK keeps the field in the chunk's `model_extra`). The
+decision's `reason` says it too (`; 1 of 2 choices answered (n)`), whole or streamed.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from arbiter.types import ChatRequest
 
+if TYPE_CHECKING:
+    from arbiter.request_plan import Plan
+
 HEADER: Final = "x-arbiter-choices"
+CHUNK_FIELD: Final = "x_arbiter_choices"
+
+
+def asked(req: ChatRequest) -> int | None:
+    """The request's `n` when it asks for several choices on Chat Completions, else None."""
+    n = req.body.get("n") if req.protocol == "openai" else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 2 else None
+
+
+def short(n: int | None, got: int) -> str | None:
+    """ "got of asked" when `got` choices fall short of `n`, else None."""
+    return f"{got} of {n}" if n is not None and got < n else None
 
 
 def header(req: ChatRequest, protocol: str, body: Any) -> str | None:
-    """`x-arbiter-choices`'s value ("got of asked") for a whole Chat Completions answer from
-    an OpenAI-protocol model that has fewer choices than `n`; None otherwise."""
-    asked = req.body.get("n") if req.protocol == "openai" else None
-    if not isinstance(asked, int) or asked < 2 or protocol != "openai":
+    """`x-arbiter-choices`'s value for a whole Chat Completions answer from an OpenAI-protocol
+    model that has fewer choices than `n`; None otherwise."""
+    n = asked(req)
+    if n is None or protocol != "openai":
         return None
     choices = body.get("choices") if isinstance(body, dict) else None
-    got = len(choices) if isinstance(choices, list) else 0
-    return f"{got} of {asked}" if got < asked else None
+    return short(n, len(choices) if isinstance(choices, list) else 0)
+
+
+def note(plan: Plan, value: str | None) -> None:
+    """The decision's reason says a short answer (before it is recorded)."""
+    if value is not None:
+        plan.reason += f"; {value} choices answered (n)"

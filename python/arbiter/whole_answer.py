@@ -60,6 +60,7 @@ async def _complete(
         cheap_answer, extra, weak = await try_cascade(s, req, plan, attempts, deadline)
         if cheap_answer is not None:
             model = plan.cascade_first
+            short = _short(s, req, plan, model, cheap_answer)
             cost, baseline_cost = await record_decision(
                 s,
                 req,
@@ -87,7 +88,7 @@ async def _complete(
                 remember_answer(s, plan, model, answer, cost)
             return Completed(
                 cheap_answer,
-                _headers(s, req, plan, model, cost, baseline_cost, cheap_answer),
+                _headers(s, req, plan, model, cost, baseline_cost, cheap_answer, short),
                 s.protocol_of(model),
             )
         limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
@@ -110,6 +111,7 @@ async def _complete(
             return await _weak_served(s, req, plan, attempts, weak, extra, err)
         await record_decision(s, req, plan, plan.models[0], None, attempts, err, "", extra=extra)
         raise
+    short = _short(s, req, plan, model, result)
     cost, baseline_cost = await record_decision(
         s, req, plan, model, result.usage, attempts, None, result.content, extra=extra,
         relayed=functools.partial(answer_texts, result.body),
@@ -123,7 +125,7 @@ async def _complete(
         remember_answer(s, plan, model, answer, cost, weak[1] if weak is not None else 0.0)
     return Completed(
         result,
-        _headers(s, req, plan, model, cost, baseline_cost, result),
+        _headers(s, req, plan, model, cost, baseline_cost, result, short),
         s.protocol_of(model),
     )
 
@@ -144,6 +146,7 @@ async def _weak_served(
     assert model is not None
     plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
     plan.cascade = "first-answer-served"
+    short = _short(s, req, plan, model, answer)
     # its cost is already in the spend (on the charge, else in `extra`): counted once; its
     # length too (try_cascade observed it when it escalated)
     cost, baseline_cost = await record_decision(
@@ -155,7 +158,7 @@ async def _weak_served(
     after_answer(s, req, plan, model, answer.content, answer.finish_reason, answer)
     return Completed(
         answer,
-        _headers(s, req, plan, model, cost, baseline_cost, answer),
+        _headers(s, req, plan, model, cost, baseline_cost, answer, short),
         s.protocol_of(model),
     )
 
@@ -168,17 +171,25 @@ def _headers(
     cost: float,
     baseline_cost: float,
     result: ChatResult,
+    short: str | None,
 ) -> dict[str, str]:
     """The answer's headers (headers_for), with `x-arbiter-choices` when it has fewer choices
-    than the request's `n` asked (short_choices)."""
+    than the request's `n` asked (`short`: _short's)."""
     out = headers_for(
         plan, model, cost, baseline_cost, result.upstream_headers, _dropped(s, req, model),
         req.protocol,
     )  # fmt: skip
-    short = short_choices.header(req, s.protocol_of(model), result.body)
     if short is not None:
         out[short_choices.HEADER] = short
     return out
+
+
+def _short(s: Services, req: ChatRequest, plan: Plan, model: str, result: ChatResult) -> str | None:
+    """ "got of asked" when the answer has fewer choices than `n` asked (short_choices), noted
+    in the decision's reason before it is recorded."""
+    value = short_choices.header(req, s.protocol_of(model), result.body)
+    short_choices.note(plan, value)
+    return value
 
 
 def _stops(req: ChatRequest) -> Sequence[str]:

@@ -9,8 +9,12 @@ parameters (temperature, top_p, n, stop, seed, max_tokens, ...) and the requeste
 and the client's `anthropic-beta` header (sent on to Anthropic upstreams, where a beta may change
 the answer: longer outputs, other tool-call encodings). Only fields that change how an answer is
 delivered, never what it says, are left out (`_DELIVERY`): `stream`, `stream_options`, the end-
-user labels `user` / `metadata` / `safety_identifier` (OpenAI's successor of `user`), and the hints
-to the provider's own serving (`prompt_cache_key`, `prompt_cache_retention`, `service_tier`). So a
+user labels `user` / `metadata` / `safety_identifier` (OpenAI's successor of `user`), OpenAI's
+`store` (`true` bypasses the cache: uncacheable; `false` is its absence), and the hints to the
+provider's own serving (`prompt_cache_key`, `prompt_cache_retention`, `service_tier`; Anthropic's
+`service_tier`, `inference_geo` (where it runs), `speed` (its fast mode: the same model, faster
+output) and top-level `cache_control`), and the prompt-cache breakpoints and options inside the
+body (key_hints.py). So a
 streamed and a non-streamed request share an entry; the
 answer is stored in canonical form and rendered in the client's protocol, streamed or not
 (cache/answer.py).
@@ -35,6 +39,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from arbiter.cache.call_ids import without_call_ids
+from arbiter.cache.key_hints import without_cache_hints
 from arbiter.canonical import Protocol
 from arbiter.errors import InvalidRequest
 from arbiter.principal import Principal
@@ -45,7 +50,7 @@ from arbiter.server_tools import provider_side
 # never did; a prompt_cache_key split the cache it asks to raise the hits of)
 _DELIVERY = frozenset({
     "stream", "stream_options", "user", "metadata", "safety_identifier", "prompt_cache_key",
-    "prompt_cache_retention", "service_tier",
+    "prompt_cache_retention", "service_tier", "store", "inference_geo", "speed", "cache_control",
 })  # fmt: skip
 # answers the canonical form cannot hold (several choices, log-probabilities, reasoning blocks
 # (`_thinks`), audio; citations, _asks_citations): such requests bypass the cache instead of
@@ -88,7 +93,7 @@ def keys_for(
     """`clamp`: the max_tokens Arbiter enforces on this request though the client set none
     (ChatRequest.limit_injected); it is not in the body, yet it truncates the answer. `beta`:
     the request's `anthropic-beta` header (request_log.anthropic_beta)."""
-    view = {k: v for k, v in body.items() if k not in _DELIVERY}
+    view = without_cache_hints({k: v for k, v in body.items() if k not in _DELIVERY})
     messages = view.get("messages")
     if isinstance(messages, list):  # which result answers which call, not the ids' spelling
         messages = view["messages"] = without_call_ids(protocol, messages)

@@ -34,6 +34,7 @@ from arbiter.protocols.function_names import check_function_name, schema_name
 from arbiter.protocols.openai_call_ids import openai_call_id
 from arbiter.protocols.openai_response import decode_response, encode_response
 from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
+from arbiter.protocols.openai_strict import check_strict_function
 from arbiter.protocols.schema_dialects import for_openai
 
 __all__ = [
@@ -202,7 +203,7 @@ def function_tool(fn: dict[str, Any], param: str) -> Tool:
     """A function tool from its name/description/parameters object (`param` names it: the chat
     tool's `function`, or the Responses tool itself); no parameters = an empty object schema."""
     parameters = fn.get("parameters")
-    return Tool(
+    tool = Tool(
         check_function_name(
             c.string(fn.get("name"), f"{param}.name", non_empty=True), f"{param}.name"
         ),
@@ -212,6 +213,8 @@ def function_tool(fn: dict[str, Any], param: str) -> Tool:
         else c.obj(parameters, f"{param}.parameters"),
         strict=None if fn.get("strict") is None else c.opt_bool(fn["strict"], f"{param}.strict"),
     )
+    check_strict_function(fn, param)  # OpenAI's 400 for a schema outside its strict subset
+    return tool
 
 
 def allowed_tools(

@@ -61,16 +61,25 @@ from arbiter.protocols.responses_reasoning import (
 )
 
 # Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
-_IGNORED = frozenset({"metadata", "service_tier", "stream_options", "truncation"})
+_IGNORED = frozenset({"metadata", "stream_options", "truncation"})
 # Sent on as Chat Completions' fields of the same name, as chat sends them (compat drops them
 # on the way to an Anthropic model; its encode reads safety_identifier as `user`): OpenAI
 # attributes a policy breach to the end user the identifier names, not to the operator's whole
-# organisation, and the cache key and retention raise its prompt-cache hits (the bill)
-_FORWARDED = ("safety_identifier", "prompt_cache_key", "prompt_cache_retention")
+# organisation, the cache key and retention raise its prompt-cache hits (the bill), and the
+# tier asks for priority ("fast") processing, reserved and billed at the model's
+# price_fast_factor as chat's is (worst_case.asks_fast; the answer's tier, parse_usage)
+_FORWARDED = ("safety_identifier", "prompt_cache_key", "prompt_cache_retention", "service_tier")
 # the spec's TokenCountsBody's one field that CreateResponse lacks (the SDK's
 # `input_tokens.count(personality=...)`): a style preset of OpenAI's, whose own prompt Arbiter
 # cannot see, so only typed (at most 64 characters, as the spec says) and not counted
 _COUNT_ONLY = frozenset({"personality"})
+# the spec's TokenCountsBody: what /v1/responses/input_tokens takes. CreateResponse's other
+# fields (`stream`, `max_output_tokens`, `temperature`, `store`...) are refused there as
+# OpenAI refuses an unknown one: a count that took them would let a caller believe they count
+_COUNT_FIELDS = frozenset({
+    "model", "input", "previous_response_id", "tools", "text", "reasoning", "truncation",
+    "instructions", "personality", "conversation", "tool_choice", "parallel_tool_calls",
+})  # fmt: skip
 MAX_PERSONALITY = 64
 _READ = frozenset({
     "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "text",
@@ -99,6 +108,7 @@ _TYPE = frozenset({"type"})
 # the spec's InputImageContent and InputFileContent (a part's cache breakpoint and a file's
 # detail are hints Chat Completions has no place for)
 _IMAGE_FIELDS = frozenset({"type", "image_url", "file_id", "detail", "prompt_cache_breakpoint"})
+_OUTPUT_PARTS = ("input_text", "input_image", "input_file")  # a function_call_output's
 _FILE_PART_FIELDS = frozenset({
     "type", "file_id", "filename", "file_data", "file_url", "detail", "prompt_cache_breakpoint",
 })  # fmt: skip
@@ -128,6 +138,8 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
     body = c.obj(body, "body")
     c.sendable(body)
     model = c.string(body.get("model"), "model", non_empty=True)
+    if count_only:
+        _count_fields(body)
     for key in _STATEFUL:
         if body.get(key) is not None:
             raise InvalidRequest(
@@ -164,8 +176,8 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         )
     # ignored, yet a value the spec forbids is the caller's mistake (OpenAI's 400), not a 200;
     # `truncation` is echoed "disabled" whatever it asks: Arbiter never drops input items (an
-    # input longer than every model's window is a 400 either way). The tier (ignored) and the
-    # cache key and retention (sent on) are only typed: OpenAI adds values
+    # input longer than every model's window is a 400 either way). The tier and the cache key
+    # and retention (sent on) are only typed: OpenAI adds values
     c.opt_choice(body.get("truncation"), "truncation", _TRUNCATIONS)
     for key in ("service_tier", "prompt_cache_key", "prompt_cache_retention"):
         c.opt_string(body.get(key), key)
@@ -393,6 +405,13 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
     return tuple(Message(role, tuple(parts)) for role, parts in out)
 
 
+def _count_fields(body: dict[str, Any]) -> None:
+    """A count body holds TokenCountsBody's fields only (null is left out, as everywhere)."""
+    extra = [k for k in body if k not in _COUNT_FIELDS and body[k] is not None]
+    if extra:
+        raise InvalidRequest(f"Unknown parameter: '{extra[0][:64]}'.", param=extra[0])
+
+
 def _parts(
     content: Any, where: str, *, non_empty: bool = False, field: str = "content"
 ) -> tuple[Part, ...]:
@@ -405,6 +424,14 @@ def _parts(
         at = f"{where}.{field}[{j}]"
         part = c.obj(part, at)
         kind = part.get("type")
+        if field == "output" and kind not in _OUTPUT_PARTS:
+            # the spec's FunctionCallOutputItemParam: a tool's output is input to the model,
+            # never the model's own text or refusal (OpenAI's 400, not text read as given)
+            raise InvalidRequest(
+                f"Invalid value for '{at}.type': {str(kind)[:64]!r} (a function_call_output's "
+                "parts are input_text, input_image or input_file).",
+                param=f"{at}.type",
+            )
         if kind in ("input_text", "output_text", "text"):
             out.append(TextPart(c.string(part.get("text"), f"{at}.text")))
         elif kind == "refusal":

@@ -29,6 +29,7 @@ from arbiter.protocols.function_names import (
     unique_function_names,
 )
 from arbiter.protocols.openai_call_ids import MAX_CALL_ID
+from arbiter.protocols.openai_strict import check_strict_function
 
 _FUNCTION_CALL_WORDS = ("none", "auto")
 TOOL_FIELDS = frozenset({"tools", "functions", "function_call"})
@@ -47,6 +48,9 @@ def check_tool_fields(body: dict[str, Any]) -> None:
     if tools is not None:
         _each(tools, "tools", _tool_fault)
         _known_function_fields(tools)
+        for i, tool in enumerate(tools):  # OpenAI's strict mode's subset (openai_strict.py)
+            if tool.get("type") == "function":
+                check_strict_function(tool["function"], f"tools[{i}].function")
         _unique_functions(tools, "tools", nested=True)
     functions = body.get("functions")
     if functions is not None:
