@@ -36,6 +36,10 @@ APPOSITIONS = [
     ("Paris, France", "France"), ("Hamlet, by Shakespeare", "Hamlet"),
     ("Paris, the capital", "Paris"), ("Eiffel Tower, 1889", "Eiffel Tower"),
     ("Marseille, Provence", "Marseille"), ("Glasgow, Scotland", "Glasgow"),
+    # grade27: corrections, hedges' words, dashes that name the answer alone
+    ("Lyon? No, Paris", "Paris"), ("Paris, no doubt", "Paris"), ("Paris - the capital", "Paris"),
+    ("Eiffel Tower, Paris", "Eiffel Tower"), ("Paris, certainly not Lyon", "Paris"),
+    ("Paris, of course", "Paris"), ("Dr. Smith", "Smith"), ("Lyon. Actually, Paris", "Paris"),
 ]  # fmt: skip
 # (answer, reference): wrong, or hedged between candidates (not worth 1.0)
 WRONG = [
@@ -50,6 +54,16 @@ WRONG = [
     ("Sydney, Melbourne", "Melbourne"), ("Oslo, Bergen, Norway", "Bergen"),
     ("Shakespeare, Marlowe", "Shakespeare"), ("Einstein, Bohr", "Einstein"),
     ("Paris, Lyon", "Lyon"), ("Tokyo, Kyoto", "Tokyo"), ("Sydney, Melbourne", "Sydney"),
+    # grade27's adversarial set: lists, hedges, negations, corrections
+    ("Paris, Lyon.", "Paris"), ("Paris, maybe Lyon", "Paris"), ("Paris, perhaps Lyon", "Paris"),
+    ("Paris, Lyon I think", "Paris"), ("Paris, Lyon probably", "Paris"),
+    ("Paris? No, Lyon", "Paris"), ("Paris. No, Lyon", "Paris"), ("Paris - no, Lyon", "Paris"),
+    ("Paris... actually Lyon", "Paris"), ("Paris, wait, Lyon", "Paris"),
+    ("Paris, no, Lyon", "Paris"), ("Paris? Lyon?", "Paris"), ("Paris vs Lyon", "Paris"),
+    ("Paris | Lyon", "Paris"), ("Paris — Lyon", "Paris"), ("Paris, Lyon, France", "Paris"),
+    ("neither Paris nor Lyon", "Paris"), ("Paris, Rome", "Paris"), ("Einstein, Bohr", "Bohr"),
+    ("Mercury, Venus", "Mercury"), ("Newton, Leibniz", "Newton"), ("Gold, Silver", "Gold"),
+    ("Berlin, Hamburg", "Berlin"), ("Oxford, Cambridge", "Oxford"), ("Nile, Amazon", "Nile"),
 ]  # fmt: skip
 
 
