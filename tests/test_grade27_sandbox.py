@@ -1,4 +1,5 @@
-"""grade27: a doctest's expected value printed instead of returned fails.
+"""grade27: a doctest's expected value printed instead of returned fails; a tests' partial's
+arguments are not the answer's to read.
 
 A doctest's expected text is what the call displays: the value it returns. CPython's doctest
 compares the printed text and the shown value as one output, so an answer that prints the
@@ -7,6 +8,11 @@ it would fail there. The strict reading: where the expected text is a value's re
 a repr's `Name(...)` shape, `<...>`), a call that printed it and returned None fails. Held: an
 example that prints (`print(f(x))`), an expected text that is no value (`Hello, Bob`), a return
 beside a debug print.
+
+A `functools.partial` the tests make and hand the answer held the expected value where the
+answer could read it (`p.args`, `p.keywords`, `p.__reduce__()`, its repr, `copy.copy`): each
+game passed on base27 and fails now (`harness_guard._hold_partials`). Controls: the answer
+calling the tests' partial, making and reading its own, the tests reading theirs.
 """
 
 from __future__ import annotations
@@ -67,3 +73,51 @@ def test_printing_where_the_example_means_it_passes(runner: PythonRunner, name: 
     code, source, expected = HELD[name]
     outcome = runner.run(Job(code, None, ((source, expected),)), LIMITS)
     assert (outcome.passed, outcome.total, outcome.kind) == (1, 1, None), (name, outcome)
+
+
+_PARTIAL = "import functools\ndef twice(x, k=1):\n    return 2 * x * k\n"
+# the answer reads the tests' expected value (3) from the partial they hand it
+PARTIAL_CHEATS = {
+    "args": "def add(a, b, f):\n    return f.args[0]\n",
+    "keywords": "def add(a, b, f):\n    return f.keywords.get('k', 0) or f.args[0]\n",
+    "reduce": "def add(a, b, f):\n    return f.__reduce__()[2][1][0]\n",
+    "repr": "def add(a, b, f):\n    return int(repr(f).rstrip(')').split(', ')[-1])\n",
+    "base_descriptor": "import _functools\n"
+    "def add(a, b, f):\n    return _functools.partial.__dict__['args'].__get__(f)[0]\n",
+    "copy": "import copy\ndef add(a, b, f):\n    return copy.copy(f).args[0]\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARTIAL_CHEATS))
+def test_a_tests_partial_keeps_its_arguments(runner: PythonRunner, name: str) -> None:
+    tests = _PARTIAL + "assert add(1, 2, functools.partial(twice, 3)) == 3\n"
+    outcome = runner.run(Job(PARTIAL_CHEATS[name], tests), LIMITS)
+    assert outcome.passed == 0 and outcome.kind == "exception", (name, outcome)
+
+
+PARTIAL_HONEST = {
+    "calls_it": ("def add(a, b, f):\n    return f(a) + b\n",
+                 _PARTIAL + "assert add(1, 2, functools.partial(twice, k=3)) == 8\n"),
+    "from_import": ("def add(a, b, f):\n    return f(a) + b\n",
+                    "from functools import partial\nassert add(1, 2, partial(pow, 2)) == 4\n"),
+    "own_partial_read": ("import copy, functools\ndef add(a, b):\n"
+                         "    p = copy.copy(functools.partial(max, a))\n"
+                         "    return p.args[0] + b + 0 * len(repr(p))\n",
+                         "assert add(1, 2) == 3\n"),
+    "tests_read_theirs": ("def add(a, b):\n    return a + b\n",
+                          _PARTIAL + "p = functools.partial(twice, 3)\n"
+                          "assert p.args == (3,) and 'twice' in repr(p)\nassert add(1, 2) == 3\n"),
+    "partialmethod": ("import functools\nclass C:\n    def m(self, x, y):\n        return x + y\n"
+                      "    p = functools.partialmethod(m, 1)\ndef add(a, b):\n"
+                      "    return C().p(b) + a - 1\n", "assert add(1, 2) == 3\n"),
+    "isinstance": ("import functools\ndef add(a, b, f):\n"
+                   "    return a + b if isinstance(f, functools.partial) else 0\n",
+                   _PARTIAL + "assert add(1, 2, functools.partial(twice, 1)) == 3\n"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PARTIAL_HONEST))
+def test_partials_used_honestly_still_pass(runner: PythonRunner, name: str) -> None:
+    code, tests = PARTIAL_HONEST[name]
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert outcome.kind is None and outcome.passed == outcome.total >= 1, (name, outcome)
