@@ -12,7 +12,9 @@ beside a debug print.
 A `functools.partial` the tests make and hand the answer held the expected value where the
 answer could read it (`p.args`, `p.keywords`, `p.__reduce__()`, its repr, `copy.copy`): each
 game passed on base27 and fails now (`harness_guard._hold_partials`). Controls: the answer
-calling the tests' partial, making and reading its own, the tests reading theirs.
+calling the tests' partial, making and reading its own, the tests reading theirs. The same for
+a tests' bound method handed as a callback: its `__self__` (and `__reduce__`, which holds it)
+handed the tests' object and the value it held.
 """
 
 from __future__ import annotations
@@ -121,3 +123,28 @@ def test_partials_used_honestly_still_pass(runner: PythonRunner, name: str) -> N
     code, tests = PARTIAL_HONEST[name]
     outcome = runner.run(Job(code, tests), LIMITS)
     assert outcome.kind is None and outcome.passed == outcome.total >= 1, (name, outcome)
+
+
+_CASE = "class Case:\n    def __init__(s):\n        s.want = 3\n    def m(s):\n        return 0\n"
+METHOD_CHEATS = {
+    "self": "def add(a, b, f):\n    return f.__self__.want\n",
+    "reduce": "def add(a, b, f):\n    return f.__reduce__()[1][0].want\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_CHEATS))
+def test_a_tests_bound_method_keeps_its_object(runner: PythonRunner, name: str) -> None:
+    tests = _CASE + "assert add(1, 2, Case().m) == 3\n"
+    outcome = runner.run(Job(METHOD_CHEATS[name], tests), LIMITS)
+    assert outcome.passed == 0 and outcome.kind == "exception", (name, outcome)
+
+
+def test_bound_methods_used_honestly_still_pass(runner: PythonRunner) -> None:
+    # calling the tests' method; reading its own method's __self__
+    code = (
+        "class D:\n    v = 3\n    def m(s):\n        return 0\n"
+        "def add(a, b, f):\n    return f() + a + b + D().m.__self__.v - 3\n"
+    )
+    tests = _CASE + "c = Case()\nassert c.m.__self__ is c\nassert add(1, 2, c.m) == 3\n"
+    outcome = runner.run(Job(code, tests), LIMITS)
+    assert outcome.kind is None and outcome.passed == outcome.total == 2, outcome

@@ -97,6 +97,7 @@ def _memory_file(path: Any) -> bool:
 # first (grade26: an answer read `f.__globals__['want']` and returned it).
 _HELD_BY_FUNCTION = ("__globals__", "__closure__")
 _HELD_CODE = (("generator", "gi_code"), ("coroutine", "cr_code"), ("async_generator", "ag_code"))
+_HELD_BY_METHOD = ("__self__", "__reduce__")
 
 
 def _held_by_function(obj: Any) -> Any:
@@ -114,6 +115,19 @@ def _held_code(obj: Any) -> Any:
     return value
 
 
+def _held_by_method(obj: Any) -> Any:
+    """The getter of a bound method's `__self__` and `__reduce__` (grade27: a tests' bound
+    method handed as a callback handed its object, and the expected value that object held):
+    read only by the tests' own code when its function is theirs."""
+    value = _real.__get__(obj)  # type: ignore[name-defined]  # noqa: F821  (TypeError first)
+    try:
+        code = _code.__get__(_func.__get__(obj))  # type: ignore[name-defined]  # noqa: F821
+    except TypeError:  # a method of a function no Python code made: no tests' code
+        return value
+    _audit("arbiter.held", code)  # type: ignore[name-defined]  # noqa: F821
+    return value
+
+
 def _hold(types: Any) -> None:
     """Swap the held attributes' descriptors for the guarded properties (before the answer
     runs; `types` imported first: it reads `FunctionType.__globals__`'s type at import). A
@@ -123,10 +137,13 @@ def _hold(types: Any) -> None:
     kinds = {"generator": types.GeneratorType, "coroutine": types.CoroutineType,
              "async_generator": types.AsyncGeneratorType}  # fmt: skip
     owners += [(kinds[kind], name, _held_code) for kind, name in _HELD_CODE]
+    owners += [(types.MethodType, name, _held_by_method) for name in _HELD_BY_METHOD]
     code = vars(types.FunctionType)["__code__"]
+    func = vars(types.MethodType)["__func__"]
     for owner, name, getter in owners:
         real = gc.get_referents(vars(owner))[0]
-        sealed = {"__builtins__": {}, "_real": real[name], "_code": code, "_audit": sys.audit}
+        sealed = {"__builtins__": {}, "_real": real[name], "_code": code, "_audit": sys.audit,
+                  "_func": func, "TypeError": TypeError}  # fmt: skip
         real[name] = property(types.FunctionType(getter.__code__, sealed, name))
     sys._clear_type_cache()
 
