@@ -185,7 +185,8 @@ def _partial_type(base: Any, base_repr: Any, audit: Any) -> Any:
 
 
 def _hold_partials(functools: Any, types: Any) -> None:
-    """Guard the partials the tests make (see above): before the answer and the tests run."""
+    """Guard the partials the tests make (see above): before the answer and the tests run,
+    when the tests import `functools` (without it they make none)."""
     base = functools.partial
     real = gc.get_referents(vars(base))[0]
     subclass = _partial_type(base, real["__repr__"], sys.audit)
@@ -514,10 +515,12 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
                              sys._getframe(1), trusted, watched, _tb_line.__code__, loader_exec,
                              tb_path, (gc.isenabled, gc.disable, gc.enable),
                              (os.getpid, os.getpid()))  # fmt: skip
-    import functools
-
     _hold(types)
-    _hold_partials(functools, types)
+    # a partial the tests make needs their `functools` (importing it costs ~10 ms a run)
+    if tests is not None and any(m.partition(".")[0] == "functools" for m, _ in tests[4]):
+        import functools
+
+        _hold_partials(functools, types)
     sys.addaudithook(hook)
     # the stdlib the tests import, imported now (under the hook: it learns the traceback
     # module's code as importlib runs it) and before the answer (`harness_bind.py`): each
