@@ -49,6 +49,7 @@ def test_a_hedge_or_a_correction_is_no_apposition(
         ("Munich, Bavaria, Germany", "Munich"),
         ("Eiffel Tower, Paris", "Eiffel Tower"),
         ("Paris, no doubt", "Paris"),
+        ("Paris, no I'm sure", "Paris"),
         ("Paris, I think", "Paris"),
         ("Paris, certainly not Lyon", "Paris"),
         ("Paris - the capital", "Paris"),

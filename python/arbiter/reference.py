@@ -74,10 +74,11 @@ _NUMBER = linear.compile(
 )
 # what separates the items of a list ("Paris, Lyon or Marseille"); ASCII words. First, a
 # correction between two names ("Paris? No, Lyon", "Paris... actually Lyon": grade27, read as
-# Paris before): the name after it starts with a capital, consumed here (so "Paris, no doubt"
-# is none); group 1 marks it. Dashes set a name off as commas do ("Paris - the capital").
+# Paris before): the name after it starts with a capital (group 2: "Paris, no doubt" and
+# "Paris, no I'm sure" are none); group 1 marks it. Dashes set a name off as commas do
+# ("Paris - the capital").
 _LIST_SEPARATOR = linear.compile_ascii_boundaries(
-    r"(?i)(\s*[,;:.?!…\-–—]*\s*\b(?:no|nope|wait|actually|rather)\b[\s,;:.!…\-–—]*(?-i:[A-Z]))"
+    r"(?i)(\s*[,;:.?!…\-–—]*\s*\b(?:no|nope|wait|actually|rather)\b[\s,;:.!…\-–—]*((?-i:[A-HJ-Z]|I[a-z])))"
     r"|\s*(?:[,;/&?!|+–—]|\s-\s|\band\b|\bor\b|\bvs\b\.?|\bversus\b)\s*"
 )
 _APPOSING: Final = frozenset({",", "-", "–", "—"})  # separators that may set off an apposition
@@ -297,7 +298,7 @@ def _listed_candidates(answer: str, ref: str) -> int:
     withdrawn = False
     for m in _LIST_SEPARATOR.finditer(answer):
         if m.group(1):  # a correction: what came before it is withdrawn
-            items, at, commas, withdrawn = [], m.end() - 1, True, True
+            items, at, commas, withdrawn = [], m.start(2), True, True
             continue
         items.append(answer[at : m.start()])
         commas = commas and m.group(0).strip() in _APPOSING
