@@ -112,6 +112,12 @@ PARTIAL_HONEST = {
     "partialmethod": ("import functools\nclass C:\n    def m(self, x, y):\n        return x + y\n"
                       "    p = functools.partialmethod(m, 1)\ndef add(a, b):\n"
                       "    return C().p(b) + a - 1\n", "assert add(1, 2) == 3\n"),
+    "pickle_own_and_type_name": (
+        "import functools, pickle\ndef add(a, b):\n"
+        "    p = pickle.loads(pickle.dumps(functools.partial(max, a)))\n    return p(b) + a\n",
+        "import functools\nassert add(1, 2) == 3\n"
+        "assert str(functools.partial) == \"<class 'functools.partial'>\"\n",
+    ),
     "isinstance": ("import functools\ndef add(a, b, f):\n"
                    "    return a + b if isinstance(f, functools.partial) else 0\n",
                    _PARTIAL + "assert add(1, 2, functools.partial(twice, 1)) == 3\n"),

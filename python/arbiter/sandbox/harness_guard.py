@@ -181,6 +181,7 @@ def _partial_type(base: Any, base_repr: Any, audit: Any) -> Any:
             return base_repr(self)  # type: ignore[no-any-return]
 
     partial.__module__ = base.__module__
+    partial.__qualname__ = base.__qualname__  # pickle finds it as functools.partial
     return partial
 
 
