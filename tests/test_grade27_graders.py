@@ -30,6 +30,7 @@ from tests.test_grade25b_graders import _ref
         ("Paris vs Lyon", "Paris", 0.5),
         ("Paris | Lyon", "Paris", 0.5),
         ("Paris — Lyon", "Paris", 0.5),
+        ("Paris (Lyon)", "Paris", 0.5),  # brackets set off an apposition, or a hedge
         ("neither Paris nor Lyon", "Paris", 0.0),
     ],
 )
@@ -54,6 +55,10 @@ def test_a_hedge_or_a_correction_is_no_apposition(
         ("Paris, certainly not Lyon", "Paris"),
         ("Paris - the capital", "Paris"),
         ("Dr. Smith", "Smith"),
+        ("Paris (France)", "Paris"),
+        ("Paris (the capital of France).", "Paris"),
+        ("Einstein (1879-1955)", "Einstein"),
+        ("The answer is (B) Paris", "Paris"),
     ],
 )
 def test_one_answer_stays_whole(answer: str, reference: str) -> None:

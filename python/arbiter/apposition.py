@@ -109,11 +109,13 @@ def is_candidate(item: str, reference: str) -> bool:
     if not words or words[0] in _NEGATING or any(w in _DESCRIBING for w in words):
         return False  # "certainly not Lyon": a negated item offers nothing
     item = " ".join(words)
+    if len(item) == 1:
+        return False  # a choice's letter or an initial ("The answer is (B) Paris")
     named = reference.split()
     if len(named) > 1 and item.replace(" ", "") == "".join(w[0] for w in named):
         return False  # "New York, NY": the reference's own initials (grade26)
-    if item.isdigit() is not reference.isdigit():
-        return False  # "Eiffel Tower, 1889": a date beside a name, no other name
+    if all(w.isdigit() for w in words) is not all(w.isdigit() for w in reference.split()):
+        return False  # "Eiffel Tower, 1889", "Einstein (1879-1955)": dates beside a name
     larger = max(sizes(item))
     if larger == _CITY and max(sizes(reference)) == 0 and len(reference.split()) < 2:
         return True  # a city places a landmark ("Eiffel Tower, Paris"), not a one-word name

@@ -75,13 +75,14 @@ _NUMBER = linear.compile(
 # what separates the items of a list ("Paris, Lyon or Marseille"); ASCII words. First, a
 # correction between two names ("Paris? No, Lyon", "Paris... actually Lyon": grade27, read as
 # Paris before): the name after it starts with a capital (group 2: "Paris, no doubt" and
-# "Paris, no I'm sure" are none); group 1 marks it. Dashes set a name off as commas do
-# ("Paris - the capital").
+# "Paris, no I'm sure" are none); group 1 marks it. Dashes and brackets set a name off as
+# commas do ("Paris - the capital", "Paris (France)"; "Paris (Lyon)" is a hedge).
 _LIST_SEPARATOR = linear.compile_ascii_boundaries(
     r"(?i)(\s*[,;:.?!…\-–—]*\s*\b(?:no|nope|wait|actually|rather)\b[\s,;:.!…\-–—]*((?-i:[A-HJ-Z]|I[a-z])))"
-    r"|\s*(?:[,;/&?!|+–—]|\s-\s|\band\b|\bor\b|\bvs\b\.?|\bversus\b)\s*"
+    r"|\s*(?:[,;/&?!|+–—()]|\s-\s|\band\b|\bor\b|\bvs\b\.?|\bversus\b)\s*"
 )
-_APPOSING: Final = frozenset({",", "-", "–", "—"})  # separators that may set off an apposition
+# separators that may set off an apposition ("Paris (France)", "Paris - the capital")
+_APPOSING: Final = frozenset({",", "-", "–", "—", "(", ")"})
 _MORE_LETTERS = linear.compile_ascii_boundaries(
     r"^[)\].]?\s*(?:,|/|\bor\b|\band\b)\s*(?:\bor\b\s*)?[(\[]?([A-J])[)\]]?(?:\s*\z|[.,;:/]|\s+(?:or|and)\b)"
 )
