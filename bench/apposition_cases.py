@@ -5,7 +5,8 @@ region, state, country, description: graded 1.0 is right), and a wrong or hedged
 names the reference beside another candidate ("Paris, Lyon", "Lyon, Paris", "Paris or Lyon":
 1.0 is a false accept). Split by the parity of sha256(answer): dev (tuned on) and validation
 (read after the rule was fixed). Controls in the same run: the same grades against shuffled
-labels, and a coin that accepts half of the cases.
+labels, and a coin that accepts half of the cases. grade27: a held-out set written after the
+rule was fixed, graded once.
 
     PYTHONPATH=python python bench/apposition_cases.py      # or base26's python/ for the base
 """
@@ -36,6 +37,10 @@ APPOSITIONS = [
     ("Paris, France", "France"), ("Hamlet, by Shakespeare", "Hamlet"),
     ("Paris, the capital", "Paris"), ("Eiffel Tower, 1889", "Eiffel Tower"),
     ("Marseille, Provence", "Marseille"), ("Glasgow, Scotland", "Glasgow"),
+    # grade27: corrections, hedges' words, dashes that name the answer alone
+    ("Lyon? No, Paris", "Paris"), ("Paris, no doubt", "Paris"), ("Paris - the capital", "Paris"),
+    ("Eiffel Tower, Paris", "Eiffel Tower"), ("Paris, certainly not Lyon", "Paris"),
+    ("Paris, of course", "Paris"), ("Dr. Smith", "Smith"), ("Lyon. Actually, Paris", "Paris"),
 ]  # fmt: skip
 # (answer, reference): wrong, or hedged between candidates (not worth 1.0)
 WRONG = [
@@ -50,6 +55,46 @@ WRONG = [
     ("Sydney, Melbourne", "Melbourne"), ("Oslo, Bergen, Norway", "Bergen"),
     ("Shakespeare, Marlowe", "Shakespeare"), ("Einstein, Bohr", "Einstein"),
     ("Paris, Lyon", "Lyon"), ("Tokyo, Kyoto", "Tokyo"), ("Sydney, Melbourne", "Sydney"),
+    # grade27's adversarial set: lists, hedges, negations, corrections
+    ("Paris, Lyon.", "Paris"), ("Paris, maybe Lyon", "Paris"), ("Paris, perhaps Lyon", "Paris"),
+    ("Paris, Lyon I think", "Paris"), ("Paris, Lyon probably", "Paris"),
+    ("Paris? No, Lyon", "Paris"), ("Paris. No, Lyon", "Paris"), ("Paris - no, Lyon", "Paris"),
+    ("Paris... actually Lyon", "Paris"), ("Paris, wait, Lyon", "Paris"),
+    ("Paris, no, Lyon", "Paris"), ("Paris? Lyon?", "Paris"), ("Paris vs Lyon", "Paris"),
+    ("Paris | Lyon", "Paris"), ("Paris — Lyon", "Paris"), ("Paris, Lyon, France", "Paris"),
+    ("neither Paris nor Lyon", "Paris"), ("Paris, Rome", "Paris"), ("Einstein, Bohr", "Bohr"),
+    ("Mercury, Venus", "Mercury"), ("Newton, Leibniz", "Newton"), ("Gold, Silver", "Gold"),
+    ("Berlin, Hamburg", "Berlin"), ("Oxford, Cambridge", "Oxford"), ("Nile, Amazon", "Nile"),
+]  # fmt: skip
+
+
+# grade27: written after the rule and place_regions.py were fixed, graded once (both variants in
+# one run): what the lexicon misses shows here ("Nagoya, Aichi"; a one-word landmark placed by
+# its city, "Colosseum, Rome", reads as a hedge)
+HELD_OUT_APPOSITIONS = [
+    ("Lille, Hauts-de-France", "Lille"), ("Nagoya, Aichi", "Nagoya"),
+    ("Heidelberg, Baden-Württemberg", "Heidelberg"), ("Siena, Tuscany, Italy", "Siena"),
+    ("Valencia, Spain", "Valencia"), ("Austin, Texas", "Austin"),
+    ("Halifax, Nova Scotia", "Halifax"), ("Cork, Ireland", "Cork"),
+    ("Perth, Western Australia", "Perth"), ("Puebla, Mexico", "Puebla"),
+    ("Hangzhou, Zhejiang", "Hangzhou"), ("Jaipur, Rajasthan", "Jaipur"),
+    ("Big Ben, London", "Big Ben"), ("Colosseum, Rome", "Colosseum"),
+    ("Lake Como, Lombardy", "Lake Como"), ("Innsbruck, Tyrol", "Innsbruck"),
+    ("Split, Dalmatia", "Split"), ("Graz, Styria, Austria", "Graz"),
+    ("Sapporo, Hokkaido", "Sapporo"), ("Salvador, Bahia", "Salvador"),
+    ("Kraków, Poland", "Kraków"), ("Darwin, Northern Territory", "Darwin"),
+    ("Aix-en-Provence, Provence", "Aix-en-Provence"), ("Oaxaca City, Oaxaca", "Oaxaca City"),
+]  # fmt: skip
+HELD_OUT_WRONG = [
+    ("Lille, Lyon", "Lille"), ("Nagoya, Osaka", "Nagoya"), ("Siena, Florence", "Siena"),
+    ("Austin, Dallas", "Austin"), ("Perth, Sydney", "Perth"), ("Darwin, Wallace", "Darwin"),
+    ("Mozart, Haydn", "Mozart"), ("Picasso, Braque", "Picasso"), ("Oxygen, Nitrogen", "Oxygen"),
+    ("Jupiter, Saturn", "Jupiter"), ("Hangzhou? No, Suzhou", "Hangzhou"),
+    ("Jaipur, maybe Udaipur", "Jaipur"), ("Graz or Linz", "Graz"),
+    ("Austin - no, Houston", "Austin"), ("Cork, Galway", "Cork"),
+    ("Tolstoy, Dostoevsky", "Tolstoy"), ("Nile, Amazon, Yangtze", "Nile"),
+    ("Sapporo vs Osaka", "Sapporo"), ("Newton... actually Leibniz", "Newton"),
+    ("not Mozart", "Mozart"), ("Copper, Zinc probably", "Copper"), ("Halifax, Toronto", "Halifax"),
 ]  # fmt: skip
 
 
@@ -91,6 +136,23 @@ def main() -> None:
             "shuffled_labels": _table([shuffled[i] for i in keep], [scores[i] for i in keep]),
             "coin": _table(pick, [coin[i] for i in keep]),
         }
+    held = [(a, r, 1) for a, r in HELD_OUT_APPOSITIONS] + [(a, r, 0) for a, r in HELD_OUT_WRONG]
+    held_scores = []
+    for answer, reference, _ in held:
+        grade = grader.grade(answer, reference)
+        held_scores.append(0.0 if grade is None else grade.score)
+    held_labels = [y for _, _, y in held]
+    rng.shuffle(held_labels)
+    out["held_out"] = {
+        "grader": _table(held, held_scores),
+        "shuffled_labels": _table(
+            [(a, r, y) for (a, r, _), y in zip(held, held_labels, strict=True)], held_scores
+        ),
+        "coin": _table(held, [1.0 if rng.random() < 0.5 else 0.0 for _ in held]),
+    }
+    for (answer, reference, y), s in zip(held, held_scores, strict=True):
+        if (y == 1) != (s == 1.0):
+            print(f"  held-out miss: {answer!r} vs {reference!r}: {s:.3f} (label {y})")
     for answer, reference, y in cases:
         if _split(answer, reference) == "dev":
             s = scores[cases.index((answer, reference, y))]

@@ -26,7 +26,7 @@ from tests.test_grade25b_graders import _ref
         ("Munich, Bavaria, Germany", "Munich", 1.0),
         ("Chengdu, Sichuan", "Chengdu", 1.0),
         ("Paris, France", "France", 1.0),  # the reference places the head: what was asked
-        ("Lyon, Paris", "Paris", 0.0),  # 0.5 on base26: Paris only qualifies Lyon
+        ("Lyon, Paris", "Paris", 0.5),  # two cities: a hedge (grade27; 0 on grade26)
         ("New York, NY", "New York", 1.0),  # 0.5 on base26: its own initials, no second state
         ("New York, New Jersey", "New York", 0.5),  # two known states: a hedge (held)
         # held
@@ -45,7 +45,12 @@ def test_an_apposition_is_read_whatever_the_place(
 
 
 def test_a_chain_states_its_head_and_the_known_places_only() -> None:
-    assert apposition_chain(["paris", "ile de france", "france"]) == ["paris", "france"]
+    assert apposition_chain(["paris", "ile de france", "france"]) == [
+        "paris",
+        "ile de france",
+        "france",
+    ]
+    assert apposition_chain(["paris", "lyon"]) is None  # grade27: two cities are a hedge
     assert apposition_chain(["paris", "lyon", "marseille"]) is None
     assert apposition_chain(["france", "germany"]) is None
     assert apposition_chain(["paris"]) is None

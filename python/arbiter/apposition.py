@@ -3,15 +3,20 @@
 "Paris, France" is one answer (France is where Paris is: a larger kind of place); "Paris, Lyon"
 and "France, Germany" offer two of the same kind (a hedge, graded 1/k by `reference.py`).
 An item is no candidate when it is a larger kind of place than the reference (a continent, a
-country, a state or province: the kinds listed here; a city is none of them), describes
-("the capital", "in France", "by Shakespeare", a year beside a name) or hedges the speaker
-("I think", "probably").
+country, a state, province or region; a city places a landmark: the kinds listed here and in
+`place_regions.py`), or describes ("the capital", "in France", "by Shakespeare", a year beside
+a name). A hedge's words ("I think", "probably") offer nothing, but what they hedge does:
+"Paris, maybe Lyon" offers Lyon (grade27). A name no list knows is another candidate: "Paris,
+Lyon" and "Shakespeare, Marlowe" hedge (grade26 read any name right after the answer as its
+apposition, and graded them 1.0).
 Words are `reference.normalise`d (casefolded, no punctuation, no articles).
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+from arbiter.place_regions import CITIES, REGIONS, plain
 
 _CONTINENTS = "africa antarctica asia australia europe north america south america oceania"
 _COUNTRIES = (
@@ -67,35 +72,54 @@ def _names(words: str) -> frozenset[str]:
     return frozenset({*multi, *rest.split()})
 
 
-# kinds of place by size: one places a name of a smaller kind (a city's is 0: none listed)
-_KINDS: Final = ((3, _names(_CONTINENTS)), (2, _names(_COUNTRIES)), (1, _names(_STATES)))
-# an item leading with (or holding) these describes or hedges; it offers no other answer
+# kinds of place by size: one places a name of a smaller kind (0: none listed, a person say)
+_KINDS: Final = (
+    (4, _names(_CONTINENTS)),
+    (3, _names(_COUNTRIES)),
+    (2, _names(_STATES) | REGIONS),
+    (1, CITIES),
+)
+_CITY: Final = 1
+# an item holding these describes the reference; it offers no other answer
 _DESCRIBING_WORDS = (
-    "in on at by of from near which who where that this its his her their i we it is was "
-    "capital city located probably definitely certainly surely obviously maybe perhaps "
-    "likely course believe think guess sure"
+    "in on at by of from near which who where that this its his her their it is was "
+    "capital city located"
 )
 _DESCRIBING: Final = frozenset(_DESCRIBING_WORDS.split(" "))
+_NEGATING: Final = frozenset({"not", "no", "never", "nor", "neither"})
+# a hedge's words: they offer nothing, what is left after them is judged ("maybe Lyon": Lyon)
+_HEDGING_WORDS = (
+    "i we m am probably definitely certainly surely obviously maybe perhaps possibly likely "
+    "course believe think guess suppose sure"
+)
+_HEDGING: Final = frozenset(_HEDGING_WORDS.split(" "))
 
 
 def sizes(name: str) -> list[int]:
     """The kinds of place a normalised name is, by size (Georgia: a state and a country; 0:
-    none of those listed, a city say)."""
+    none of those listed, a person say)."""
+    name = plain(name)
     return [size for size, names in _KINDS if name in names] or [0]
 
 
 def is_candidate(item: str, reference: str) -> bool:
     """Whether a normalised item listed beside the normalised reference offers another answer
     (rather than placing, describing or hedging the reference)."""
-    words = item.split()
-    if not words or any(w in _DESCRIBING for w in words):
-        return False
+    words = [w for w in item.split() if w not in _HEDGING]
+    if not words or words[0] in _NEGATING or any(w in _DESCRIBING for w in words):
+        return False  # "certainly not Lyon": a negated item offers nothing
+    item = " ".join(words)
+    if len(item) == 1:
+        return False  # a choice's letter or an initial ("The answer is (B) Paris")
     named = reference.split()
     if len(named) > 1 and item.replace(" ", "") == "".join(w[0] for w in named):
         return False  # "New York, NY": the reference's own initials (grade26)
-    if item.isdigit() is not reference.isdigit():
-        return False  # "Eiffel Tower, 1889": a date beside a name, no other name
-    return max(sizes(item)) <= min(sizes(reference))  # a larger place places the reference
+    if all(w.isdigit() for w in words) is not all(w.isdigit() for w in reference.split()):
+        return False  # "Eiffel Tower, 1889", "Einstein (1879-1955)": dates beside a name
+    larger = max(sizes(item))
+    if larger == _CITY and max(sizes(reference)) == 0 and len(reference.split()) < 2:
+        return True  # a city places a landmark ("Eiffel Tower, Paris"), not a one-word name
+    return larger <= min(sizes(reference))  # a larger place places the reference
 
 
 def apposition_chain(names: list[str]) -> list[str] | None:
@@ -103,22 +127,17 @@ def apposition_chain(names: list[str]) -> list[str] | None:
     ("Paris, Ile-de-France", "Springfield, Illinois, USA"): None when they are no such chain.
     Returned: the names the answer states (the head, and the known places that place it).
 
-    General (grade26): the item right after the head may be any name, a region no list holds
-    ("Ile-de-France"); each later item must be one that cannot be another candidate (a larger
-    known place, a description, a hedge), and no item may be a known place of the head's kind
-    or smaller ("France, Germany": a hedge). A qualifier is no answer of its own: "Lyon, Paris"
-    states Lyon, so a second guess after the head earns nothing (nor games a 1/k)."""
+    Every item after the head must be one that cannot be another candidate (a larger known
+    place, a description, a hedge's words alone): a known place of the head's kind or smaller
+    ("France, Germany", "Paris, Lyon") or a name no list knows ("Shakespeare, Marlowe") makes
+    the list a hedge (grade27: grade26 read any name right after the head as a region no list
+    holds, so the hedge "Paris, Lyon" graded as Paris)."""
     if len(names) < 2:
         return None
     head, rest = names[0], names[1:]
-    for i, item in enumerate(rest):
-        words = item.split()
-        if words and words[0] in ("not", "no", "never"):
-            continue  # "Paris, not Lyon": a negated item offers nothing
+    for item in rest:
         if not is_candidate(item, head):
             continue  # a larger known place, a description, a hedge, a year
-        if i == 0 and max(sizes(item)) == 0:
-            continue  # the general apposition: a name no list knows, right after the head
         return None
     stated = [head]
     stated += [n for n in rest if max(sizes(n)) > 0 and not is_candidate(n, head)]

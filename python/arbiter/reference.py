@@ -72,8 +72,17 @@ _NUMBER = linear.compile(
     r"[-−]?\$?(?:" + _GROUPED + r"(?:\.\d+)?|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
     r"(?:\s?/\s?\d+)?"
 )
-# what separates the items of a list ("Paris, Lyon or Marseille"); ASCII words
-_LIST_SEPARATOR = linear.compile_ascii_boundaries(r"(?i)\s*(?:[,;/&]|\band\b|\bor\b)\s*")
+# what separates the items of a list ("Paris, Lyon or Marseille"); ASCII words. First, a
+# correction between two names ("Paris? No, Lyon", "Paris... actually Lyon": grade27, read as
+# Paris before): the name after it starts with a capital (group 2: "Paris, no doubt" and
+# "Paris, no I'm sure" are none); group 1 marks it. Dashes and brackets set a name off as
+# commas do ("Paris - the capital", "Paris (France)"; "Paris (Lyon)" is a hedge).
+_LIST_SEPARATOR = linear.compile_ascii_boundaries(
+    r"(?i)(\s*[,;:.?!…\-–—]*\s*\b(?:no|nope|wait|actually|rather)\b[\s,;:.!…\-–—]*((?-i:[A-HJ-Z]|I[a-z])))"
+    r"|\s*(?:[,;/&?!|+–—()]|\s-\s|\band\b|\bor\b|\bvs\b\.?|\bversus\b)\s*"
+)
+# separators that may set off an apposition ("Paris (France)", "Paris - the capital")
+_APPOSING: Final = frozenset({",", "-", "–", "—", "(", ")"})
 _MORE_LETTERS = linear.compile_ascii_boundaries(
     r"^[)\].]?\s*(?:,|/|\bor\b|\band\b)\s*(?:\bor\b\s*)?[(\[]?([A-J])[)\]]?(?:\s*\z|[.,;:/]|\s+(?:or|and)\b)"
 )
@@ -84,7 +93,7 @@ _NOT_WORD = linear.compile(r"[^\w]+")
 _FORMAT = linear.compile(r"\p{Cf}+")
 _ARTICLES: Final = frozenset({"a", "an", "the"})
 # a word before the reference that negates it ("t": "isn't", "wasn't" once normalised)
-_NEGATING: Final = frozenset({"not", "t", "never", "nor"})
+_NEGATING: Final = frozenset({"not", "t", "never", "nor", "neither"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +256,9 @@ def _in_short_answer(words: list[str], ref: list[str], answer: str) -> Grade:
         return Grade(0.0, _GRADER, "exact: the short answer negates the reference")
     candidates = _listed_candidates(answer, " ".join(ref))
     if candidates == 0:
-        return Grade(0.0, _GRADER, "exact: the reference only qualifies another name")
+        return Grade(
+            0.0, _GRADER, "exact: the reference only qualifies another name, or is withdrawn"
+        )
     if candidates > 1:
         return Grade(
             1.0 / candidates, _GRADER, f"exact: the reference is one of {candidates} listed"
@@ -284,14 +295,20 @@ def _listed_candidates(answer: str, ref: str) -> int:
         return 1  # the reference's own words would split it
     items: list[str] = []
     at = 0
-    commas = True  # every separator a comma: the items may be one name and its appositions
+    commas = True  # every separator a comma or dash: maybe one name and its appositions
+    withdrawn = False
     for m in _LIST_SEPARATOR.finditer(answer):
+        if m.group(1):  # a correction: what came before it is withdrawn
+            items, at, commas, withdrawn = [], m.start(2), True, True
+            continue
         items.append(answer[at : m.start()])
-        commas = commas and m.group(0).strip() == ","
+        commas = commas and m.group(0).strip() in _APPOSING
         at = m.end()
     items.append(answer[at:])
     names = [normalise(item) for item in items]
     names = [n for n in names if n]
+    if withdrawn and not any(f" {ref} " in f" {n} " for n in names):
+        return 0  # "Paris? No, Lyon"
     if len(names) < 2:
         return 1
     if any(len(n.split()) > _LIST_ITEM_WORDS for n in names[1:]):
@@ -305,9 +322,7 @@ def _listed_candidates(answer: str, ref: str) -> int:
         chain = apposition_chain(names)
         if chain is not None:
             return chain.count(ref)  # the head's: 1 (the reference places it: 1), or 0
-    others = {
-        n for n in names if n != ref and n.split()[0] not in _NEGATING and is_candidate(n, ref)
-    }
+    others = {n for n in names if n != ref and is_candidate(n, ref)}
     return 1 + len(others)
 
 

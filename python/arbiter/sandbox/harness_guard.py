@@ -97,6 +97,7 @@ def _memory_file(path: Any) -> bool:
 # first (grade26: an answer read `f.__globals__['want']` and returned it).
 _HELD_BY_FUNCTION = ("__globals__", "__closure__")
 _HELD_CODE = (("generator", "gi_code"), ("coroutine", "cr_code"), ("async_generator", "ag_code"))
+_HELD_BY_METHOD = ("__self__", "__reduce__")
 
 
 def _held_by_function(obj: Any) -> Any:
@@ -114,6 +115,19 @@ def _held_code(obj: Any) -> Any:
     return value
 
 
+def _held_by_method(obj: Any) -> Any:
+    """The getter of a bound method's `__self__` and `__reduce__` (grade27: a tests' bound
+    method handed as a callback handed its object, and the expected value that object held):
+    read only by the tests' own code when its function is theirs."""
+    value = _real.__get__(obj)  # type: ignore[name-defined]  # noqa: F821  (TypeError first)
+    try:
+        code = _code.__get__(_func.__get__(obj))  # type: ignore[name-defined]  # noqa: F821
+    except TypeError:  # a method of a function no Python code made: no tests' code
+        return value
+    _audit("arbiter.held", code)  # type: ignore[name-defined]  # noqa: F821
+    return value
+
+
 def _hold(types: Any) -> None:
     """Swap the held attributes' descriptors for the guarded properties (before the answer
     runs; `types` imported first: it reads `FunctionType.__globals__`'s type at import). A
@@ -123,12 +137,65 @@ def _hold(types: Any) -> None:
     kinds = {"generator": types.GeneratorType, "coroutine": types.CoroutineType,
              "async_generator": types.AsyncGeneratorType}  # fmt: skip
     owners += [(kinds[kind], name, _held_code) for kind, name in _HELD_CODE]
+    owners += [(types.MethodType, name, _held_by_method) for name in _HELD_BY_METHOD]
     code = vars(types.FunctionType)["__code__"]
+    func = vars(types.MethodType)["__func__"]
     for owner, name, getter in owners:
         real = gc.get_referents(vars(owner))[0]
-        sealed = {"__builtins__": {}, "_real": real[name], "_code": code, "_audit": sys.audit}
+        sealed = {"__builtins__": {}, "_real": real[name], "_code": code, "_audit": sys.audit,
+                  "_func": func, "TypeError": TypeError}  # fmt: skip
         real[name] = property(types.FunctionType(getter.__code__, sealed, name))
     sys._clear_type_cache()
+
+
+# A `functools.partial` the tests make holds its arguments where C code reads them: the answer
+# handed one read the expected value from `p.args`, `p.keywords`, `p.__reduce__()` or its repr
+# (grade27). `_hold_partials` makes `functools.partial` a subclass (its `__new__` tells the hook
+# who made each; its `__repr__` asks the hook before the C repr runs) and swaps the base type's
+# own `args`, `keywords`, `__reduce__`, `__repr__` for properties whose sealed getters ask the
+# hook: what a partial made by the harness's or the tests' code holds is read only by their
+# own code. A partial the answer makes is its own to read.
+_HELD_BY_PARTIAL = ("args", "keywords", "__reduce__", "__repr__")
+
+
+def _held_by_partial(obj: Any) -> Any:
+    """The getter of a partial's guarded attributes (`_hold_partials`: a sealed copy)."""
+    value = _real.__get__(obj)  # type: ignore[name-defined]  # noqa: F821  (TypeError first)
+    _audit("arbiter.held_partial", obj)  # type: ignore[name-defined]  # noqa: F821
+    return value
+
+
+def _partial_type(base: Any, base_repr: Any, audit: Any) -> Any:
+    """`functools.partial` as the tests and the answer see it (`_hold_partials`)."""
+
+    class partial(base):  # type: ignore[misc]
+        __slots__ = ()
+
+        def __new__(cls, func: Any, /, *args: Any, **keywords: Any) -> Any:
+            self = base.__new__(cls, func, *args, **keywords)
+            audit("arbiter.made", self)  # the hook learns whether the tests made it
+            return self
+
+        def __repr__(self) -> str:
+            audit("arbiter.held_partial", self)
+            return base_repr(self)  # type: ignore[no-any-return]
+
+    partial.__module__ = base.__module__
+    partial.__qualname__ = base.__qualname__  # pickle finds it as functools.partial
+    return partial
+
+
+def _hold_partials(functools: Any, types: Any) -> None:
+    """Guard the partials the tests make (see above): before the answer and the tests run,
+    when the tests import `functools` (without it they make none)."""
+    base = functools.partial
+    real = gc.get_referents(vars(base))[0]
+    subclass = _partial_type(base, real["__repr__"], sys.audit)
+    for name in _HELD_BY_PARTIAL:
+        sealed = {"__builtins__": {}, "_real": real[name], "_audit": sys.audit}
+        real[name] = property(types.FunctionType(_held_by_partial.__code__, sealed, name))
+    sys._clear_type_cache()
+    functools.partial = subclass
 
 
 def _sealed(
@@ -173,6 +240,7 @@ def _sealed(
     tb_codes: dict[int, Any] = {}  # the stdlib traceback module's code objects, by identity
     homes = [main_frame.f_globals]  # and the tests' namespace, once it exists
     failed: set[Any] = set()  # a unit written as failed is never written as passed
+    made: dict[int, Any] = {}  # the partials the harness's or the tests' code made (grade27)
     # the tests' namespace, the names their functions rebind (`global`), and its snapshot as
     # the tests' own statements left it (grade25: a handed function's __globals__ let the
     # answer rebind the tests' names: `want = 0` before `assert add(...) == want` was read)
@@ -283,6 +351,12 @@ def _sealed(
             if collecting:
                 gc_enable()
 
+    def trusted_caller(depth: int) -> bool:
+        """The frame above the audit's caller (a partial's maker, or its reader) runs the
+        harness's or the tests' own code."""
+        caller = getframe(depth + 1).f_back
+        return caller is not None and trusted.get(id(caller.f_code)) is caller.f_code
+
     def caller_is_authentic(depth: int) -> bool:
         return authentic(getframe(depth + 1))
 
@@ -360,6 +434,13 @@ def _sealed(
         elif event == "arbiter.held":  # a guarded getter (`_hold`) on the way to its value
             if not reading(lambda d: held_read(args[0] if args else None, d + 1), 1):
                 raise AttributeError("what the tests' functions hold is not the answer's to read")
+        elif event == "arbiter.made":  # a partial was made: by the tests' or harness's code?
+            if args and get_ident() == main and reading(lambda d: trusted_caller(d + 1), 1):
+                made[id(args[0])] = args[0]  # held: its id is never another object's
+        elif event == "arbiter.held_partial":  # what a partial holds, on the way to a reader
+            obj = args[0] if args else None
+            if made.get(id(obj)) is obj and not reading(lambda d: trusted_caller(d + 1), 1):
+                raise AttributeError("what the tests' partial holds is not the answer's to read")
         elif event == "object.__getattr__" and args[1] in _CODE_ATTRS:
             if not reading(lambda d: code_read(args[0], d + 1), 1):
                 raise AttributeError(f"{args[1]} of the tests is not the answer's to read")
@@ -436,6 +517,11 @@ def _guard(fd: int, nonce: str, tests: Any) -> None:
                              tb_path, (gc.isenabled, gc.disable, gc.enable),
                              (os.getpid, os.getpid()))  # fmt: skip
     _hold(types)
+    # a partial the tests make needs their `functools` (importing it costs ~10 ms a run)
+    if tests is not None and any(m.partition(".")[0] == "functools" for m, _ in tests[4]):
+        import functools
+
+        _hold_partials(functools, types)
     sys.addaudithook(hook)
     # the stdlib the tests import, imported now (under the hook: it learns the traceback
     # module's code as importlib runs it) and before the answer (`harness_bind.py`): each
