@@ -432,16 +432,18 @@ class Registry:
     ) -> dict[str, Discovered]:
         """The store's rows this config lets in: the upstream is configured with discovery on,
         its include/exclude globs select the model, its name fits a header, and no earlier
-        upstream listed the name."""
+        upstream lists the name now (one that dropped it, remembered as gone, yields to a later
+        one that still lists it: the model is served there)."""
         out: dict[str, Discovered] = {}
         for r in rows:
             up = upstreams.get(r.upstream)
+            seen = out.get(r.model)
             if (
                 up is None
                 or not up.discover
                 or r.model in RESERVED_IDS
                 or not model_name_ok(r.model)  # an older version stored any printable id
-                or r.model in out
+                or (seen is not None and (seen.present or not r.present))
                 or not selected(r.model, up.include, up.exclude)
             ):
                 continue

@@ -217,7 +217,14 @@ class Shadow:
         if (kept := _provider_side(req.body)) is not None:
             self._skip(kept)
             return
-        candidates = [m for m in self.challengers.targets() if m != served and self._fits(req, m)]
+        # never a model the tenant may not use: its prompt would reach a provider the
+        # operator kept it from ([tenants.X] allowed_models)
+        allowed = plan.principal.allowed_models
+        candidates = [
+            m
+            for m in self.challengers.targets()
+            if m != served and (allowed is None or m in allowed) and self._fits(req, m)
+        ]
         if not candidates:
             self._skip("no_eligible_challenger")
             return
