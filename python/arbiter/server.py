@@ -411,8 +411,8 @@ class Handlers(OperatorReads):
             if anthropic:
                 return error_response(err, anthropic_render)
             raise
-        body = await asyncio.to_thread(models_body, listed, int(self.s.started_at))
-        return json_response(body)
+        created = int(self.s.started_at)
+        return await asyncio.to_thread(lambda: json_response(models_body(listed, created)))
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)
