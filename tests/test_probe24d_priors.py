@@ -7,6 +7,7 @@ models that are not in the pool passes (its entries wait for those models)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,11 @@ BAD = {
     "families null": (b'{"quality": {}, "families": null}', "families"),
     "families an object": (b'{"families": {"gpt-*": {"chat": 0.9}}}', "families"),
     "a prior past 1": (b'{"quality": {"m": {"chat": 1.5}}}', "quality.m.chat"),
+    # probe27a: a family whose globs are not strings, or that has none, matched no model and
+    # loaded silently (its priors never applied)
+    "a glob a number": (b'{"families": [{"match": [5], "quality": {"chat": 0.9}}]}', "match[0]"),
+    "a glob empty": (b'{"families": [{"match": ["gpt-*", ""], "quality": {}}]}', "match[1]"),
+    "no glob": (b'{"families": [{"match": [], "quality": {"chat": 0.9}}]}', "families[0]"),
 }
 
 
@@ -32,7 +38,7 @@ def test_check_config_refuses_a_malformed_priors_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, case: str
 ) -> None:
     raw, named = BAD[case]
-    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(named)):
         priors.parse(raw, "p.json")  # what serve's start reads
     (tmp_path / "p.json").write_bytes(raw)
     for var, value in {**ENV, "ARBITER_ROUTING__PRIORS_FILE": str(tmp_path / "p.json")}.items():

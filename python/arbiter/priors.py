@@ -103,7 +103,12 @@ def parse(raw: bytes, where: str) -> PriorBook:
         at = f"{where}: families[{i}]"
         if not isinstance(fam, dict) or not isinstance(fam.get("match"), list):
             raise ConfigError(f"routing.priors_file: {at} needs a `match` list of globs")
-        globs = tuple(str(g).lower() for g in fam["match"] if isinstance(g, str) and g)
+        for j, g in enumerate(fam["match"]):  # one skipped silently left its priors unused
+            if not isinstance(g, str) or not g:
+                raise ConfigError(f"routing.priors_file: {at}.match[{j}] must be a glob string")
+        if not fam["match"]:
+            raise ConfigError(f"routing.priors_file: {at} needs a `match` list of globs")
+        globs = tuple(g.lower() for g in fam["match"])
         families.append(Family(str(fam.get("family", i)), globs, _quality(fam.get("quality"), at)))
     try:
         lengths = {

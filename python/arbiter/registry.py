@@ -135,16 +135,11 @@ def tenant_models(
     models before naming one must find them); `unrouted`: models `auto` routes no task to now
     (shadow.py's challengers)."""
     allowed = principal.allowed_models
-    rows = []
-    for m in registry.nameable_models():
-        if allowed is not None and m.name not in allowed:
-            continue
-        priced = registry.priced(m.name)
-        rows.append(ListedModel(
-            m.name, m.context_window, m.max_output_tokens,
-            m.price_in_per_mtok if priced else None, m.price_out_per_mtok if priced else None,
-            registry.routable(m.name) and m.name not in unrouted,
-        ))  # fmt: skip
+    rows = [
+        _listed(registry, m, unrouted)
+        for m in registry.nameable_models()
+        if allowed is None or m.name in allowed
+    ]
     routed = [r for r in rows if r.routed]
     auto = ListedModel(
         "auto",
@@ -155,6 +150,27 @@ def tenant_models(
         True,
     )
     return [auto, *rows]
+
+
+def tenant_model(
+    registry: Registry, principal: Principal, name: str, unrouted: Collection[str] = ()
+) -> ListedModel | None:
+    """`name` as `tenant_models` lists it (not `auto`), or None when it does not: one lookup,
+    not the whole list (thousands of discovered models: ~100 ms on the event loop each)."""
+    allowed = principal.allowed_models
+    m = registry.get(name)
+    if m is None or (allowed is not None and name not in allowed):
+        return None
+    return _listed(registry, m, unrouted)
+
+
+def _listed(registry: Registry, m: ModelSettings, unrouted: Collection[str]) -> ListedModel:
+    priced = registry.priced(m.name)
+    return ListedModel(
+        m.name, m.context_window, m.max_output_tokens,
+        m.price_in_per_mtok if priced else None, m.price_out_per_mtok if priced else None,
+        registry.routable(m.name) and m.name not in unrouted,
+    )  # fmt: skip
 
 
 class Registry:
@@ -432,16 +448,18 @@ class Registry:
     ) -> dict[str, Discovered]:
         """The store's rows this config lets in: the upstream is configured with discovery on,
         its include/exclude globs select the model, its name fits a header, and no earlier
-        upstream listed the name."""
+        upstream lists the name now (one that dropped it, remembered as gone, yields to a later
+        one that still lists it: the model is served there)."""
         out: dict[str, Discovered] = {}
         for r in rows:
             up = upstreams.get(r.upstream)
+            seen = out.get(r.model)
             if (
                 up is None
                 or not up.discover
                 or r.model in RESERVED_IDS
                 or not model_name_ok(r.model)  # an older version stored any printable id
-                or r.model in out
+                or (seen is not None and (seen.present or not r.present))
                 or not selected(r.model, up.include, up.exclude)
             ):
                 continue

@@ -80,7 +80,7 @@ from arbiter.operator_reads import OperatorReads
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
 from arbiter.probes import readiness
-from arbiter.registry import tenant_models
+from arbiter.registry import tenant_model, tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_log import finish_headers
 from arbiter.request_plan import Completed, Streamed
@@ -290,8 +290,14 @@ class Handlers(OperatorReads):
         try:
             principal = await self.principal(request)
             name = request.path_params["id"]
-            listed = tenant_models(self.s.registry, principal, self._unrouted())
-            mine = [m for m in listed if m.name == name]
+            if name == "auto":  # its window is the routed models' widest: the whole list's
+                listed = await asyncio.to_thread(
+                    tenant_models, self.s.registry, principal, self._unrouted()
+                )
+                mine = listed[:1]
+            else:
+                one = tenant_model(self.s.registry, principal, name, self._unrouted())
+                mine = [] if one is None else [one]
             if not mine:  # the same view as GET /v1/models: the tenant's models and `auto`
                 raise UnknownModel(
                     f"The model `{name[:128]}` does not exist or you do not have access to it.",
@@ -392,16 +398,21 @@ class Handlers(OperatorReads):
         anthropic = "anthropic-version" in request.headers
         try:
             principal = await self.principal(request)
-            listed = tenant_models(self.s.registry, principal, self._unrouted())
-            if anthropic:  # paged as Anthropic pages it (limit, after_id, before_id)
-                return json_response(models_page(request, listed, self.s.started_at))
-            if request.scope["query_string"]:
+            if not anthropic and request.scope["query_string"]:
                 refuse_paging(request)
+            # in a thread: a discovered pool of thousands of models took ~100 ms of the loop
+            # (every request in flight waited); the registry is safe to read there (view)
+            unrouted = self._unrouted()
+            listed = await asyncio.to_thread(tenant_models, self.s.registry, principal, unrouted)
+            if anthropic:  # paged as Anthropic pages it (limit, after_id, before_id)
+                page = await asyncio.to_thread(models_page, request, listed, self.s.started_at)
+                return json_response(page)
         except ArbiterError as err:
             if anthropic:
                 return error_response(err, anthropic_render)
             raise
-        return json_response(models_body(listed, int(self.s.started_at)))
+        created = int(self.s.started_at)
+        return await asyncio.to_thread(lambda: json_response(models_body(listed, created)))
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)

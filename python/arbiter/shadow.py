@@ -56,7 +56,7 @@ from arbiter.upstream_body import (
     wants_strict_schema,
     wants_strict_tools,
 )
-from arbiter.worst_case import CallWorst, image_parts_off_loop
+from arbiter.worst_case import CallWorst, image_parts_off_loop, prompt_tokens_async
 
 if TYPE_CHECKING:
     from arbiter.request_plan import Plan
@@ -217,7 +217,14 @@ class Shadow:
         if (kept := _provider_side(req.body)) is not None:
             self._skip(kept)
             return
-        candidates = [m for m in self.challengers.targets() if m != served and self._fits(req, m)]
+        # never a model the tenant may not use: its prompt would reach a provider the
+        # operator kept it from ([tenants.X] allowed_models)
+        allowed = plan.principal.allowed_models
+        candidates = [
+            m
+            for m in self.challengers.targets()
+            if m != served and (allowed is None or m in allowed) and self._fits(req, m)
+        ]
         if not candidates:
             self._skip("no_eligible_challenger")
             return
@@ -334,8 +341,13 @@ class Shadow:
         body.pop("stream", None)  # the client's stream was its own; a shadow call is whole
         body.pop("stream_options", None)
         counted = req.budget_body or req.body
+        # the served request's count when it made one; else counted as it does, a long prompt
+        # in a thread (on the loop, it stalled every request in flight)
+        prompt = plan.counted_prompt
+        if prompt is None:
+            prompt = await prompt_tokens_async(counted, 0) + req.unviewed_tokens
         worst = CallWorst(
-            s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
+            s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, prompt,
             req.unviewed_tokens, req.kept_thinking_tokens, learnt=s.prompt_ratios.tokens,
             markup=s.cost_ratios.factor,
             images=await image_parts_off_loop(counted), sent=req.body,
