@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
+from arbiter.auth import create_key
 from tests.coalesce_rig import ANSWER, Rig, Script, coalescing_rig
 
 ASK = [{"role": "user", "content": "Tell me about tides."}]
@@ -191,5 +193,55 @@ def test_a_failure_mid_stream_ends_every_listener_with_the_same_error(
             got = [await leader, *await asyncio.gather(*followers)]
             assert rig.script.calls == 1
             assert "no error" not in got and len(set(got)) == 1, got
+
+    asyncio.run(main())
+
+
+def test_a_stream_from_another_tenant_never_joins(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig:
+            leader = asyncio.create_task(_openai_stream(rig, usage=False))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            same = asyncio.create_task(_openai_stream(rig, usage=False))
+            await _joined(rig, 1)
+            other = Rig(
+                rig.url, create_key(rig.services.store, "acme").key, rig.services, rig.script
+            )
+            outsider = asyncio.create_task(_openai_stream(other, usage=False))
+            async with asyncio.timeout(20):
+                while rig.script.calls < 2:  # noqa: ASYNC110 (the upstream's counter)
+                    await asyncio.sleep(0.01)
+            rig.script.release.set()
+            got = [await leader, await same, await outsider]
+            assert [g[1]["x-arbiter-cache"] for g in got] == ["miss", "hit", "miss"]
+            assert all(g[0] == ANSWER for g in got) and rig.script.calls == 2
+
+    asyncio.run(main())
+
+
+def test_a_follower_that_does_not_read_slows_no_one(tmp_path: Path) -> None:
+    """A follower whose client stops reading holds no one back: the leader and another
+    follower end meanwhile; it reads the whole answer when it comes back (its own cursor)."""
+
+    async def main() -> None:
+        async with (
+            coalescing_rig(tmp_path, Script(chunk_s=0.002)) as rig,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            leader = asyncio.create_task(_openai_stream(rig, usage=False))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            body = {"model": "oa-raw", "messages": ASK, "stream": True}
+            auth = {"authorization": f"Bearer {rig.key}"}
+            async with http.stream(
+                "POST", rig.url + "/v1/chat/completions", json=body, headers=auth
+            ) as idle:
+                other = asyncio.create_task(_openai_stream(rig, usage=False))
+                await _joined(rig, 2)
+                rig.script.release.set()
+                assert (await leader)[0] == ANSWER and (await other)[0] == ANSWER
+                raw = b"".join([b async for b in idle.aiter_bytes()])
+            assert idle.headers["x-arbiter-cache"] == "hit" and raw.endswith(b"data: [DONE]\n\n")
+            assert "".join(raw.decode().split('"content":"')[1:]).count("w39") == 1
+            assert rig.script.calls == 1
 
     asyncio.run(main())
