@@ -12,8 +12,11 @@ scripted upstream share the process: the upstream's and the clients' share is th
 stream, the upstream's per call; so this overstates the sidecar's own and a variant making
 more calls pays for its upstream's work too). Bounded: each child has `--child-timeout-s`.
 
+`--distinct` is the control: every stream its own prompt, so each leads its own call in both
+variants (the leader's path alone: its relay pumped by a task of its own in b).
+
 Usage: python bench/coalesce.py --variant a=/work/wt/base27/python --variant b=python
-          [--streams 100] [--rounds 3] [--chunk-ms 5]
+          [--streams 100] [--rounds 3] [--chunk-ms 5] [--distinct]
 Prints a table, the ratios b/a, and ends with one JSON line {"streams": N, "upstream_calls": x,
 "follower_ttfb_p99_ms": y, ...} for the last variant (the others' under "variants").
 """
@@ -36,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ASK = [{"role": "user", "content": "Tell me about tides."}]
 
 
-async def _child(streams: int, chunk_ms: float) -> dict[str, Any]:
+async def _child(streams: int, chunk_ms: float, distinct: bool) -> dict[str, Any]:
     import httpx
     from tests.coalesce_rig import ANSWER, Script, coalescing_rig
 
@@ -47,7 +50,10 @@ async def _child(streams: int, chunk_ms: float) -> dict[str, Any]:
             headers = {"authorization": f"Bearer {rig.key}"}
 
             async def one(i: int) -> tuple[float, bool, str]:
-                body: dict[str, Any] = {"model": "oa-raw", "messages": ASK, "stream": True}
+                ask = (
+                    [{"role": "user", "content": f"Tell me about tides, {i}."}] if distinct else ASK
+                )
+                body: dict[str, Any] = {"model": "oa-raw", "messages": ask, "stream": True}
                 if i % 2 == 0:
                     body["stream_options"] = {"include_usage": True}
                 sent = time.perf_counter()
@@ -95,9 +101,9 @@ async def _child(streams: int, chunk_ms: float) -> dict[str, Any]:
     }
 
 
-def _run(src: str, streams: int, chunk_ms: float, limit_s: float) -> dict[str, Any]:
+def _run(src: str, streams: int, chunk_ms: float, limit_s: float, distinct: bool) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=f"{src}{os.pathsep}{ROOT}")
-    argv = [sys.executable, __file__, "--child", str(streams), str(chunk_ms)]
+    argv = [sys.executable, __file__, "--child", str(streams), str(chunk_ms), str(int(distinct))]
     out = subprocess.run(
         argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=limit_s, check=True
     )
@@ -105,8 +111,9 @@ def _run(src: str, streams: int, chunk_ms: float, limit_s: float) -> dict[str, A
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        print(json.dumps(asyncio.run(_child(int(sys.argv[2]), float(sys.argv[3])))))
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        got = _child(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1")
+        print(json.dumps(asyncio.run(got)))
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", action="append", required=True, help="NAME=PYTHONPATH")
@@ -114,13 +121,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--chunk-ms", type=float, default=5.0)
     ap.add_argument("--child-timeout-s", type=float, default=180.0)
+    ap.add_argument(
+        "--distinct", action="store_true",
+        help="the control: every stream its own prompt (each leads: the leader's path alone)",
+    )  # fmt: skip
     a = ap.parse_args()
     variants = [v.split("=", 1) for v in a.variant]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     for r in range(a.rounds):
         order = variants if r % 2 == 0 else variants[::-1]  # ABBA: each sees the same load
         for name, src in order:
-            got = _run(src, a.streams, a.chunk_ms, a.child_timeout_s)
+            got = _run(src, a.streams, a.chunk_ms, a.child_timeout_s, a.distinct)
             runs[name].append(got)
             print(f"round {r} {name}: {got}", flush=True)
     print(f"load: {os.getloadavg()}")
