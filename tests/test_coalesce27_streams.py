@@ -16,6 +16,7 @@ import pytest
 
 from arbiter.auth import create_key
 from tests.coalesce_rig import ANSWER, Rig, Script, coalescing_rig
+from tests.conftest import ADMIN_KEY
 
 ASK = [{"role": "user", "content": "Tell me about tides."}]
 
@@ -242,6 +243,35 @@ def test_a_follower_that_does_not_read_slows_no_one(tmp_path: Path) -> None:
                 raw = b"".join([b async for b in idle.aiter_bytes()])
             assert idle.headers["x-arbiter-cache"] == "hit" and raw.endswith(b"data: [DONE]\n\n")
             assert "".join(raw.decode().split('"content":"')[1:]).count("w39") == 1
+            assert rig.script.calls == 1
+
+    asyncio.run(main())
+
+
+def test_followers_hold_no_budget_the_leaders_hold_covers_the_one_call(tmp_path: Path) -> None:
+    caps = '\n[[budgets.caps]]\nscope = "tenant"\nlimit_usd = 100.0\n'
+
+    async def main() -> None:
+        async with (
+            coalescing_rig(tmp_path, extra_config=caps) as rig,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+
+            async def reserved() -> float:
+                r = await http.get(
+                    rig.url + "/arbiter/budgets", headers={"authorization": f"Bearer {ADMIN_KEY}"}
+                )
+                return sum(b["reserved_usd"] for b in r.json()["data"])
+
+            leader = asyncio.create_task(_openai_stream(rig, usage=False))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            held = await reserved()
+            followers = [asyncio.create_task(_openai_stream(rig, usage=False)) for _ in range(3)]
+            await _joined(rig, 3)
+            assert held > 0 and await reserved() == held, "followers reserve nothing"
+            rig.script.release.set()
+            await leader
+            assert all(f[0] == ANSWER for f in await asyncio.gather(*followers))
             assert rig.script.calls == 1
 
     asyncio.run(main())
