@@ -142,6 +142,7 @@ class Rig:
     key: str
     services: Services
     script: Script
+    key_id: str = ""  # the key's id (key_streams, the admin API)
 
 
 async def _serve(app: Any, lifespan: str) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
@@ -181,8 +182,8 @@ async def coalescing_rig(
             app = build_app(settings, services=services)
             server, task, port = await _serve(app, "on")
             try:
-                key = create_key(services.store, "default").key
-                yield Rig(f"http://127.0.0.1:{port}", key, services, script)
+                key = create_key(services.store, "default")
+                yield Rig(f"http://127.0.0.1:{port}", key.key, services, script, key.id)
             finally:
                 await _stop(server, task)
     finally:

@@ -275,3 +275,54 @@ def test_followers_hold_no_budget_the_leaders_hold_covers_the_one_call(tmp_path:
             assert rig.script.calls == 1
 
     asyncio.run(main())
+
+
+def test_the_leaders_key_revoked_cuts_its_client_alone(tmp_path: Path) -> None:
+    """A follower may hold another key of the tenant: the leader's key revoked mid-stream ends
+    the leader's stream (one error event naming the revocation), the follower's goes on."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig:
+            mine = create_key(rig.services.store, "default")
+            other = Rig(rig.url, mine.key, rig.services, rig.script)
+            leader = asyncio.create_task(_openai_stream(rig, usage=False))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            follower = asyncio.create_task(_openai_stream(other, usage=False))
+            await _joined(rig, 1)
+            await asyncio.sleep(0.1)  # the leader's client waits for its next event
+            assert rig.services.key_streams.cut({rig.key_id}) == 1
+            rig.script.release.set()
+            with pytest.raises(openai.APIError) as cut:
+                await leader
+            assert "revoked" in cut.value.message
+            text, headers, _ = await follower
+            assert text == ANSWER and headers["x-arbiter-cache"] == "hit"
+            assert rig.script.calls == 1 and rig.script.completed == 1
+
+    asyncio.run(main())
+
+
+def test_a_lone_leaders_key_revoked_ends_the_call_recorded_as_revoked(tmp_path: Path) -> None:
+    """No follower listens: the revocation ends the call as it did before any coalescing (the
+    error event, the decision failed for it, not a disconnect)."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig, httpx.AsyncClient(timeout=30) as http:
+            body = {"model": "oa-raw", "messages": ASK, "stream": True}
+            auth = {"authorization": f"Bearer {rig.key}"}
+            async with http.stream(
+                "POST", rig.url + "/v1/chat/completions", json=body, headers=auth
+            ) as r:
+                await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+                await asyncio.sleep(0.1)
+                assert rig.services.key_streams.cut({rig.key_id}) == 1
+                raw = b"".join([b async for b in r.aiter_bytes()])
+            rig.script.release.set()
+            assert b"revoked" in raw and not raw.endswith(b"data: [DONE]\n\n")
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+            decision_id = r.headers["x-arbiter-decision-id"]
+            d = (await http.get(f"{rig.url}/arbiter/decisions/{decision_id}", headers=admin)).json()
+            assert d["status"] == "failed" and d["error"] == "invalid_api_key", d  # KeyRevoked
+
+    asyncio.run(main())

@@ -23,6 +23,7 @@ from arbiter.canonical import CanonicalUsage, StopReason
 from arbiter.errors import ArbiterError
 
 if TYPE_CHECKING:
+    from arbiter.key_streams import KeyStreams, LiveStream
     from arbiter.relay import Relay
     from arbiter.relay_codec import RelayCodec
     from arbiter.stopping import Stopping
@@ -109,14 +110,29 @@ class LiveAnswer:
 
 class LeaderRelay:
     """The leader's side: its relay pumped by a task of its own into the frames its client
-    reads, so the call outlives a leader's client while followers listen (`LiveAnswer`)."""
+    reads, so the call outlives a leader's client while followers listen (`LiveAnswer`).
+    `key`: the leader's key (key_streams.py), watched here rather than in the relay: its
+    revocation cuts the leader's client (one error event) and the call only when no follower
+    listens (a follower may hold another key of the tenant)."""
 
-    __slots__ = ("_done", "_frames", "_live", "_more", "_pump", "_relay", "_stopping")
+    __slots__ = (
+        "_done", "_ended", "_frames", "_key", "_live", "_more", "_on_key", "_pump", "_relay",
+        "_stopping",
+    )  # fmt: skip
 
-    def __init__(self, relay: Relay, live: LiveAnswer, stopping: Stopping | None) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        live: LiveAnswer,
+        stopping: Stopping | None,
+        key: tuple[KeyStreams, str] | None = None,
+    ) -> None:
         self._relay = relay
         self._live = live
         self._stopping = stopping
+        self._key = key
+        self._on_key: LiveStream | None = None
+        self._ended = False  # this client was cut (its key revoked)
         self._frames: deque[bytes] = deque()
         self._more = asyncio.Event()
         self._done = False
@@ -139,22 +155,56 @@ class LeaderRelay:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._ended:
+            raise StopAsyncIteration
+        if self._key is not None and self._on_key is None:  # in this client's task
+            self._on_key = self._key[0].enter(self._key[1])
+        on_key = self._on_key
+        if on_key is not None:
+            on_key.at_yield = False
+            if on_key.revoked:  # while its last frame was sent
+                return self._revoked(on_key)
         while not self._frames:
             if self._done:
+                self._leave_key()
                 raise StopAsyncIteration
             self._more.clear()
             try:
                 await self._more.wait()
             except asyncio.CancelledError:
                 task = asyncio.current_task()
-                stopping = self._stopping is not None and self._stopping.started
-                if not stopping or task is None or task.cancelling() != 1:
+                if task is None or task.cancelling() != 1:
+                    raise
+                if on_key is not None and on_key.cancelled:  # our cancel: its key revoked
+                    task.uncancel()
+                    return self._revoked(on_key)
+                if self._stopping is None or not self._stopping.started:
                     raise
                 # the server's grace ran out: the relay, cut where it stands, tells why (its
                 # own shutdown path, relay.forward), to this client and every follower
                 task.uncancel()
                 self._pump.cancel()
+        if on_key is not None:
+            on_key.at_yield = True  # the server sends it: a revocation only flags it
         return self._frames.popleft()
+
+    def _revoked(self, on_key: LiveStream) -> bytes:
+        """This client's key was revoked: its one error event; the call ends with it (recorded
+        as revoked) unless a follower listens."""
+        err = on_key.error()
+        self._ended = True
+        self._leave_key()
+        if self._live.listeners <= 0:
+            self._relay.fail(err)
+        self._live.leader_here = False
+        self._frames.clear()
+        self._live._cut_if_alone()
+        return self._live.codec.error(err)
+
+    def _leave_key(self) -> None:
+        if self._on_key is not None:
+            self._on_key.leave()
+            self._on_key.at_yield = True  # no task of ours to cancel any more
 
     def expire(self) -> None:
         """This client stopped reading past the deadline: the call ends as such only when no
@@ -166,6 +216,7 @@ class LeaderRelay:
         """This client's response is over (read to its end or left)."""
         self._live.leader_here = False
         self._frames.clear()
+        self._leave_key()
         if self._done:
             await self._relay.aclose()  # idempotent; records a relay never iterated
             return
