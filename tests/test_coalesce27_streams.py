@@ -97,6 +97,7 @@ def test_identical_anthropic_streams_share_one_call(tmp_path: Path) -> None:
         ):
             text = "".join([t async for t in stream.text_stream])
             final = await stream.get_final_message()
+        assert final.usage.input_tokens == 9  # the leader's upstream's count
         return text, final.id, final.usage.output_tokens
 
     async def main() -> None:

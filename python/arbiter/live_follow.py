@@ -114,7 +114,7 @@ class Follower:
                 live.shown_model, include_usage=req.include_usage, created=created
             )
             if req.protocol == "openai"
-            else anthropic_stream.StreamEncoder(live.shown_model)
+            else anthropic_stream.StreamEncoder(live.shown_model, prompt_tokens=live.prompt_tokens)
         )
         try:
             yield encoder.encode(MessageStart(did, live.shown_model)) + encoder.encode(

@@ -108,14 +108,17 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
     callers = deadline if limit < s.settings.failover.deadline_s else None
     key_id = plan.principal.key_id
     key = (s.key_streams, key_id) if key_id and not plan.principal.is_admin else None
-    live = LiveAnswer(codec, plan.cache.keys.exact, model, shown, plan.decision_id, plan.task) if (
-        plan.cache is not None and plan.cache.keys is not None
-    ) else None  # fmt: skip
-    if live is not None and s.cache.open_live(plan.cache, live):
-        # identical streams join it as it comes; it goes on while one listens (its key
-        # watched by the leader's side: a revocation cuts the leader's client, not theirs)
-        relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
-        return Streamed(LeaderRelay(relay, live, s.stopping, key), headers, deadline)
+    look = plan.cache
+    if look is not None and look.keys is not None and look.flight is not None:
+        live = LiveAnswer(
+            codec, look.keys.exact, model, shown, plan.decision_id, plan.task,
+            _prompt_count(s, req, plan, model),
+        )  # fmt: skip
+        if s.cache.open_live(look, live):
+            # identical streams join it as it comes; it goes on while one listens (its key
+            # watched by the leader's side: a revocation cuts the leader's client, not theirs)
+            relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
+            return Streamed(LeaderRelay(relay, live, s.stopping, key), headers, deadline)
     relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping, key)
     return Streamed(relay, headers, deadline)
 

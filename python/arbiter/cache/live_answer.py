@@ -48,14 +48,17 @@ class LiveAnswer:
 
     __slots__ = (
         "_chars", "_parts_seen", "_pump", "_wake", "codec", "cut", "decision_id", "end", "key",
-        "leader_here", "listeners", "model", "shown_model", "task",
+        "leader_here", "listeners", "model", "prompt_tokens", "shown_model", "task",
     )  # fmt: skip
 
     def __init__(
         self, codec: RelayCodec, key: str, model: str, shown_model: str, decision_id: str,
-        task: str,
+        task: str, prompt_tokens: int = 0,
     ) -> None:  # fmt: skip
         self.codec = codec
+        # the sidecar's count of the prompt: an Anthropic follower's message_start says it
+        # (the final usage, in its message_delta, is the leader's upstream's)
+        self.prompt_tokens = prompt_tokens
         self.key = key  # the exact cache key
         self.model = model
         self.shown_model = shown_model
