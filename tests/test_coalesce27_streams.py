@@ -327,3 +327,28 @@ def test_a_lone_leaders_key_revoked_ends_the_call_recorded_as_revoked(tmp_path: 
             assert d["status"] == "failed" and d["error"] == "invalid_api_key", d  # KeyRevoked
 
     asyncio.run(main())
+
+
+def test_feedback_on_a_followers_decision_removes_the_entry(tmp_path: Path) -> None:
+    """A follower's decision is a cache hit: feedback finds its entry (a low score removes it)."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig, httpx.AsyncClient(timeout=30) as http:
+            leader = asyncio.create_task(_openai_stream(rig, usage=False))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            follower = asyncio.create_task(_openai_stream(rig, usage=False))
+            await _joined(rig, 1)
+            rig.script.release.set()
+            await leader
+            _, headers, _ = await follower
+            await rig.services.cache.drain()
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            r = await http.post(
+                rig.url + "/v1/feedback", headers={"authorization": f"Bearer {rig.key}"},
+                json={"decision_id": headers["x-arbiter-decision-id"], "score": 0.0},
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+            again = await _openai_stream(rig, usage=False)
+            assert again[1]["x-arbiter-cache"] == "miss" and rig.script.calls == 2
+
+    asyncio.run(main())

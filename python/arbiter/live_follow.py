@@ -168,7 +168,10 @@ async def _record(
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
         stream=True, key_id=principal.key_id, cache_kind="exact", cache_saved_usd=saved,
         error=end.failure.code if end.failure is not None else None,
-        cache_info={"source_decision_id": live.decision_id, "coalesced": True},
+        # the entry the leader's answer was stored as (feedback finds it: invalidation.py)
+        cache_info={
+            "entry_id": live.key, "source_decision_id": live.decision_id, "coalesced": True,
+        },
     )  # fmt: skip
     if (ctx := request_log.CURRENT.get()) is not None:
         ctx.decided(record)
