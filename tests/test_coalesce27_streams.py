@@ -352,3 +352,39 @@ def test_feedback_on_a_followers_decision_removes_the_entry(tmp_path: Path) -> N
             assert again[1]["x-arbiter-cache"] == "miss" and rig.script.calls == 2
 
     asyncio.run(main())
+
+
+def test_the_call_is_cut_when_its_last_listener_leaves(tmp_path: Path) -> None:
+    """The leader's client leaves, then the follower's: the call ends (recorded as the leader's
+    disconnect) with the upstream still held, not run to its end for no one."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig, httpx.AsyncClient(timeout=30) as http:
+            body = {"model": "oa-raw", "messages": ASK, "stream": True}
+            auth = {"authorization": f"Bearer {rig.key}"}
+            url = rig.url + "/v1/chat/completions"
+            async with http.stream("POST", url, json=body, headers=auth) as leader:
+                await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+                async with http.stream("POST", url, json=body, headers=auth) as follower:
+                    await _joined(rig, 1)
+                    await leader.aclose()  # the leader's client goes first
+                    await asyncio.sleep(0.2)
+                    assert rig.services.cache._flights, "the call went on for the follower"
+                    assert follower.headers["x-arbiter-cache"] == "hit"
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+            decision_id = leader.headers["x-arbiter-decision-id"]
+            async with asyncio.timeout(20):
+                while True:  # the follower's leave cuts the call, the upstream still held
+                    await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+                    got = await http.get(
+                        f"{rig.url}/arbiter/decisions/{decision_id}", headers=admin
+                    )
+                    if got.status_code == 200:
+                        break
+                    await asyncio.sleep(0.05)
+            assert not rig.script.release.is_set()
+            d = got.json()
+            assert d["status"] == "failed" and d["error"] == "client_disconnected", d
+            rig.script.release.set()
+
+    asyncio.run(main())
