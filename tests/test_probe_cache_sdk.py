@@ -143,12 +143,12 @@ async def _leading(sc: InProcess, leader: Awaitable[Any]) -> asyncio.Task[Any]:
     raise AssertionError("the leader never led a flight")
 
 
-def test_a_streamed_leader_serves_the_requests_waiting_and_streams_do_not_wait(
+def test_a_streamed_leader_serves_the_requests_waiting_and_streams_join_it(
     tmp_path: Path,
 ) -> None:
     """A stream leads: identical non-streamed requests arriving meanwhile wait and are served its
-    answer (no upstream call); an identical stream does not wait (its first token would come
-    only with the leader's last) nor does a request with a latency SLO of its own: misses."""
+    answer (no upstream call); an identical stream joins its answer as it comes (a hit); a
+    request with a latency SLO of its own does not wait: a miss."""
 
     async def body(sc: InProcess) -> None:
         messages: Any = [{"role": "user", "content": "Name three long rivers."}]
@@ -188,8 +188,11 @@ def test_a_streamed_leader_serves_the_requests_waiting_and_streams_do_not_wait(
         assert status == "miss" and text
         assert [f.headers["x-arbiter-cache"] for f in followers] == ["hit"] * 6
         assert {f.parse().choices[0].message.content for f in followers} == {text}
-        assert other_stream[0] == "miss" and with_slo.headers["x-arbiter-cache"] == "miss"
-        assert calls == 3, calls  # the leader, the stream and the SLO request
+        # an identical stream joins the leader's answer as it comes (coalesce27); before, it
+        # made its own call
+        assert other_stream[0] == "hit" and other_stream[1] == text
+        assert with_slo.headers["x-arbiter-cache"] == "miss"
+        assert calls == 2, calls  # the leader and the SLO request
 
     run(tmp_path, body)
 

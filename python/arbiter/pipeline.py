@@ -16,7 +16,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from arbiter import prompt_score, request_log, routed_stream, telemetry, whole_answer, worst_case
+from arbiter import (
+    live_follow,
+    prompt_score,
+    request_log,
+    routed_stream,
+    telemetry,
+    whole_answer,
+    worst_case,
+)
 from arbiter.cache_path import serve_hit
 from arbiter.call_pricing import pin_prices, pinned_lookup
 from arbiter.decision_record import record_decision
@@ -62,12 +70,16 @@ class Pipeline:
             req.limit_injected = True
         look = None
         if self.s.cache.active:  # after the caps are known, before routing; a hit is not charged
-            # a stream or a request with its own latency SLO does not wait on an identical one
-            # in flight (its first token, its deadline): only those that would wait anyway
-            wait = not req.stream and slo == NO_SLO
+            # a request with its own latency SLO does not wait on an identical one in flight
+            # (its deadline), nor does a stream that cannot join a streaming one's answer as it
+            # comes (its first token): only those that would wait anyway
+            live = live_follow.joinable(req)
+            wait = (live or not req.stream) and slo == NO_SLO
             # a follower's wait is watched: a client that left is not served a hit (recorded,
             # counted) when the leader ends; nothing is recorded for it (no call was made)
-            look = await self.s.cache.lookup(req, principal, wait=wait, watch=watch)
+            look = await self.s.cache.lookup(req, principal, wait=wait, watch=watch, live=live)
+            if look.live is not None:
+                return live_follow.serve_live(self.s, req, principal, look.live)
             if look.entry is not None:
                 return await serve_hit(self.s, req, principal, look)
         try:

@@ -124,6 +124,12 @@ class Relay:
                 "The request deadline passed while the client was not reading the stream."
             )
 
+    def fail(self, err: ArbiterError) -> None:
+        """The stream is about to be cut for `err` (its leader's key revoked while no follower
+        listened: cache/live_answer.py): record it as that, not a disconnect."""
+        if not self._outcome.complete and self._outcome.failure is None:
+            self._outcome.failure = err
+
     async def aclose(self) -> None:
         await self._gen.aclose()  # mid-stream: its `finally` records the disconnect
         if not self._outcome.finished:  # never iterated: the client left before the first byte

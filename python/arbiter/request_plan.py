@@ -21,6 +21,8 @@ from arbiter.request_log import RequestLog
 from arbiter.types import ChatResult
 
 if TYPE_CHECKING:
+    from arbiter.cache.live_answer import LeaderRelay
+    from arbiter.live_follow import Follower
     from arbiter.relay import Relay
 
 
@@ -129,7 +131,7 @@ class Completed:
 
 @dataclass(slots=True)
 class Streamed:
-    events: Relay | cached.Replay
+    events: Relay | cached.Replay | LeaderRelay | Follower
     headers: dict[str, str]
     deadline: float  # time.monotonic() when the request's deadline passes
 

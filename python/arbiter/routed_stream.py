@@ -15,6 +15,7 @@ import anyio
 from arbiter import loop_lag, short_choices
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
+from arbiter.cache.live_answer import LeaderRelay, LiveAnswer, LiveEnd
 from arbiter.cache_path import remember_answer
 from arbiter.call_pricing import pinned, shown_limits
 from arbiter.canonical import CanonicalUsage
@@ -22,6 +23,7 @@ from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_
 from arbiter.decision_record import record_decision
 from arbiter.errors import ArbiterError, ClientDisconnected, UpstreamError
 from arbiter.failover import run_with_failover
+from arbiter.protocols.openai_response import stop_reason_in
 from arbiter.records import Attempt
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
@@ -106,6 +108,17 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
     callers = deadline if limit < s.settings.failover.deadline_s else None
     key_id = plan.principal.key_id
     key = (s.key_streams, key_id) if key_id and not plan.principal.is_admin else None
+    look = plan.cache
+    if look is not None and look.keys is not None and look.flight is not None:
+        live = LiveAnswer(
+            codec, look.keys.exact, model, shown, plan.decision_id, plan.task,
+            _prompt_count(s, req, plan, model),
+        )  # fmt: skip
+        if s.cache.open_live(look, live):
+            # identical streams join it as it comes; it goes on while one listens (its key
+            # watched by the leader's side: a revocation cuts the leader's client, not theirs)
+            relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
+            return Streamed(LeaderRelay(relay, live, s.stopping, key), headers, deadline)
     relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping, key)
     return Streamed(relay, headers, deadline)
 
@@ -142,10 +155,13 @@ async def _finish_stream(
     attempts: list[Attempt],
     outcome: _StreamOutcome,
 ) -> None:
-    """Close the upstream, record the decision, and grade a complete answer (once)."""
+    """Close the upstream, record the decision, and grade a complete answer (once); the
+    streams that joined it (live_follow.py) are told how it ended once it is recorded."""
     if outcome.finished:
         return
     outcome.finished = True
+    flight = plan.cache.flight if plan.cache is not None else None
+    live = flight.live if flight is not None else None
     try:
         await upstream.aclose()
         # the socket closes on the loop's next turn: let it, before any work here (the first
@@ -181,6 +197,8 @@ async def _finish_stream(
             opened=True, decode_ms=decode_ms, cut=cut,
             relayed=lambda: relayed_texts(outcome.codec),
         )  # fmt: skip
+        if live is not None:
+            live.finish(_live_end(outcome, upstream, cost))
         if failure is None:
             after_answer(
                 s, req, plan, model, content, outcome.codec.finish,
@@ -209,4 +227,23 @@ async def _finish_stream(
     finally:  # identical requests waiting on this one: served it, or on as misses (one
         # leading the rest when this client left)
         gone = isinstance(outcome.failure, ClientDisconnected)
+        if live is not None:  # not recorded (a store failure): the followers end as failed
+            live.finish(LiveEnd(outcome.failure or UpstreamError("the stream was not recorded")))
         s.cache.settle(plan.cache, client_left=gone)
+
+
+def _live_end(outcome: _StreamOutcome, upstream: UpstreamStream, cost: float) -> LiveEnd:
+    """How a leader's stream ended, for the streams that joined it."""
+    if outcome.failure is not None:
+        return LiveEnd(outcome.failure)
+    u = upstream.usage
+    usage = CanonicalUsage(
+        max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
+        u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
+        cache_creation_1h_input_tokens=u.cache_write_1h_tokens,
+    ) if u is not None else CanonicalUsage()  # fmt: skip
+    codec = outcome.codec
+    reason = stop_reason_in(codec.finish) or "end_turn"
+    if reason == "end_turn" and codec.stop_sequence is not None:
+        reason = "stop_sequence"
+    return LiveEnd(None, reason, codec.stop_sequence, usage, cost)

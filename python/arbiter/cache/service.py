@@ -8,9 +8,10 @@ Identical requests in flight at once are coalesced (in this process): the first 
 key leads (it calls upstream), the others wait for its answer (at most `wait_s`) and are served
 it as a hit; when it stores nothing (an error, a cut stream, an uncacheable answer) they go on as
 misses, except when its client left: then the first of them leads and the rest wait on it.
-Fifty identical requests are one upstream call, not fifty. Only a request that would wait that
-long anyway waits: a stream (its first token would come only with the leader's last)
-and a request with a latency SLO of its own go on as misses.
+Fifty identical requests are one upstream call, not fifty. Streams too: a chat stream without
+tools joins a streaming leader's answer as it comes (live_answer.py, live_follow.py: first
+token early for every follower); a stream whose leader is a whole answer, a stream that cannot
+join (tools, the Responses API), and a request with a latency SLO of its own go on as misses.
 
 Replicas: each keeps an in-memory LRU front (`max_entries`); on a local miss it reads through
 to the store (one primary-key lookup, bounded by `front._STORE_WAIT_S`). Every `sync_s` it
@@ -34,7 +35,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import request_log
@@ -43,6 +44,7 @@ from arbiter.cache.cache_stats import CacheStats
 from arbiter.cache.front import SERVED_MEMORY, log, remember_bounded
 from arbiter.cache.invalidation import Invalidation, Served
 from arbiter.cache.keys import Control, Keys, control, keys_for, links_media, uncacheable
+from arbiter.cache.live_answer import LiveAnswer
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.cache.replica_sync import ReplicaSync
 from arbiter.canonical import CanonicalResponse
@@ -75,6 +77,7 @@ class Lookup:
     vector: numpy.ndarray | None = None  # the last user turn's embedding (semantic side)
     tenant: str = ""
     flight: _Flight | None = None  # set when this request leads its key's flight (settle it)
+    live: LiveAnswer | None = None  # a stream that joined an identical stream in flight
     # a bypass's reason (keys.uncacheable's words, `linked_media`, `cache-control`): the
     # request's decision says it (`cache_info.bypass`)
     why: str | None = None
@@ -93,6 +96,11 @@ class _Flight:
     # the leader's client left before its answer: the first waiter to wake leads a new flight
     # and the rest wait on it (they all went on as misses at once: a herd against the upstream)
     handed_off: bool = False
+    # the leader streams an answer identical streams may join (live_follow.joinable); they wait
+    # on `changed` (set when its stream opens, `live`, and when it settles)
+    stream: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    live: LiveAnswer | None = None
 
 
 BYPASS = Lookup("bypass")
@@ -173,14 +181,17 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         *,
         wait: bool = True,
         watch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        live: bool = False,
     ) -> Lookup:
         """What the cache says about `req`; a failure in here is counted and the request goes on
         uncached (a cache outage never fails a request). `wait`: whether it may wait for an
         identical request in flight (False: it leads one if none is, else goes on as a miss);
         `watch` wraps that wait (the server's: raise ClientDisconnected when the client leaves,
-        so a follower whose client is gone is not served, nor recorded as, a hit)."""
+        so a follower whose client is gone is not served, nor recorded as, a hit). `live`: a
+        stream that may join an identical stream in flight (live_follow.joinable): it waits for
+        that one's stream to open, and is answered by it (`Lookup.live`)."""
         try:
-            return await self._lookup(req, principal, wait, watch)
+            return await self._lookup(req, principal, wait, watch, live)
         except ClientDisconnected:
             raise
         except Exception:
@@ -194,6 +205,7 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         principal: Principal,
         wait: bool,
         watch: Callable[[], AbstractContextManager[object]],
+        live: bool = False,
     ) -> Lookup:
         tenant = principal.tenant
         if not self.on_for(tenant):
@@ -226,7 +238,12 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
             await self._semantic(look, principal, now)
             if look.entry is not None:
                 return self._hit(look)
-        entry = await self._follow(look, wait, watch)
+        entry = await self._follow(look, wait, watch, live)
+        if look.live is not None:  # a hit whose answer is still coming
+            self.counts["coalesced"] += 1
+            self.counts["hit"] += 1
+            look.status, look.write, look.vector = "hit", False, None
+            return look
         if entry is not None:
             self.counts["coalesced"] += 1
             look.status, look.entry, look.write, look.vector = "hit", entry, False, None
@@ -245,11 +262,18 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         return None
 
     async def _follow(
-        self, look: Lookup, wait: bool, watch: Callable[[], AbstractContextManager[object]]
+        self,
+        look: Lookup,
+        wait: bool,
+        watch: Callable[[], AbstractContextManager[object]],
+        live: bool = False,
     ) -> Entry | None:
         """A miss: lead its exact key's flight (None), or wait for the identical request that
         leads it and return the entry it stored (None when it stored none, or took too long:
-        this request goes on as a miss of its own)."""
+        this request goes on as a miss of its own). A `live` stream waits for a streaming
+        leader's stream to open and joins it (`look.live`); past its join limit, or when the
+        leader failed before its first byte, it goes on as a miss of its own (its own failover,
+        not the leader's spent one)."""
         assert look.keys is not None
         key = look.keys.exact
         flight = self._flights.get(key)
@@ -265,8 +289,12 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
                 and self._usable(stored.model)
             ):
                 return stored
-            look.flight = self._flights[key] = _Flight(asyncio.Event(), now + self._wait_s)
+            look.flight = self._flights[key] = _Flight(
+                asyncio.Event(), now + self._wait_s, stream=live
+            )
             return None
+        if live:
+            return await self._join(look, flight, watch) if wait and flight.stream else None
         if not wait:
             return None
         give_up = now + self._wait_s  # this request's own bound, however many leaders it waits on
@@ -292,6 +320,47 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
             return None
         return entry
 
+    async def _join(
+        self, look: Lookup, flight: _Flight, watch: Callable[[], AbstractContextManager[object]]
+    ) -> Entry | None:
+        """A stream following a streaming leader: join its answer once its stream opens."""
+        assert look.keys is not None
+        key = look.keys.exact
+        give_up = time.monotonic() + self._wait_s
+        while flight.live is None and not flight.done.is_set():
+            try:
+                async with asyncio.timeout(min(flight.until, give_up) - time.monotonic()):
+                    with watch():
+                        await flight.changed.wait()
+            except TimeoutError:
+                return None
+        if flight.live is not None:
+            if flight.live.joinable:
+                look.live = flight.live
+            return None
+        if flight.handed_off:  # its client left before the first byte: lead, or follow anew
+            now = time.monotonic()
+            nxt = self._flights.get(key)
+            if nxt is None or nxt.until <= now:
+                look.flight = self._flights[key] = _Flight(
+                    asyncio.Event(), now + self._wait_s, stream=True
+                )
+                return None
+            return await self._join(look, nxt, watch) if nxt.stream else None
+        entry = await self._get(key, look.tenant, self.clock())  # a whole answer, stored
+        if entry is None or not self._usable(entry.model):
+            return None
+        return entry
+
+    def open_live(self, look: Lookup | None, live: LiveAnswer) -> bool:
+        """The leader's stream opened: the streams waiting on it join `live`. False when no
+        stream may join (it leads none, or no stream's flight)."""
+        if look is None or look.flight is None or not look.flight.stream:
+            return False
+        look.flight.live = live
+        look.flight.changed.set()
+        return True
+
     def settle(self, look: Lookup | None, *, client_left: bool = False) -> None:
         """The leader's request is over (answered, stored or not, or failed): wake the ones
         waiting on it. `client_left`: its client went before the answer, so one waiter takes
@@ -306,6 +375,7 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         if self._flights.get(look.keys.exact) is flight:
             del self._flights[look.keys.exact]
         flight.done.set()
+        flight.changed.set()
 
     async def _semantic(self, look: Lookup, principal: Principal, now: float) -> None:
         keys = look.keys

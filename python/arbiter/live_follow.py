@@ -1,0 +1,179 @@
+"""A streamed request that joined an identical one in flight (cache/live_answer.py): served the
+leader's answer as it comes, in its own protocol's framing (its own id, its own
+`include_usage`), rendered from the canonical events the cache replays (cache/answer.py). It
+is a cache hit: cost 0, no budget held, recorded (mode `cache`) once the leader's answer ended,
+with what it saved (the leader's cost); the leader's failure mid-stream ends it with the same
+error, as one terminal error event in its protocol's shape."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+from arbiter import request_log
+from arbiter.cache import answer as cached
+from arbiter.cache.live_answer import LiveAnswer, LiveEnd
+from arbiter.canonical import (
+    BlockStart,
+    BlockStop,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    StreamError,
+    TextDelta,
+)
+from arbiter.errors import ClientDisconnected
+from arbiter.principal import Principal
+from arbiter.protocols import anthropic_stream, openai_stream
+from arbiter.records import DecisionRecord
+from arbiter.relay import run_to_end
+from arbiter.request_plan import Streamed
+from arbiter.types import ChatRequest
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+def joinable(req: ChatRequest) -> bool:
+    """A stream whose answer a follower's canonical text stream renders whole: a chat stream
+    (not a surface encoding its own: the Responses API) without tools (a streamed tool call is
+    not collected as canonical, cache/answer.of_stream)."""
+    body = req.body
+    return (
+        req.stream
+        and req.stream_codec is None
+        and not body.get("tools")
+        and not body.get("functions")
+    )
+
+
+def serve_live(s: Services, req: ChatRequest, principal: Principal, live: LiveAnswer) -> Streamed:
+    decision_id = s.new_id()
+    headers = {
+        "x-arbiter-model": live.model,
+        "x-arbiter-decision-id": decision_id,
+        "x-arbiter-task": live.task,
+        "x-arbiter-cost-usd": "0.00000000",
+        "x-arbiter-baseline-cost-usd": "0.00000000",
+        "x-arbiter-cache": "hit",
+        "x-arbiter-cache-source-decision-id": live.decision_id,
+        "x-arbiter-cache-coalesced": "live",
+    }
+    follower = Follower(s, req, principal, live, decision_id)
+    deadline = time.monotonic() + s.settings.failover.deadline_s
+    return Streamed(follower, headers, deadline)
+
+
+class Follower:
+    """One follower's frames (the shape the server streams: `Streamed.events`)."""
+
+    __slots__ = ("_did", "_gen", "_left", "_live", "_principal", "_recorded", "_req", "_s",
+                 "_started")  # fmt: skip
+
+    def __init__(
+        self, s: Services, req: ChatRequest, principal: Principal, live: LiveAnswer, did: str
+    ) -> None:
+        live.join()
+        self._s, self._req, self._principal, self._live, self._did = s, req, principal, live, did
+        self._left = False
+        self._recorded = False
+        self._started = time.perf_counter()
+        self._gen = self._frames()
+
+    def __aiter__(self) -> Follower:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._gen.__anext__()
+
+    def expire(self) -> None:
+        return None  # the leader's call keeps to its own deadline
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+        self._leave()
+        if not self._recorded:  # its client left before the leader's answer ended
+            gone = ClientDisconnected("the client disconnected mid-stream")
+            await run_to_end(self._record(LiveEnd(gone)))
+
+    async def _record(self, end: LiveEnd) -> None:
+        self._recorded = True
+        await _record(self._s, self._principal, self._live, self._did, end, self._started)
+
+    def _leave(self) -> None:
+        if not self._left:
+            self._left = True
+            self._live.leave()
+
+    async def _frames(self) -> AsyncGenerator[bytes, None]:
+        live, req, did = self._live, self._req, self._did
+        created = int(time.time())
+        encoder: Any = (
+            openai_stream.StreamEncoder(
+                live.shown_model, include_usage=req.include_usage, created=created
+            )
+            if req.protocol == "openai"
+            else anthropic_stream.StreamEncoder(live.shown_model, prompt_tokens=live.prompt_tokens)
+        )
+        try:
+            yield encoder.encode(MessageStart(did, live.shown_model)) + encoder.encode(
+                BlockStart(0, "text")
+            )
+            sent = 0
+            while True:
+                parts = live.codec.parts
+                if sent < len(parts):  # everything since this follower's last frame, at once
+                    text = "".join(parts[sent:])
+                    sent = len(parts)
+                    if text and (frame := encoder.encode(TextDelta(0, text))):
+                        yield frame
+                    continue
+                if live.end is not None:
+                    break
+                await live.changed()
+            end = live.end
+            await run_to_end(self._record(end))
+            if end.failure is not None:
+                yield encoder.error(StreamError(end.failure))
+                return
+            tail = [
+                encoder.encode(BlockStop(0)),
+                encoder.encode(MessageDelta(end.stop_reason, end.usage, end.stop_sequence)),
+                encoder.encode(MessageStop()),
+            ]
+            yield b"".join(cached.with_hit_cost_frames([f for f in tail if f]))
+        finally:
+            self._leave()
+
+
+async def _record(
+    s: Services,
+    principal: Principal,
+    live: LiveAnswer,
+    did: str,
+    end: LiveEnd,
+    started: float,
+) -> None:
+    failed = end.failure is not None
+    usage = end.usage
+    saved = 0.0 if failed else end.cost_usd
+    record = DecisionRecord(
+        id=did, ts=time.time(), tenant=principal.tenant, task=live.task, mode="cache",
+        chosen_model=live.model,
+        reason=f"cache: exact hit of decision {live.decision_id} (joined its stream in flight)",
+        candidates=(), attempts=(), status="failed" if failed else "ok", cost_usd=0.0,
+        baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
+        stream=True, key_id=principal.key_id, cache_kind="exact", cache_saved_usd=saved,
+        error=end.failure.code if end.failure is not None else None,
+        # the entry the leader's answer was stored as (feedback finds it: invalidation.py)
+        cache_info={
+            "entry_id": live.key, "source_decision_id": live.decision_id, "coalesced": True,
+        },
+    )  # fmt: skip
+    if (ctx := request_log.CURRENT.get()) is not None:
+        ctx.decided(record)
+    await s.record(record)
+    s.cache.counts["saved_usd"] += saved
