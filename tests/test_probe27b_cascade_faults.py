@@ -104,3 +104,27 @@ def test_a_failed_cheap_try_is_in_the_reason(r: Rig) -> None:
     assert called(r, name) == ["an-1", "oa-2"]
     reason = r.decision(raw.headers["x-arbiter-decision-id"])["reason"]
     assert "cascade: an-1 tried first, failed (upstream_unavailable), escalated" in reason, reason
+
+
+def _escalation_rate_limited(path: str, body: dict[str, Any]) -> Reply:
+    if path.endswith("/messages"):
+        return default_reply(path, body)
+    limited = {"error": {"message": "slow down", "type": "rate_limit_error"}}
+    return Reply(limited, status=429, headers={"retry-after": "30"})
+
+
+def test_zz_an_escalation_told_to_wait_30_s_is_not_asked_again_at_once(r: Rig) -> None:
+    """Last in the module (it pauses oa-1 and oa-2 for 30 s). The escalation's models answer
+    429 with Retry-After 30, past `max_retry_after_s` (1): each was requeued and called again
+    at once in the same request (an-1, oa-2, oa-1, oa-2, oa-1); now once each, then the first
+    answer, already paid, is served."""
+    name, m = mark(r, _escalation_rate_limited)
+    raw = r.oa.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": EXTRACT + m}]
+    )
+    assert raw.headers["x-arbiter-cascade"] == "first-answer-served"
+    assert called(r, name) == ["an-1", "oa-2", "oa-1"]
+    decision = r.decision(raw.headers["x-arbiter-decision-id"])
+    tried = [(a["model"], a["error"]) for a in decision["attempts"]]
+    assert tried[1:] == [("oa-2", "upstream_rate_limited"), ("oa-1", "upstream_rate_limited")]
+    assert "the escalation failed (upstream_rate_limited)" in decision["reason"]
