@@ -489,6 +489,20 @@ def test_a_model_that_asks_for_a_pause_mid_request_is_asked_again_last() -> None
     assert calls == ["a", "b", "b", "a"]  # b first while a's pause runs, then a after it
 
 
+def test_a_long_retry_after_mid_request_is_not_asked_again_in_that_request() -> None:
+    """probe27b: a and b both answer 429 with Retry-After 30 (past max_retry_after_s): each
+    was requeued and called again at once, the pause it had just asked for ignored; the
+    request now fails with the upstream's own 429 after one call to each."""
+    b, _ = breaker(threshold=5)
+    call, calls = scripted({"a": [rate_limited(30), "A"], "b": [rate_limited(30), "B"]})
+    result, attempts = run(("a", "b"), call, b)
+    assert isinstance(result, UpstreamRateLimited)
+    assert calls == ["a", "b"]
+    assert [(x.model, x.error) for x in attempts] == [
+        ("a", "upstream_rate_limited"), ("b", "upstream_rate_limited"),
+    ]  # fmt: skip
+
+
 def test_a_short_retry_after_on_the_last_model_is_sat_out() -> None:
     call, calls = scripted({"a": [rate_limited(0.2), "A"]})
     started = time.monotonic()

@@ -505,6 +505,32 @@ def test_routing_config_cascade_all_asks_the_first_model_every_time(tmp_path: Pa
     assert res.escalations == 60 and res.calls[STRONG] == 60
 
 
+def test_routing_config_cascade_all_without_a_cascade_keeps_the_routers_choice(
+    tmp_path: Path,
+) -> None:
+    """probe27b: a first model that cannot cascade to the baseline (here the baseline itself)
+    leaves the router's choice, as the sidecar's route_plan does; every request went to the
+    baseline alone."""
+    tfile, mfile = _write(tmp_path, n=60)
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    from arbiter.routing_file import load_routing
+
+    body = (
+        f'priors_file = ""\nbaseline = "{STRONG}"\ncascade_tasks = ["math"]\n'
+        f'cascade_all = true\ncascade_first_model = "{STRONG}"\n'
+    )
+    routing = load_routing(_routing_toml(tmp_path, body), [STRONG, WEAK])
+    cfg, _ = replay_cli.from_routing(routing, table)
+    plain, _ = replay_cli.from_routing(
+        load_routing(_routing_toml(tmp_path, f'priors_file = ""\nbaseline = "{STRONG}"\n'),
+                     [STRONG, WEAK]), table,
+    )  # fmt: skip
+    res = rp.run(table, cfg)
+    assert res.escalations == 0
+    assert res.calls[WEAK] > 0  # the router's cheap picks stand
+    assert res.calls == rp.run(table, plain).calls  # as with no cascade at all
+
+
 def test_sidecar_feedback_grades_the_returned_answer_not_the_label(tmp_path: Path) -> None:
     from arbiter.offline.as_sidecar import SidecarGrader
 

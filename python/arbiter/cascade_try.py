@@ -39,9 +39,10 @@ async def try_cascade(
     # plain routing does, within the request's deadline: it escalated at once, paying the
     # strong model for a fault a retry clears. Every try is on record (failover's attempts;
     # a client gone meanwhile: `cancelled`, billed maybe)
+    order = cascade_steps.cheap_order(plan, plan.cascade_first)
     try:
         cheap, result = await run_with_failover(
-            cascade_steps.cheap_order(plan, plan.cascade_first),
+            order,
             lambda m: call_upstream(s, req, plan, m, s.upstream_for(m).complete),
             settings=s.settings.failover,
             breaker=s.breaker,
@@ -50,7 +51,9 @@ async def try_cascade(
         )
     except BudgetExceeded:
         raise  # the escalated call could not be covered either
-    except ArbiterError:  # the cheap try failing is not the request failing
+    except ArbiterError as err:  # the cheap try failing is not the request failing
+        # the reason says so: it named the router's pick, not the dearer model that answers
+        plan.reason += f"; cascade: {', '.join(order)} tried first, failed ({err.code}), escalated"
         plan.cascade = "escalated"
         return None, 0.0, None
     # its answer's own attempt is written below, with the verdict, timed from its own try

@@ -350,11 +350,13 @@ async def run_with_failover(
             asked = err.retry_after_s if isinstance(err, UpstreamError) else None
             if asked is not None:
                 breaker.hold(model, asked)  # later requests try their other models first
+                if asked > settings.max_retry_after_s or asked >= deadline - time.monotonic():
+                    # too long to sit out: asked again in this request it only says it again
+                    # (it was requeued and called at once, the pause it had just set ignored)
+                    break
                 if i < len(queue) and model not in requeued:
                     queue.append(model)  # others can answer now; it stays a last resort
                     requeued.add(model)
-                    break
-                if asked > settings.max_retry_after_s or asked >= deadline - time.monotonic():
                     break
                 # nothing else left: sit out the pause (and a hair more: timers may fire early)
                 pause = max(pause, asked + _MIN_TRY_S)

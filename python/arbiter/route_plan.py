@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from arbiter import cascade_steps, latency_slo, prompt_score
+from arbiter.cascade_gain import skips_first_model
 from arbiter.classify import classify
 from arbiter.errors import ContextTooLong, NoCapableModel
 from arbiter.latency_slo import NO_SLO, LatencySLO
@@ -87,12 +88,17 @@ def plan_request(
         cheap = first(chosen, slo=slo)
         if r.cascade_all and task in r.cascade_tasks and not req.stream:
             # a cascade for every request of the task: the first model, then the baseline;
-            # one the SLO leaves no room for keeps the router's choice, which fits it (the
-            # baseline alone was called, slower and dearer than what the reason named)
+            # a prompt the gain model finds hard goes to the baseline alone. One with no
+            # cascade for another cause (an SLO without room for both calls, no first model
+            # that can serve it, as an Anthropic-protocol one for `n` > 1) keeps the router's
+            # choice, which its reason names (the baseline alone was called, dearer)
             base = router.params.baseline
             if base != chosen and any(c.model == base and c.eligible for c in route.candidates):
                 to_base = first(base, slo=slo)
-                if to_base is not None or first(base, slo=NO_SLO) is None:
+                hard = skips_first_model(
+                    r.cascade_prompt_gain, r.cascade_min_expected_gain, task, easiness
+                )
+                if to_base is not None or hard:
                     chosen, cheap = base, to_base
         models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
         reason = route.reason

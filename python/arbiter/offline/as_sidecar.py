@@ -16,7 +16,8 @@ best published figure for a strong judge; a weaker judge is noisier (`--judge-er
 
 Cascade. `routing.cascade_*` as pipeline.py applies it: route first; for a cascade task try the
 first model when it is cheaper than the choice (every request with `cascade_all`, the choice
-then being the baseline), and escalate to the choice when the answer fails the check.
+then being the baseline, unless the first model cannot cascade to it: the router's choice), and
+escalate to the choice when the answer fails the check.
 """
 
 from __future__ import annotations

@@ -338,13 +338,19 @@ def _sidecar_request(
         return chosen, call(row, chosen, e), 0, 0
     eligible = {c.model: c.est_cost_usd for c in decision.candidates if c.eligible}
     over = int(casc.all and baseline in eligible)
-    if over:
-        chosen = baseline
     first = casc.first or min(eligible, key=lambda m: eligible[m])
-    if first == chosen or first not in eligible or eligible[first] >= eligible[chosen]:
-        return chosen, call(row, chosen, e), 0, over
+
+    def cascades(to: str) -> bool:
+        return first != to and first in eligible and eligible[first] < eligible[to]
+
     at = cfg.knob if cfg.objective == "gain" else casc.min_gain  # one threshold, both stages
     if skips_first_model(casc.prompt_lines, at, row.task, e):  # the prompt alone: no cheap try
+        chosen = baseline if over else chosen
+        return chosen, call(row, chosen, e), 0, over
+    # cascade_all's baseline is the escalation's: with no cascade to it, the router's choice
+    over = int(over and cascades(baseline))
+    chosen = baseline if over else chosen
+    if not cascades(chosen):
         return chosen, call(row, chosen, e), 0, over
     out = call(row, first, e)
     if out.response is None:  # no recorded text to check (e.g. MMLU's letters): kept
