@@ -406,8 +406,10 @@ class PassThrough:
         if kind == "embeddings" and usage.output_missing and not usage.prompt_missing:
             # no output side: its count is whole
             usage = dataclasses.replace(usage, output_missing=False)
-        got = data.get("choices")
-        short = short_choices.short(req.answered, len(got) if isinstance(got, list) else 0)
+        short = None
+        if req.answered is not None:  # completions asking several choices
+            got = data.get("choices")
+            short = short_choices.short(req.answered, len(got) if isinstance(got, list) else 0)
         cost, pt, ct = await self._record(
             kind, req, principal, decision_id, started, attempts, usage, None,
             committed=charge.committed, relayed=lambda: completion_texts(data), short=short,
