@@ -49,6 +49,7 @@ def test_a_strict_format_openai_refuses_is_a_400_before_any_call(
     with pytest.raises(openai.BadRequestError) as bad:
         _ask(r, surface, model, schema, word, strict=True)
     assert bad.value.param == ("response_format" if surface == "chat" else "text.format.schema")
+    assert bad.value.code == ("invalid_request" if surface == "chat" else "invalid_json_schema")
     assert "Invalid schema for response_format 'answer'" in bad.value.message, bad.value.message
     assert named in bad.value.message, bad.value.message
     assert not r.recorder.bodies(word)

@@ -607,7 +607,7 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
         schema = c.obj(fmt.get("schema"), "text.format.schema")
         name = schema_name(fmt.get("name"), "text.format.name")
         strict = c.opt_bool(fmt.get("strict"), "text.format.strict")
-        check_strict_format(schema, name, strict, "text.format.schema")  # openai_strict.py
+        check_strict_format(schema, name, strict, "text.format.schema", responses=True)
         return fmt, ResponseFormat("json_schema", schema, name, strict)
     raise InvalidRequest(
         f"Invalid value for 'text.format.type': {kind!r}.", param="text.format.type"

@@ -26,7 +26,12 @@ from typing import Any
 
 from arbiter.errors import InvalidRequest
 
-__all__ = ["check_strict_format", "check_strict_function", "strict_schema_problem"]
+__all__ = [
+    "InvalidJsonSchema",
+    "check_strict_format",
+    "check_strict_function",
+    "strict_schema_problem",
+]
 
 _UNSUPPORTED = frozenset({
     "allOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
@@ -54,14 +59,23 @@ def check_strict_function(fn: dict[str, Any], param: str) -> None:
         )
 
 
-def check_strict_format(schema: Any, name: Any, strict: Any, param: str) -> None:
+class InvalidJsonSchema(InvalidRequest):
+    """The Responses API's code for a format's schema it refuses (Chat Completions says none)."""
+
+    code = "invalid_json_schema"
+
+
+def check_strict_format(
+    schema: Any, name: Any, strict: Any, param: str, *, responses: bool = False
+) -> None:
     """A strict `json_schema` response format whose `schema` OpenAI's strict mode refuses:
-    InvalidRequest naming `param`. Its shape is checked already; a missing schema is left
-    as it was (chat's is optional)."""
+    InvalidRequest naming `param` (`responses`: with the Responses API's code). Its shape is
+    checked already; a missing schema is left as it was (chat's is optional)."""
     if strict is not True or not isinstance(schema, dict):
         return
     if (problem := strict_schema_problem(schema)) is not None:
-        raise InvalidRequest(
+        error = InvalidJsonSchema if responses else InvalidRequest
+        raise error(
             f"Invalid schema for response_format {str(name)[:_SHOWN]!r}: {problem}", param=param
         )
 
