@@ -78,9 +78,9 @@ def cells() -> dict[str, Callable[[], Any]]:
     return out
 
 
-def child(path: str, reps: int) -> None:
+def child(path: str, reps: int, make: Callable[[], dict[str, Callable[[], Any]]] = cells) -> None:
     sys.path.insert(0, path)
-    calls = cells()
+    calls = make()
     print(json.dumps(sorted(calls)), flush=True)
     for _ in sys.stdin:
         result = {}
@@ -94,7 +94,9 @@ def child(path: str, reps: int) -> None:
         print(json.dumps(result), flush=True)
 
 
-def main() -> None:
+def main(make: Callable[[], dict[str, Callable[[], Any]]] = cells, script: str = __file__) -> None:
+    """`make`: the cells, `script`: the file a child runs (another bench's, reusing this
+    runner: edge27b_request_checks.py)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", action="append", required=True, help="name=PYTHONPATH")
     ap.add_argument("--rounds", type=int, default=7)
@@ -102,13 +104,13 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        return child(args.child, args.reps)
+        return child(args.child, args.reps, make)
     variants = [v.split("=", 1) for v in args.variant]
     procs = {}
     for name, path in variants:
         env = {**os.environ, "PYTHONPATH": os.path.abspath(path)}
         procs[name] = subprocess.Popen(
-            [sys.executable, __file__, "--variant", "x=y", "--child", os.path.abspath(path),
+            [sys.executable, script, "--variant", "x=y", "--child", os.path.abspath(path),
              "--reps", str(args.reps)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip

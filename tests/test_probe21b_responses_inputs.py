@@ -277,7 +277,12 @@ def test_text_format_reaches_an_openai_model(r: Rig, fmt: dict[str, Any]) -> Non
 )  # fmt: skip
 def test_json_to_a_model_that_cannot_promise_it_is_a_400(r: Rig, model: str, strict: bool) -> None:
     """em-1 lacks `json`; an-1 lacks `json-schema` (a strict schema across protocols)."""
-    fmt = {"type": "json_schema", "name": "obj", "schema": {"type": "object"}, "strict": strict}
+    fmt = {
+        "type": "json_schema",
+        "name": "obj",
+        "schema": {"type": "object", "additionalProperties": False},
+        "strict": strict,
+    }
     err = bad(r, {"model": model, "input": "hi", "text": {"format": fmt}}, "text.format")
     assert "text.format" in err["message"]
 

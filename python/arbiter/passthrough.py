@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from starlette.types import Receive
 
-from arbiter import cost_ratio, relayed_usage, request_log, telemetry, tokenizer_load
+from arbiter import (
+    cost_ratio,
+    relayed_usage,
+    request_log,
+    short_choices,
+    telemetry,
+    tokenizer_load,
+)
 from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
@@ -75,6 +82,9 @@ class Parsed:
     stream: bool = False  # completions only (passthrough_stream.py)
     include_usage: bool = False  # the client's stream_options.include_usage
     choices: int = 1  # completions: every choice of every prompt (output_tokens is their sum)
+    # completions: the choices the answer should hold when several (n of each prompt; best_of's
+    # extra candidates are never returned), else None: a shorter answer says so (short_choices)
+    answered: int | None = None
     # the model's settings (its prices) when the call was reserved and sent: the call is
     # charged at them, whatever an admin price patch did meanwhile (set by PassThrough.handle)
     pinned: ModelSettings | None = None
@@ -141,8 +151,10 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
         # generate to the context's end without one, so a call reserved at 16 tokens was billed
         # 3,000 and a $0.01 cap was passed 18 times over by one request (probe18m)
         body = {**body, "max_tokens": limit}
-    choices = max(n, best_of) * _prompt_count(body["prompt"])
-    return Parsed(model, body, tokens, limit * choices, stream, include_usage, choices)
+    prompts = _prompt_count(body["prompt"])
+    choices = max(n, best_of) * prompts
+    answered = n * prompts if n * prompts >= 2 else None
+    return Parsed(model, body, tokens, limit * choices, stream, include_usage, choices, answered)
 
 
 def _check_best_of(given: Any, best_of: int, n: int, stream: bool) -> None:
@@ -394,9 +406,13 @@ class PassThrough:
         if kind == "embeddings" and usage.output_missing and not usage.prompt_missing:
             # no output side: its count is whole
             usage = dataclasses.replace(usage, output_missing=False)
+        short = None
+        if req.answered is not None:  # completions asking several choices
+            got = data.get("choices")
+            short = short_choices.short(req.answered, len(got) if isinstance(got, list) else 0)
         cost, pt, ct = await self._record(
             kind, req, principal, decision_id, started, attempts, usage, None,
-            committed=charge.committed, relayed=lambda: completion_texts(data),
+            committed=charge.committed, relayed=lambda: completion_texts(data), short=short,
         )  # fmt: skip
         if plan_log := request_log.CURRENT.get():
             plan_log.upstream_request_id = headers.get("x-request-id")
@@ -408,6 +424,8 @@ class PassThrough:
             "x-arbiter-baseline-cost-usd": f"{cost:.8f}",
             **forwarded_headers(headers),
         }
+        if short is not None:  # fewer choices than n (of each prompt) asked: short_choices.py
+            out[short_choices.HEADER] = short
         if kind == "completions":
             # as chat's: never an id of "" (ids.named), and a usage that is no count or lacks a
             # side shows the counts it was billed by (relayed_usage.py), which the SDK's type
@@ -443,11 +461,13 @@ class PassThrough:
         opened: bool = False,
         cut: float | None = None,
         relayed: Callable[[], list[str]] | None = None,
+        short: str | None = None,
     ) -> tuple[float, int, int]:
         """`opened`: a stream was under way, so even a failed call may be billed; `cut`: what a
         stream we cut before its usage came generated (cut_stream_cost.py), as for chat;
         `relayed`: the answer's output texts, read only when its usage counts were no counts or
-        one side's count was missing (then priced from them, as chat's: dropped_usage.py).
+        one side's count was missing (then priced from them, as chat's: dropped_usage.py);
+        `short`: "got of asked" when the answer held fewer choices than asked (short_choices).
         The cost recorded, and the prompt and output tokens it was priced by."""
         s = self.s
         m = req.model_settings(s.registry.__getitem__)
@@ -490,7 +510,7 @@ class PassThrough:
             task=_task(kind),
             mode="passthrough",
             chosen_model=req.model,
-            reason=f"pass-through: /v1/{kind} to {req.model}",
+            reason=f"pass-through: /v1/{kind} to {req.model}" + short_choices.said(short),
             candidates=(),
             attempts=tuple(attempts),
             status="failed" if error else "ok",

@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from arbiter import short_choices
 from arbiter.cut_stream_cost import (
     BILLS_AFTER_DISCONNECT,
     cut_by_us,
@@ -32,7 +33,7 @@ from arbiter.cut_stream_cost import (
 from arbiter.errors import ClientDisconnected, UpstreamError
 from arbiter.records import Attempt
 from arbiter.relay import _StreamOutcome, broken_after_opening, forward, run_to_end
-from arbiter.relay_codec import OpenAIPassThrough
+from arbiter.relay_codec import MAX_CHOICES, OpenAIPassThrough
 from arbiter.upstream.usage_counts import prompt_bound
 from arbiter.worst_case import CallWorst
 
@@ -97,10 +98,14 @@ class _Finisher:
             elapsed = (time.perf_counter() - c.opened) * 1000
             broken_after_opening(c.attempts, c.req.model, elapsed, failure)
         cut = await self._cut_cost(outcome, closed) if c.upstream.usage is None else None
+        short = None
+        if failure is None and (asked := _asked(c.req)) is not None:  # said at its end
+            body = outcome.codec.choices_body()
+            short = short_choices.short(asked, len(body["choices"]) if body else 1)
         await c.pt._record(
             c.kind, c.req, c.principal, c.decision_id, c.started, c.attempts, c.upstream.usage,
             failure, committed=c.charge.committed, opened=True, cut=cut,
-            relayed=lambda: relayed_texts(outcome.codec),
+            relayed=lambda: relayed_texts(outcome.codec), short=short,
         )  # fmt: skip
 
     async def _cut_cost(self, outcome: _StreamOutcome, closed: float) -> float | None:
@@ -123,6 +128,14 @@ class _Finisher:
         return await cut_call_cost(worst, model, outcome, c.upstream, fit, closed)
 
 
+def _asked(req: Parsed) -> int | None:
+    """The choices a stream should hold when several (n of each prompt): one short of them
+    ends with the chunk that says so (short_choices.py). Past MAX_CHOICES the codec cannot tell
+    the choices apart: not counted."""
+    asked = req.answered
+    return asked if asked is not None and asked <= MAX_CHOICES else None
+
+
 def streaming(call: OpenedCall) -> Streaming:
     finish = _Finisher(call)
     model = call.req.model
@@ -131,8 +144,9 @@ def streaming(call: OpenedCall) -> Streaming:
     m = call.req.model_settings(call.pt.s.registry.__getitem__)
     limits = (call.req.output_tokens, prompt_bound(m.context_window, call.req.prompt_tokens))
     codec = OpenAIPassThrough(
-        model, call.req.include_usage, "cmpl-" + call.decision_id, call.req.prompt_tokens, limits
-    )
+        model, call.req.include_usage, "cmpl-" + call.decision_id, call.req.prompt_tokens, limits,
+        _asked(call.req),
+    )  # fmt: skip
     outcome = _StreamOutcome(codec)
     s = call.pt.s
     # its key revoked while it runs (on any replica), it ends as chat's does (key_streams.py)

@@ -9,6 +9,9 @@ before `[DONE]` that carries no choice (`choices: []`, as the usage chunk) and t
 `x_arbiter_choices` (a client reading `n` choices already walks each chunk's list, so an empty
 one costs it nothing; the openai SDK keeps the field in the chunk's `model_extra`). The
 decision's `reason` says it too (`; 1 of 2 choices answered (n)`), whole or streamed.
+
+Legacy `/v1/completions` (passthrough.py) is told the same, counting `n` choices of each prompt
+of a prompt array (`best_of`'s extra candidates are never returned; it cannot be streamed).
 """
 
 from __future__ import annotations
@@ -45,7 +48,11 @@ def header(req: ChatRequest, protocol: str, body: Any) -> str | None:
     return short(n, len(choices) if isinstance(choices, list) else 0)
 
 
+def said(value: str | None) -> str:
+    """What a decision's reason adds for a short answer ("" for none)."""
+    return "" if value is None else f"; {value} choices answered (n)"
+
+
 def note(plan: Plan, value: str | None) -> None:
     """The decision's reason says a short answer (before it is recorded)."""
-    if value is not None:
-        plan.reason += f"; {value} choices answered (n)"
+    plan.reason += said(value)

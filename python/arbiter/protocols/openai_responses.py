@@ -54,6 +54,7 @@ from arbiter.protocols.openai import (
     tool_choice_word,
 )
 from arbiter.protocols.openai_responses_object import Echo
+from arbiter.protocols.openai_strict import check_strict_format
 from arbiter.protocols.responses_gateway_fields import CHECKED, check_gateway_fields
 from arbiter.protocols.responses_reasoning import (
     ENCRYPTED_INCLUDE,
@@ -606,6 +607,7 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
         schema = c.obj(fmt.get("schema"), "text.format.schema")
         name = schema_name(fmt.get("name"), "text.format.name")
         strict = c.opt_bool(fmt.get("strict"), "text.format.strict")
+        check_strict_format(schema, name, strict, "text.format.schema", responses=True)
         return fmt, ResponseFormat("json_schema", schema, name, strict)
     raise InvalidRequest(
         f"Invalid value for 'text.format.type': {kind!r}.", param="text.format.type"

@@ -163,7 +163,10 @@ def response_object(
     usage: CanonicalUsage | None = None,
     completed_at: int | None = None,
     error: dict[str, Any] | None = None,
+    service_tier: str | None = None,
 ) -> dict[str, Any]:
+    """`service_tier`: the tier an OpenAI-protocol upstream answered it ran at, echoed as
+    OpenAI's Response says it (absent when none was said: nothing made up)."""
     incomplete = incomplete_reason(stop_reason)
     if incomplete is not None and status == "completed":
         status = "incomplete"
@@ -195,23 +198,34 @@ def response_object(
         body["usage"] = usage_out(usage)
     if echo.user is not None:  # the spec's `user` is a string, not nullable
         body["user"] = echo.user
+    if service_tier is not None:
+        body["service_tier"] = service_tier
     return body
 
 
 def encode_response(
-    resp: CanonicalResponse, rid: str, model: str, echo: Echo, created_at: int
+    resp: CanonicalResponse,
+    rid: str,
+    model: str,
+    echo: Echo,
+    created_at: int,
+    service_tier: str | None = None,
 ) -> dict[str, Any]:
     """A finished answer as a Response object (`created_at` passed in: no clock here). Cut
-    short, its last item (the one cut) says `incomplete`, as OpenAI's do."""
+    short, its last item (the one cut) says `incomplete`, as OpenAI's do. `service_tier`: the
+    upstream's (response_object)."""
     if resp.refusal is not None:
-        return _refused(resp, rid, model, echo, created_at)
+        body = _refused(resp, rid, model, echo, created_at)
+        if service_tier is not None:
+            body["service_tier"] = service_tier
+        return body
     output = output_items(rid, resp.parts, resp.thoughts, echo.encrypted_reasoning)
     if incomplete_reason(resp.stop_reason) is not None:
         output[-1]["status"] = "incomplete"
     return response_object(
         rid, created_at, model, echo,
         output=output, status="completed", stop_reason=resp.stop_reason,
-        usage=resp.usage, completed_at=created_at,
+        usage=resp.usage, completed_at=created_at, service_tier=service_tier,
     )  # fmt: skip
 
 

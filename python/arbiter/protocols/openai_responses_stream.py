@@ -27,6 +27,7 @@ with that item `incomplete` in `response.failed`, what the client was shown. Its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -98,7 +99,17 @@ class _Item:
 class StreamEncoder:
     """`rid`, `model`, `echo` and `created_at` describe the Response; no clock is read here."""
 
-    def __init__(self, rid: str, model: str, echo: Echo, created_at: int) -> None:
+    def __init__(
+        self,
+        rid: str,
+        model: str,
+        echo: Echo,
+        created_at: int,
+        tier: Callable[[], str | None] | None = None,
+    ) -> None:
+        """`tier`: the tier the upstream's chunks named so far (an OpenAI-protocol upstream's
+        `service_tier`), read as each Response object is built."""
+        self._tier = tier
         self._rid = rid
         self._model = model
         self._echo = echo
@@ -123,9 +134,11 @@ class StreamEncoder:
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
     def _response(self, status: str, **more: Any) -> dict[str, Any]:
+        tier = self._tier() if self._tier is not None else None
         return response_object(
-            self._rid, self._created_at, self._model, self._echo, status=status, **more
-        )
+            self._rid, self._created_at, self._model, self._echo, status=status,
+            service_tier=tier, **more,
+        )  # fmt: skip
 
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):

@@ -120,6 +120,8 @@ class StreamDecoder:
         self._stop: StopReason | None = None
         self._usage = CanonicalUsage()
         self.done = False
+        # the tier the call ran at, as the chunks name it (the Responses API's Response says it)
+        self.service_tier: str | None = None
 
     def feed(self, payload: bytes) -> list[StreamEvent]:
         payload = payload.strip()
@@ -146,6 +148,8 @@ class StreamDecoder:
 
     def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
+        if (tier := chunk.get("service_tier")) is not None and isinstance(tier, str) and tier:
+            self.service_tier = tier[:64]
         if not self._started:
             self._started = True
             self._id = str(chunk.get("id") or "")

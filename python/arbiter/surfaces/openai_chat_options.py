@@ -18,6 +18,7 @@ from typing import Any
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
 from arbiter.protocols.function_names import schema_name
+from arbiter.protocols.openai_strict import check_strict_format
 
 OPTION_FIELDS = frozenset(
     {
@@ -61,7 +62,8 @@ def check_options(body: dict[str, Any]) -> None:
 
 def _response_format(fmt: Any) -> None:
     """The surface saw it is an object with a string `type`; a json_schema one needs its
-    `json_schema` object, named, with an object `schema` and a boolean `strict` when given."""
+    `json_schema` object, named, with an object `schema` and a boolean `strict` when given;
+    a strict one's schema within OpenAI's strict subset."""
     if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
         return
     spec = fmt.get("json_schema")
@@ -76,6 +78,8 @@ def _response_format(fmt: Any) -> None:
     if spec.get("schema") is not None:
         c.obj(spec["schema"], "response_format.json_schema.schema")
     c.opt_bool(spec.get("strict"), "response_format.json_schema.strict")
+    # a strict one outside OpenAI's strict subset: its 400 before any call (openai_strict.py)
+    check_strict_format(spec.get("schema"), spec.get("name"), spec.get("strict"), "response_format")
 
 
 def _prediction(prediction: Any) -> None:

@@ -35,6 +35,7 @@ from arbiter.protocols.openai import encode_request as chat_view
 from arbiter.protocols.openai_responses import VIEW_PARAMS, decode_request
 from arbiter.protocols.openai_responses_object import Echo, encode_response, response_id
 from arbiter.protocols.openai_responses_stream import StreamEncoder
+from arbiter.protocols.openai_stream import StreamDecoder as OpenAIStreamDecoder
 from arbiter.protocols.schema_refusal import SchemaRefusals, declined_schema
 from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
 from arbiter.relay_codec import CanonicalEncoder, RelayCodec, Translating
@@ -143,11 +144,13 @@ def _stream_codec(
     """`prompt_tokens`: the request's count, shown where an Anthropic upstream counted none;
     `shown`: the model's name in the Response (the upstream's); `limits`: what its usage is
     held to (relayed_usage.py)."""
-    encoder: CanonicalEncoder = StreamEncoder(response_id(decision_id), shown, echo, created)
-    if upstream == "anthropic" and _strict(echo):  # Claude's refusal of it: a refusal part
-        encoder = SchemaRefusals(encoder)
     # an Anthropic upstream's thinking streams as a reasoning item (openai_responses_stream.py)
     decoder = stream_decoder(upstream, model, thinking=True)
+    # an OpenAI-protocol upstream's `service_tier`, echoed in the Response objects it streams
+    tier = (lambda: decoder.service_tier) if isinstance(decoder, OpenAIStreamDecoder) else None
+    encoder: CanonicalEncoder = StreamEncoder(response_id(decision_id), shown, echo, created, tier)
+    if upstream == "anthropic" and _strict(echo):  # Claude's refusal of it: a refusal part
+        encoder = SchemaRefusals(encoder)
     return Translating(decoder, encoder, prompt_tokens, limits)
 
 
@@ -182,7 +185,8 @@ def render_result(
     """The Response object for a finished answer from either protocol's upstream; a cache
     `hit`'s usage says `cost: 0`, as chat's and messages' hits do (cache/answer.py); a usage
     past `limits` (what the call could bill) shows the counts it was billed by
-    (relayed_usage.py)."""
+    (relayed_usage.py); the `service_tier` an OpenAI-protocol upstream answered is echoed (an
+    Anthropic usage's tier names other values: not shown)."""
     # an Anthropic model's thinking is a reasoning item, as the stream shows it
     canonical = decode_answer(result.body, upstream_protocol, thinking=True)
     shown = relayed_usage.canonical_shown(
@@ -194,7 +198,11 @@ def render_result(
     assert isinstance(echo, Echo)
     if upstream_protocol == "anthropic" and _strict(echo):
         canonical = _schema_refused(canonical)
-    body = encode_response(canonical, response_id(decision_id), result.shown_model, echo, created)
+    tier = result.body.get("service_tier") if upstream_protocol == "openai" else None
+    tier = tier[:64] if isinstance(tier, str) and tier else None  # the tier it ran at
+    body = encode_response(
+        canonical, response_id(decision_id), result.shown_model, echo, created, tier
+    )
     with_reported_cost(body, result.body)  # an upstream's `usage.cost`, as chat's body has it
     return orjson.dumps(with_hit_cost_body(body) if hit else body)
 
