@@ -56,7 +56,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         for problem in err.problems:
             print(f"arbiter: config error: {problem}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a command with a state to tell has said it (cli_interrupted.py)
+        print(f"arbiter {args.command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from arbiter.cli_store import store_absent, store_unmigrated, store_unreachable
+
+if TYPE_CHECKING:
+    from arbiter.store import Store
 
 
 def _key_lifetime_s(text: str) -> float | None:
@@ -32,11 +37,8 @@ def _new_tenant_problem(tenant: str) -> str | None:
 
 
 def keys(args: argparse.Namespace) -> int:
-    import time
-
-    from arbiter import auth, config
+    from arbiter import config
     from arbiter.errors import ArbiterError
-    from arbiter.logs import visible
     from arbiter.store import open_store
 
     expires: float | None = None
@@ -60,36 +62,76 @@ def keys(args: argparse.Namespace) -> int:
     if (down := store_unreachable(settings.store.url)) is not None:
         print(f"arbiter: {down}", file=sys.stderr)
         return 1
-    store = open_store(settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s)
+    url = settings.store.url
+    step = _Step()
     try:
-        # only `create` writes a key where none could be yet: a read (`list`), or a revoke of a
-        # key that cannot exist in a store never migrated, must leave the schema as it is
-        if args.keys_command == "create":
-            store.migrate()
-        elif (unmigrated := store_unmigrated(store, settings.store.url)) is not None:
-            print(f"arbiter: {unmigrated}", file=sys.stderr)
-            return 2
-        if args.keys_command == "create":
-            new = auth.create_key(store, args.tenant, name=args.name, expires_in_s=expires)
-            print(f"id:     {new.id}\ntenant: {new.tenant}\nkey:    {new.key}")
-            print("(the key is shown only this once; only its hash is stored)", file=sys.stderr)
-        elif args.keys_command == "list":
-            for row in store.list_keys(args.tenant):
-                v = auth.public_view(row)
-                # a name is any string the admin API took (a tenant, one stored before its
-                # rule): escapes, line ends and bidi controls must not reach the terminal
-                print(
-                    f"{v['id']}  {v['status']:<8} tenant={visible(v['tenant']):<12} "
-                    f"{v['prefix']}  {visible(v['name'])}"
-                )
-        else:
-            if not store.revoke_key(args.key_id, time.time()):
-                print(f"arbiter: no active key with id {args.key_id!r}", file=sys.stderr)
-                return 1
-            print(f"revoked {args.key_id}")
+        store = open_store(url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s)
+        try:
+            return _run(store, args, expires, step)
+        finally:  # a Ctrl-C too: a transaction under way rolled back, the connection let go
+            store.close()
     except ArbiterError as err:
         print(f"arbiter: {err.message}", file=sys.stderr)
         return 1
-    finally:
-        store.close()
+    except KeyboardInterrupt:  # what it left, read again from the store (cli_interrupted.py)
+        print(f"arbiter: interrupted: {_left(step, url, args)}", file=sys.stderr)
+        return 130
+
+
+class _Step:
+    """How far a `keys` command got: what a Ctrl-C interrupted."""
+
+    name = "opening"  # the store opened, nothing written: "migrating", "writing", "reading"
+    since = 0.0  # when the write began (a created key's `created_ts` is at or after it)
+
+
+def _run(store: Store, args: argparse.Namespace, expires: float | None, step: _Step) -> int:
+    from arbiter import auth
+    from arbiter.logs import visible
+
+    # only `create` writes a key where none could be yet: a read (`list`), or a revoke of a
+    # key that cannot exist in a store never migrated, must leave the schema as it is
+    if args.keys_command == "create":
+        step.name = "migrating"
+        store.migrate()
+    elif (unmigrated := store_unmigrated(store, store.url)) is not None:
+        print(f"arbiter: {unmigrated}", file=sys.stderr)
+        return 2
+    step.name, step.since = ("writing" if args.keys_command != "list" else "reading"), time.time()
+    if args.keys_command == "create":
+        new = auth.create_key(store, args.tenant, name=args.name, expires_in_s=expires)
+        step.name = "shown"
+        print(f"id:     {new.id}\ntenant: {new.tenant}\nkey:    {new.key}")
+        print("(the key is shown only this once; only its hash is stored)", file=sys.stderr)
+    elif args.keys_command == "list":
+        for row in store.list_keys(args.tenant):
+            v = auth.public_view(row)
+            # a name is any string the admin API took (a tenant, one stored before its
+            # rule): escapes, line ends and bidi controls must not reach the terminal
+            print(
+                f"{v['id']}  {v['status']:<8} tenant={visible(v['tenant']):<12} "
+                f"{v['prefix']}  {visible(v['name'])}"
+            )
+    else:
+        if not store.revoke_key(args.key_id, time.time()):
+            print(f"arbiter: no active key with id {args.key_id!r}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.key_id}")
     return 0
+
+
+def _left(step: _Step, url: str, args: argparse.Namespace) -> str:
+    """The state an interrupted `keys` command left, in words."""
+    from arbiter import cli_interrupted
+
+    if step.name == "opening":
+        return "before the store was changed: nothing was written"
+    if step.name == "migrating":
+        return f"no key was created; {cli_interrupted.schema_state(url, migrating=True)}"
+    if step.name == "reading":
+        return "a listing cut short (a read: nothing was changed)"
+    if args.keys_command == "revoke":
+        return cli_interrupted.key_revoked(url, args.key_id)
+    if step.name == "shown":
+        return "the key was created and shown above"
+    return cli_interrupted.key_written(url, args.tenant, args.name, step.since)

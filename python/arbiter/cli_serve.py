@@ -15,7 +15,32 @@ if TYPE_CHECKING:
     from arbiter.stopping import Stopping
 
 
+class _Step:
+    """How far `serve` got: what a Ctrl-C interrupted."""
+
+    name = "starting"  # then "migrating", "migrated", and "serving" once uvicorn accepts
+    url = ""  # the store's, once the config is read
+
+
 def serve(args: argparse.Namespace) -> int:
+    step = _Step()
+    try:
+        return _serve(args, step)
+    except KeyboardInterrupt:
+        if step.name == "serving":  # Ctrl-C stopped a sidecar that served: uvicorn said so
+            return 130
+        # it exited 130 without a word: where the store was left, read again
+        from arbiter.cli_interrupted import schema_state
+
+        if step.name == "starting":
+            state = "the store was not changed"
+        else:
+            state = schema_state(step.url, migrating=step.name == "migrating")
+        print(f"arbiter: interrupted during start-up, before serving: {state}", file=sys.stderr)
+        return 130
+
+
+def _serve(args: argparse.Namespace, step: _Step) -> int:
     import signal
     from pathlib import Path
 
@@ -68,7 +93,15 @@ def serve(args: argparse.Namespace) -> int:
                 return 3
         early = EarlyListener(listening)
         early.start()
-    if problem := migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s):
+    step.name, step.url = "migrating", settings.store.url
+    try:
+        problem = migrated_problem(settings.store.url, settings.store.migrate_lock_wait_s)
+    except KeyboardInterrupt:  # nothing answers `starting` while it says what it left
+        if early is not None:
+            early.stop()
+        raise
+    step.name = "migrated"
+    if problem:
         if early is not None:
             early.stop()
         print(f"arbiter: {problem}", file=sys.stderr)
@@ -136,7 +169,7 @@ def serve(args: argparse.Namespace) -> int:
                 f"arbiter: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr
             )
             return 3  # uvicorn's start-up failure status, as a single process exits with
-    server = _server_telling_streams(uvicorn, config_, app.state.services.stopping, early)
+    server = _server_telling_streams(uvicorn, config_, app.state.services.stopping, early, step)
     try:
         server.run(sockets=sockets)
     finally:
@@ -164,7 +197,11 @@ _FORCED_RECORD_S = 5.0  # a forced stop's wait for the requests it cut to record
 
 
 def _server_telling_streams(
-    uvicorn: Any, config_: Any, stopping: Stopping, early: EarlyListener | None = None
+    uvicorn: Any,
+    config_: Any,
+    stopping: Stopping,
+    early: EarlyListener | None = None,
+    step: _Step | None = None,
 ) -> Any:
     """A uvicorn.Server that marks `stopping` when its graceful shutdown begins, so the streams
     it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py).
@@ -189,6 +226,8 @@ def _server_telling_streams(
             await super().startup(sockets)
             if self.started:  # accepting: a worker tells /healthz it serves (worker_ready.py)
                 worker_ready.mark_ready()
+                if step is not None and not self.should_exit:  # no Ctrl-C came during it
+                    step.name = "serving"
 
         def handle_exit(self, sig: int, frame: Any) -> None:
             stopping.draining = True  # /readyz: not ready from the signal on (probes.py)

@@ -25,14 +25,23 @@ def migrate(args: argparse.Namespace) -> int:
     if problem := store_problem(settings.store.url):
         print(f"arbiter: {problem}", file=sys.stderr)
         return 1
-    store = open_store(settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s)
     try:
-        version = store.migrate()
+        store = open_store(
+            settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s
+        )
+        try:
+            version = store.migrate()
+        finally:  # a Ctrl-C too: the transaction rolled back, the connection let go
+            store.close()
     except ArbiterError as err:  # it failed between the check and the migration
         print(f"arbiter: {err.message}", file=sys.stderr)
         return 1
-    finally:
-        store.close()
+    except KeyboardInterrupt:  # where it was left, read again (cli_interrupted.py)
+        from arbiter.cli_interrupted import schema_state
+
+        state = schema_state(settings.store.url, migrating=True)
+        print(f"arbiter: interrupted: {state}", file=sys.stderr)
+        return 130
     print(f"{redact_url(settings.store.url)}: schema at version {version}")
     return 0
 
