@@ -19,30 +19,48 @@ import psycopg
 import pytest
 
 from arbiter.store import Store, open_store
+from arbiter.store._sql import load_migrations
 from tests.conftest import ENV
 from tests.pg import empty_store_url
 from tests.probe23d_rig import config_text
 
-ROLLED_BACK = "migrations 0070-0072 rolled back (all or nothing): the store is at 0069, as it was"
+LATEST = load_migrations("sqlite")[-1][0]  # one after 0072: undo it in `_at_0069` too
+ROLLED_BACK = (
+    f"migrations 0070-{LATEST:04d} rolled back (all or nothing): the store is at 0069, as it was"
+)
 LINES = {
     "migrate": f"arbiter: interrupted: {ROLLED_BACK}",
     "keys": f"arbiter: interrupted: no key was created; {ROLLED_BACK}",
     "serve": f"arbiter: interrupted during start-up, before serving: {ROLLED_BACK}",
 }
 ARGS = {"migrate": ["migrate"], "keys": ["keys", "create"], "serve": ["serve", "--port", "0"]}
-# the SIGINT as migration 0071's first statement is sent (`version` is SqlStore.migrate's loop)
-AT_0071 = """
+# A child that sends itself SIGINT when the function `NAME` of a file ending `FILE` is called
+# (event "call") or, with VERSION, calls a builtin while its local `version` is VERSION (SQLite's
+# cursor, in SqlStore.migrate's loop: as that migration's first statement is sent)
+SIGINT_AT = """
 import os, signal, sys
+name, file, version = sys.argv[1:4]
+del sys.argv[1:4]
 def hook(frame, event, arg):
     code = frame.f_code
-    if (event == "c_call" and code.co_name == "migrate" and code.co_filename.endswith("_sql.py")
-            and frame.f_locals.get("version") == 71):
+    if code.co_name != name or not code.co_filename.endswith(file):
+        return
+    if (event == "c_call" and str(frame.f_locals.get("version")) == version) or (
+            event == "call" and not version):
         sys.setprofile(None)
         os.kill(os.getpid(), signal.SIGINT)
 sys.setprofile(hook)
 from arbiter.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def _signalled_at(point: tuple[str, str, str], *args: str) -> tuple[int, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_AT, *point, *args],
+        env=ENV, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    return _ended(proc)
 
 
 def _at_0069(url: str) -> None:
@@ -139,12 +157,29 @@ def test_ctrl_c_while_a_migration_waits_on_postgres(tmp_path: Path, command: str
 def test_ctrl_c_mid_migration_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
     _at_0069(url)
-    cfg = _config(tmp_path, url)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", AT_0071, "migrate", "--config", str(cfg)],
-        env=ENV, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    rc, err = _ended(proc)
+    rc, err = _signalled_at(
+        ("migrate", "_sql.py", "71"), "migrate", "--config", str(_config(tmp_path, url))
+    )
     assert rc == 130, (rc, err)
     assert err.strip().splitlines()[-1:] == [LINES["migrate"]], err
     _as_it_was(url)
+
+
+# after the migration: as the app is built, and in its lifespan's start-up (uvicorn's handler
+# takes that SIGINT, the start-up ends, then the server stops and raises it again)
+@pytest.mark.parametrize(
+    "point",
+    [("build_app", "arbiter/server.py", ""), ("startup", "lifespan/on.py", "")],
+    ids=["build_app", "lifespan"],
+)
+def test_ctrl_c_in_serves_start_up_after_its_migration(
+    tmp_path: Path, point: tuple[str, str, str]
+) -> None:
+    cfg = _config(tmp_path, f"sqlite:///{tmp_path / 'a.db'}")
+    rc, err = _signalled_at(point, "serve", "--port", "0", "--config", str(cfg))
+    assert rc == 130, (rc, err)
+    line = (
+        "arbiter: interrupted during start-up, before serving: "
+        f"the store is at {LATEST:04d}, fully migrated"
+    )
+    assert err.strip().splitlines()[-1:] == [line], err
