@@ -10,6 +10,7 @@ or nothing: the store is at 0069 again, 0070's column and 0071's table gone, no 
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,15 +19,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from arbiter.store import Store, open_store
+from arbiter.store import Store, StoreError, open_store
 from arbiter.store._sql import load_migrations
+from arbiter.store.sqlite import SqliteStore
 from tests.conftest import ENV
 from tests.pg import empty_store_url
 from tests.probe23d_rig import config_text
 
 LATEST = load_migrations("sqlite")[-1][0]  # one after 0072: undo it in `_at_0069` too
 ROLLED_BACK = (
-    f"migrations 0070-{LATEST:04d} rolled back (all or nothing): the store is at 0069, as it was"
+    f"migrations 0070-{LATEST:04d} not applied (all or nothing: rolled back if begun): "
+    "the store is at 0069, as it was"
 )
 LINES = {
     "migrate": f"arbiter: interrupted: {ROLLED_BACK}",
@@ -34,33 +37,37 @@ LINES = {
     "serve": f"arbiter: interrupted during start-up, before serving: {ROLLED_BACK}",
 }
 ARGS = {"migrate": ["migrate"], "keys": ["keys", "create"], "serve": ["serve", "--port", "0"]}
-# A child that sends itself SIGINT when the function `NAME` of a file ending `FILE` is called
-# (event "call") or, with VERSION, calls a builtin while its local `version` is VERSION (SQLite's
-# cursor, in SqlStore.migrate's loop: as that migration's first statement is sent)
-SIGINT_AT = """
+# A child (`arbiter ARGS`) that, at the first profile event of the function NAME in a file ending
+# FILE, with its local KEY equal to VALUE when `KEY=VALUE` is given, sends itself SIGINT ("sigint")
+# or creates the file THEN (the test signals it then: a wait in C under way). `version=71` in
+# SqlStore.migrate: as that migration's first statement is sent.
+CHILD = """
 import os, signal, sys
-name, file, version = sys.argv[1:4]
-del sys.argv[1:4]
+name, file, local, then = sys.argv[1:5]
+del sys.argv[1:5]
+key, _, value = local.partition("=")
 def hook(frame, event, arg):
     code = frame.f_code
     if code.co_name != name or not code.co_filename.endswith(file):
         return
-    if (event == "c_call" and str(frame.f_locals.get("version")) == version) or (
-            event == "call" and not version):
-        sys.setprofile(None)
+    if key and str(frame.f_locals.get(key)) != value:
+        return
+    sys.setprofile(None)
+    if then == "sigint":
         os.kill(os.getpid(), signal.SIGINT)
+    else:
+        open(then, "w").close()
 sys.setprofile(hook)
 from arbiter.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def _signalled_at(point: tuple[str, str, str], *args: str) -> tuple[int, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SIGINT_AT, *point, *args],
+def _child(point: tuple[str, str, str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, *point, *args],
         env=ENV, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    return _ended(proc)
 
 
 def _at_0069(url: str) -> None:
@@ -157,8 +164,9 @@ def test_ctrl_c_while_a_migration_waits_on_postgres(tmp_path: Path, command: str
 def test_ctrl_c_mid_migration_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
     _at_0069(url)
-    rc, err = _signalled_at(
-        ("migrate", "_sql.py", "71"), "migrate", "--config", str(_config(tmp_path, url))
+    cfg = _config(tmp_path, url)
+    rc, err = _ended(
+        _child(("migrate", "_sql.py", "version=71", "sigint"), "migrate", "--config", str(cfg))
     )
     assert rc == 130, (rc, err)
     assert err.strip().splitlines()[-1:] == [LINES["migrate"]], err
@@ -169,17 +177,71 @@ def test_ctrl_c_mid_migration_on_sqlite(tmp_path: Path) -> None:
 # takes that SIGINT, the start-up ends, then the server stops and raises it again)
 @pytest.mark.parametrize(
     "point",
-    [("build_app", "arbiter/server.py", ""), ("startup", "lifespan/on.py", "")],
+    [("build_app", "arbiter/server.py", "", "sigint"), ("startup", "lifespan/on.py", "", "sigint")],
     ids=["build_app", "lifespan"],
 )
 def test_ctrl_c_in_serves_start_up_after_its_migration(
-    tmp_path: Path, point: tuple[str, str, str]
+    tmp_path: Path, point: tuple[str, str, str, str]
 ) -> None:
     cfg = _config(tmp_path, f"sqlite:///{tmp_path / 'a.db'}")
-    rc, err = _signalled_at(point, "serve", "--port", "0", "--config", str(cfg))
+    rc, err = _ended(_child(point, "serve", "--port", "0", "--config", str(cfg)))
     assert rc == 130, (rc, err)
     line = (
         "arbiter: interrupted during start-up, before serving: "
         f"the store is at {LATEST:04d}, fully migrated"
     )
     assert err.strip().splitlines()[-1:] == [line], err
+
+
+def test_ctrl_c_while_another_process_writes_the_sqlite_file(tmp_path: Path) -> None:
+    """The migration's wait for SQLite's write lock (up to the 10 s busy timeout) was one wait
+    inside SQLite, where Python cannot run a signal's handler: Ctrl-C did nothing until it ran
+    out (10.0 s after the signal on base27). Now waited in 100 ms steps."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    _at_0069(url)
+    cfg, waiting = _config(tmp_path, url), tmp_path / "waiting"
+    writer = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process's write under way
+        point = ("_transaction_on", "store/sqlite.py", "begin=BEGIN IMMEDIATE", str(waiting))
+        proc = _child(point, "migrate", "--config", str(cfg))
+        try:
+            end = time.monotonic() + 60
+            while not waiting.exists():
+                assert proc.poll() is None and time.monotonic() < end, "never took the lock"
+                time.sleep(0.02)
+            time.sleep(0.5)  # inside its wait for the lock
+            proc.send_signal(signal.SIGINT)
+            sent = time.monotonic()
+        finally:
+            rc, err = _ended(proc)
+        took = time.monotonic() - sent
+    finally:
+        writer.close()
+    assert rc == 130, (rc, err)
+    assert took < 4.0, f"Ctrl-C took {took:.1f} s to stop it"
+    assert err.strip().splitlines()[-1:] == [LINES["migrate"]], err
+    _as_it_was(url)
+
+
+def test_a_migration_still_waits_out_the_busy_timeout(tmp_path: Path) -> None:
+    """The steps change no wait: a file locked past the busy timeout still fails the migration
+    after it (here 600 ms), and the connection's busy timeout is restored."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    _at_0069(url)
+    writer = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    store = SqliteStore(url, busy_timeout_ms=600)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        t0 = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            store.migrate()
+        assert 0.55 < time.monotonic() - t0 < 5.0
+        writer.execute("ROLLBACK")
+        with store._ro() as cur:
+            cur.execute("PRAGMA busy_timeout")
+            assert cur.fetchone()[0] == 600
+        assert store.migrate() == LATEST  # and the lock let go, it migrates
+    finally:
+        store.close()
+        writer.close()

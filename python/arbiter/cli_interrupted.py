@@ -57,9 +57,9 @@ def schema_state(url: str, *, migrating: bool) -> str:
     pending = f"{latest:04d}" if now + 1 == latest else f"{now + 1:04d}-{latest:04d}"
     plural = "" if now + 1 == latest else "s"
     if migrating:
-        return (
-            f"migration{plural} {pending} rolled back (all or nothing): the store is {_at(now)}, "
-            "as it was"
+        return (  # interrupted while it waited for the lock, or mid-way: the same state
+            f"migration{plural} {pending} not applied (all or nothing: rolled back if begun): "
+            f"the store is {_at(now)}, as it was"
         )
     return f"migration{plural} {pending} not begun: the store is {_at(now)}, unchanged"
 
