@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from arbiter.auth import create_key
 from arbiter.store import Store, StoreError, open_store
 from arbiter.store._sql import load_migrations
 from arbiter.store.sqlite import SqliteStore
@@ -39,8 +40,8 @@ LINES = {
 ARGS = {"migrate": ["migrate"], "keys": ["keys", "create"], "serve": ["serve", "--port", "0"]}
 # A child (`arbiter ARGS`) that, at the first profile event of the function NAME in a file ending
 # FILE, with its local KEY equal to VALUE when `KEY=VALUE` is given, sends itself SIGINT ("sigint")
-# or creates the file THEN (the test signals it then: a wait in C under way). `version=71` in
-# SqlStore.migrate: as that migration's first statement is sent.
+# or creates the file THEN (the test signals it then: a wait in C under way); VALUE `*`: once
+# KEY is bound. `version=71` in SqlStore.migrate: as that migration's first statement is sent.
 CHILD = """
 import os, signal, sys
 name, file, local, then = sys.argv[1:5]
@@ -50,7 +51,7 @@ def hook(frame, event, arg):
     code = frame.f_code
     if code.co_name != name or not code.co_filename.endswith(file):
         return
-    if key and str(frame.f_locals.get(key)) != value:
+    if key and (key not in frame.f_locals or value not in ("*", str(frame.f_locals[key]))):
         return
     sys.setprofile(None)
     if then == "sigint":
@@ -245,3 +246,62 @@ def test_a_migration_still_waits_out_the_busy_timeout(tmp_path: Path) -> None:
     finally:
         store.close()
         writer.close()
+
+
+def _keys(url: str) -> list[dict[str, object]]:
+    store = open_store(url)
+    try:
+        return store.list_keys()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("point", "stored"),
+    [
+        (("create_key", "store/accounts.py", "", "sigint"), False),
+        (("_run", "cli_keys.py", "new=*", "sigint"), True),
+    ],
+    ids=["before-its-write", "written-not-shown"],
+)
+def test_ctrl_c_while_a_key_is_created(
+    tmp_path: Path, point: tuple[str, str, str, str], stored: bool
+) -> None:
+    """A Ctrl-C as the key is written, or after it is stored and before its secret is shown:
+    the line says which, read back from the store; a key stored unseen is named, to revoke."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    cfg = _config(tmp_path, url)
+    rc, err = _ended(
+        _child(point, "keys", "create", "--tenant", "t1", "--name", "ci", "--config", str(cfg))
+    )
+    assert rc == 130, (rc, err)
+    keys = _keys(url)
+    if not stored:
+        assert keys == []
+        assert err.strip().splitlines()[-1:] == ["arbiter: interrupted: no key was created"], err
+        return
+    assert [(k["tenant"], k["name"]) for k in keys] == [("t1", "ci")]
+    key_id = keys[0]["id"]
+    line = (
+        f"arbiter: interrupted: key {key_id} was stored, but its secret was never shown: "
+        f"revoke it (`arbiter keys revoke {key_id}`) and create another"
+    )
+    assert err.strip().splitlines()[-1:] == [line], err
+
+
+def test_ctrl_c_as_a_key_is_revoked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    cfg = _config(tmp_path, url)
+    store = open_store(url)
+    try:
+        store.migrate()
+        key = create_key(store, "t1", name="ci")
+    finally:
+        store.close()
+    point = ("revoke_key", "store/accounts.py", "", "sigint")
+    rc, err = _ended(_child(point, "keys", "revoke", key.id, "--config", str(cfg)))
+    assert rc == 130, (rc, err)
+    assert err.strip().splitlines()[-1:] == [
+        f"arbiter: interrupted: key {key.id} is not revoked"
+    ], err
+    assert [k["revoked_ts"] for k in _keys(url)] == [None]

@@ -100,8 +100,8 @@ def _run(store: Store, args: argparse.Namespace, expires: float | None, step: _S
     step.name, step.since = ("writing" if args.keys_command != "list" else "reading"), time.time()
     if args.keys_command == "create":
         new = auth.create_key(store, args.tenant, name=args.name, expires_in_s=expires)
-        step.name = "shown"
         print(f"id:     {new.id}\ntenant: {new.tenant}\nkey:    {new.key}")
+        step.name = "shown"  # only now: a Ctrl-C before it names the key to revoke
         print("(the key is shown only this once; only its hash is stored)", file=sys.stderr)
     elif args.keys_command == "list":
         for row in store.list_keys(args.tenant):
