@@ -26,8 +26,9 @@ from arbiter.store.sqlite import SqliteStore
 from tests.conftest import ENV
 from tests.pg import empty_store_url
 from tests.probe23d_rig import config_text
+from tests.schema_setback import undo_since_0070
 
-LATEST = load_migrations("sqlite")[-1][0]  # one after 0072: undo it in `_at_0069` too
+LATEST = load_migrations("sqlite")[-1][0]  # one after 0072: undo it in schema_setback too
 ROLLED_BACK = (
     f"migrations 0070-{LATEST:04d} not applied (all or nothing: rolled back if begun): "
     "the store is at 0069, as it was"
@@ -78,10 +79,7 @@ def _at_0069(url: str) -> None:
     try:
         store.migrate()
         with store._tx() as cur:
-            cur.execute("ALTER TABLE decisions DROP COLUMN usage_cost_usd")
-            cur.execute("DROP TABLE arm_log")
-            for column in ("level_before", "level_after", "levels_ts", "started"):
-                cur.execute(f"ALTER TABLE arm_resets DROP COLUMN {column}")
+            undo_since_0070(cur)
             cur.execute("DELETE FROM schema_version WHERE version >= 70")
     finally:
         store.close()
