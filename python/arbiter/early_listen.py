@@ -8,13 +8,18 @@ is lost: each gets a whole answer before its close; what it has not accepted wai
 socket's backlog for the app, which takes the same socket once its start-up is done (`stop`).
 
 The head is read by hand, bounded (16 KiB, 5 s) and split by fixed separators: no parser that
-can backtrack runs on it, and a client that sends nothing holds one of 32 slots for 5 s at most.
+can backtrack runs on it. 32 connections are answered at once; while all 32 slots are taken and
+another connection waits to be accepted, the oldest one still reading its head after 0.2 s is
+closed to make room (a probe sends its head with its connect, so only an idle or trickling client
+is still reading then), and silent connections cannot starve a liveness probe (before, each held
+its slot for the whole 5 s: 32 of them delayed every probe by up to 5 s).
 A worker of a `server.workers` set does not use this: its supervisor's /healthz counts workers
 (worker_ready.py) and a worker listens once its own start-up is done (workers.py)."""
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 import time
@@ -29,7 +34,8 @@ log = logging.getLogger("arbiter.serve")
 MAX_HEAD = 16 * 1024
 HEAD_WAIT_S = 5.0  # one connection's whole exchange, its head read and its answer written
 DRAIN_S = 1.0  # after the answer: what the client still sends, read and dropped (no RST)
-SLOTS = 32  # connections answered at once; more wait in the backlog
+SLOTS = 32  # connections answered at once; more wait in the backlog (or evict a silent one)
+EVICTABLE_S = 0.2  # reading its head this long, a connection may be closed for one waiting
 RETRY_AFTER_S = 2
 
 
@@ -77,7 +83,12 @@ class EarlyListener:
         self._stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(SLOTS)
         self._thread: threading.Thread | None = None
+        # the connections still reading their head, oldest first; a thread takes its own out
+        # under the lock before it closes it, so an eviction never shuts a closed (reused) fd
+        self._reading: dict[socket.socket, float] = {}  # its accept's monotonic time
+        self._reading_lock = threading.Lock()
         self.answered = 0
+        self.evicted = 0
 
     def start(self) -> None:
         self._sock.settimeout(0.05)  # the accept loop looks at `_stopping` this often
@@ -93,12 +104,16 @@ class EarlyListener:
             self._thread = None
             self._sock.settimeout(None)
             if self.answered:
-                log.info("serving: %d connections answered `starting` before", self.answered)
+                log.info("serving: %d connections answered `starting` before (%d silent ones "
+                         "closed to make room)", self.answered, self.evicted)  # fmt: skip
 
     def _accept(self) -> None:
         while not self._stopping.is_set():
-            if not self._slots.acquire(timeout=0.05):
-                continue
+            if not self._slots.acquire(blocking=False):
+                if self._someone_waits():
+                    self._evict_oldest_reader()
+                if not self._slots.acquire(timeout=0.05):
+                    continue
             try:
                 conn, _ = self._sock.accept()
             except (TimeoutError, BlockingIOError, InterruptedError):
@@ -109,13 +124,44 @@ class EarlyListener:
                 log.debug("early accept: %s", err)
                 continue
             self.answered += 1
+            with self._reading_lock:
+                self._reading[conn] = time.monotonic()
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _someone_waits(self) -> bool:
+        """Whether a connection waits in the backlog (the listening socket reads as ready)."""
+        poll = select.poll()  # not select(): no limit on the fd's number
+        try:
+            poll.register(self._sock, select.POLLIN)
+            return bool(poll.poll(0))
+        except (OSError, ValueError):  # the socket closed under us: nothing to make room for
+            return False
+
+    def _evict_oldest_reader(self) -> None:
+        """Close the oldest connection still reading its head after EVICTABLE_S: its thread's
+        read ends at once and its slot comes free for the connection waiting."""
+        with self._reading_lock:
+            conn, since = next(iter(self._reading.items()), (None, 0.0))
+            # none: every slot is writing an answer (those end within HEAD_WAIT_S); too young:
+            # its head may still be on its way, the accept loop looks again in 50 ms
+            if conn is None or time.monotonic() - since < EVICTABLE_S:
+                return
+            del self._reading[conn]
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                return  # the client left already
+        self.evicted += 1
 
     def _serve(self, conn: socket.socket) -> None:
         try:
             with conn:
                 end = time.monotonic() + HEAD_WAIT_S
-                head = _read_head(conn, end)
+                try:
+                    head = _read_head(conn, end)
+                finally:
+                    with self._reading_lock:
+                        self._reading.pop(conn, None)
                 if head is None:
                     return  # closed, or nothing whole in time: nobody is waiting for an answer
                 conn.settimeout(max(end - time.monotonic(), 0.1))

@@ -727,7 +727,7 @@ def _guard(
 
 
 def _stopping(request: Request) -> bool:
-    """Whether the server's graceful shutdown has begun (cli.py marks it)."""
+    """Whether the server's graceful shutdown has begun (cli_serve.py marks it)."""
     services = getattr(request.app.state, "services", None)
     return services is not None and services.stopping.started
 

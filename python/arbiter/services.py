@@ -209,7 +209,7 @@ class Services:
         self.cascade_judge = (
             judge_caller(self, judge_model, mode="cascade_judge") if judge_model else None
         )
-        self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli.py)
+        self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli_serve.py)
         self.started = False  # start() is done (probes.py)
         # SIGHUP and POST /arbiter/admin/reload; None unless started from a file (build_app)
         self.reloader: ConfigReloader | None = None

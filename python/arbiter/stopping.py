@@ -1,6 +1,6 @@
-"""Whether this process is shutting down: set when SIGTERM's graceful wait begins (cli.py), read
-by a stream that the end of that wait cuts (relay.py), so its client gets an error event in its
-surface's shape instead of a connection that just stops. Owned by Services."""
+"""Whether this process is shutting down: set when SIGTERM's graceful wait begins
+(cli_serve.py), read by a stream that the end of that wait cuts (relay.py), so its client gets
+an error event in its surface's shape instead of a connection that just stops. Owned by Services."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Several worker processes on one port (`server.workers = N`): every core of a host.
 
 The parent is a supervisor: it starts N copies of `arbiter serve` (each marked by
-ARBITER_WORKER), forwards SIGTERM/SIGINT to them and, when one exits, stops the others and
+ARBITER_WORKER), each in a process group of its own, forwards SIGTERM/SIGINT to them (a
+terminal's Ctrl-C reaches them once, through it) and, when one exits, stops the others and
 exits with its status (the host's supervisor — systemd, Kubernetes — restarts the set).
 A worker also gets SIGTERM when the supervisor itself dies, even by SIGKILL (Linux death
 signal). Each worker binds the port itself with SO_REUSEPORT, so the kernel spreads new
@@ -164,6 +165,10 @@ def _run(
             env={**os.environ, **shared, WORKER_ENV: str(i)},
             preexec_fn=lambda: _die_with(me),  # the supervisor has no threads: fork-safe
             pass_fds=tuple(pass_fds),
+            # a process group of its own: a terminal's Ctrl-C signals the whole foreground
+            # group, so each worker got SIGINT from it and again from `forward`, which uvicorn
+            # reads as Ctrl-C twice: a forced stop, streams cut at once, not given the grace
+            process_group=0,
         )
         for i in range(workers)
     ]

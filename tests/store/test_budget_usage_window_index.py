@@ -12,6 +12,7 @@ import time
 from arbiter.budget_view import open_window_starts
 from arbiter.store import Store
 from arbiter.store.accounts import budget_page_query, budget_usage_query
+from tests.schema_setback import undo_since_0070
 
 ROWS = 20_000  # closed windows: 2,000 keys x 10 days, 40 to 49 days ago (before this month)
 
@@ -70,10 +71,7 @@ def test_a_store_at_0055_gets_the_index_from_migrate(store: Store) -> None:
         cur.execute("DROP INDEX budget_usage_window_scope")  # 0065's, which replaced 0056's
         cur.execute("DROP TABLE rollups_learning")  # 0058's: the store as it was at 0055
         cur.execute("DROP TABLE price_factors")  # 0067's
-        cur.execute("ALTER TABLE decisions DROP COLUMN usage_cost_usd")  # 0070's
-        cur.execute("DROP TABLE arm_log")  # 0071's, with its columns of arm_resets
-        for column in ("level_before", "level_after", "levels_ts", "started"):  # and 0072's
-            cur.execute(f"ALTER TABLE arm_resets DROP COLUMN {column}")
+        undo_since_0070(cur)
         cur.execute("DELETE FROM schema_version WHERE version >= 56")
     assert "budget_usage_window" not in _plan(store)
     assert store.migrate() >= 56

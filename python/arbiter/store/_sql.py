@@ -216,13 +216,17 @@ class SqlStore(
         """Adapt `%s` placeholders to the driver."""
         return text
 
+    def _migrate_tx(self) -> AbstractContextManager[Cursor]:
+        """migrate()'s write transaction (sqlite: its lock waited for in steps a Ctrl-C stops)."""
+        return self._tx()
+
     def _migration_lock(self, cur: Cursor) -> None:
         """Serialise migrate() across processes inside the transaction (sqlite: BEGIN IMMEDIATE)."""
 
     # -- schema ---------------------------------------------------------------------------
     def migrate(self) -> int:
         steps = load_migrations(self.backend)
-        with self._tx() as cur:
+        with self._migrate_tx() as cur:
             self._migration_lock(cur)
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version "

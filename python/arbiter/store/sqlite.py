@@ -24,6 +24,8 @@ from arbiter.store_url import BadStoreUrl, sqlite_path
 
 log = logging.getLogger(__name__)
 
+BEGIN_STEP_MS = 100  # a migration's wait for the write lock, in steps this long (Ctrl-C between)
+
 # The data itself was refused: retrying the same rows cannot help.
 _PERMANENT = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError)
 
@@ -117,13 +119,13 @@ class SqliteStore(SqlStore):
         return conn
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[Cursor]:
+    def _transaction(self, begin: str, *, begin_in_steps: bool = False) -> Iterator[Cursor]:
         with self._idle:
             if self._closed:
                 raise StoreError(f"store {self.url} is closed")
             self._active += 1
         try:
-            with self._transaction_on(self._conn(), begin) as cur:
+            with self._transaction_on(self._conn(), begin, begin_in_steps) as cur:
                 yield cur
         finally:
             with self._idle:
@@ -131,9 +133,14 @@ class SqliteStore(SqlStore):
                 self._idle.notify_all()
 
     @contextmanager
-    def _transaction_on(self, conn: sqlite3.Connection, begin: str) -> Iterator[Cursor]:
+    def _transaction_on(
+        self, conn: sqlite3.Connection, begin: str, begin_in_steps: bool = False
+    ) -> Iterator[Cursor]:
         try:
-            conn.execute(begin)
+            if begin_in_steps:
+                self._begin_in_steps(conn, begin)
+            else:
+                conn.execute(begin)
         except sqlite3.Error as err:
             raise _wrap(err, "begin") from err
         try:
@@ -146,9 +153,34 @@ class SqliteStore(SqlStore):
             _rollback(conn)
             raise
 
+    def _begin_in_steps(self, conn: sqlite3.Connection, begin: str) -> None:
+        """`begin`, a file another process writes waited for in BEGIN_STEP_MS waits up to the busy
+        timeout, not in one wait inside SQLite: Python runs a signal's handler only between C
+        calls, so a Ctrl-C went unseen for the rest of the 10 s."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        try:
+            while True:
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                conn.execute(f"PRAGMA busy_timeout = {max(1, min(BEGIN_STEP_MS, left_ms))}")
+                try:
+                    conn.execute(begin)
+                    return
+                except sqlite3.OperationalError as err:  # SQLITE_BUSY: "database is locked"
+                    if "locked" not in str(err) or time.monotonic() >= deadline:
+                        raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+
     @contextmanager
     def _tx(self) -> Iterator[Cursor]:
         with self._wlock, self._transaction("BEGIN IMMEDIATE") as cur:
+            yield cur
+
+    @contextmanager
+    def _migrate_tx(self) -> Iterator[Cursor]:
+        """migrate()'s transaction, its write lock waited for in steps (`_begin_in_steps`): an
+        operator's Ctrl-C at `arbiter migrate`, `keys create` or `serve`'s start-up stops it."""
+        with self._wlock, self._transaction("BEGIN IMMEDIATE", begin_in_steps=True) as cur:
             yield cur
 
     @contextmanager
