@@ -27,11 +27,11 @@ fn skip_ws(t: &[u8], mut i: usize, end: usize) -> usize {
 fn string_end(t: &[u8], mut i: usize, end: usize) -> Option<usize> {
     i += 1;
     while i < end {
-        match t[i] {
-            b'"' => return Some(i + 1),
-            b'\\' => i += 2,
-            _ => i += 1,
+        i += memchr::memchr2(b'"', b'\\', &t[i..end])?;
+        if t[i] == b'"' {
+            return Some(i + 1);
         }
+        i += 2;
     }
     None
 }
