@@ -21,6 +21,9 @@ __all__ = [
     "decide_rows",
     "decide_rows_by_cost",
     "gauss_pairs",
+    "json_depth",
+    "json_element_groups",
+    "json_members",
     "pack_arms",
     "prompt_features",
     "request_costs",
@@ -433,3 +436,18 @@ class LinearRegex:
     def search_all(self, text: str, pos: int = 0, endpos: int | None = None) -> list[int]:
         """Offsets of every non-overlapping match, left to right (``re.finditer``), one match
         after the other."""
+
+def json_members(text: bytes, start: int, end: int) -> list[int] | None:
+    """Where the members of the JSON object spanning exactly ``text[start:end]`` lie, flat:
+    ``key_start, key_end, value_start, value_end`` per member (the key's quotes included); None
+    where the structure between them is not JSON's. The members themselves are not checked.
+    Large spans are scanned with the GIL released."""
+
+def json_element_groups(text: bytes, start: int, end: int, piece: int) -> list[int] | None:
+    """The elements of the JSON array spanning exactly ``text[start:end]`` in groups of about
+    ``piece`` bytes, flat: ``start, end, alone`` per group (``alone``: 1 for one element larger
+    than ``piece``); None where the structure between them is not JSON's."""
+
+def json_depth(text: bytes) -> int | None:
+    """How deep the containers of the one JSON value in ``text`` nest; None where it is not one
+    value (strings and brackets only are checked)."""

@@ -14,7 +14,8 @@ upstream cuts a write its reader stalls too long (the test rig's at 30 s: a bill
 as a 502), so past it the answer is read anyway, over the budget (which then bounds bursts, not
 every moment). Every holder gives its share back once its client has its answer (a client
 that reads nothing is cut at `client_write_timeout_s`). An answer larger than the whole budget
-waits until it is free. Answers under 1 MiB (every chat answer) are not counted.
+waits until it is free. Answers under 1 MiB (every chat answer) are not counted. With
+`server.workers = N` each worker process holds 1/N of the key (`configure`).
 """
 
 from __future__ import annotations
@@ -78,9 +79,14 @@ class AnswerBytes:
 BUDGET = AnswerBytes()
 
 
-def configure(limit: int) -> None:
-    """The process's bound (Services, from settings.server.max_answer_bytes_in_flight)."""
-    BUDGET.limit = limit
+def configure(limit: int, workers: int = 1) -> None:
+    """This process's bound (Services, from settings.server.max_answer_bytes_in_flight): the
+    key bounds the whole `arbiter serve`, so each of `server.workers` processes takes an equal
+    share of it (at least COUNTED_BYTES). Not one shared count: the workers share no memory, and
+    a count kept across processes would put a cross-process lock on every large answer's read,
+    while the kernel spreads connections evenly over the workers, so equal shares bound the
+    same total (one worker's burst waits where a shared count would not have made it)."""
+    BUDGET.limit = max(COUNTED_BYTES, limit // max(1, workers))
     BUDGET._wake()
 
 

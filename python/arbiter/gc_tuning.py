@@ -49,6 +49,7 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from arbiter.writer_priority import set_policy
@@ -146,7 +147,7 @@ class IdleCollector:
     def collect_due(self) -> int:
         """Collect the generation CPython would collect now (-1: none is due)."""
         young, middle, _ = gc.get_count()
-        if young < self._young:
+        if young < self._young or _paused:  # (a big body's decode: collector_paused)
             return -1
         _, t1, t2 = gc.get_threshold()
         gen = 0
@@ -168,6 +169,29 @@ class IdleCollector:
 
 
 _idle: IdleCollector | None = None
+
+_pause_lock = threading.Lock()  # decode threads run at once: the count and the first's state
+_paused = 0
+_was_enabled = False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No collection, automatic or the idle collector's, while any caller is inside (a big
+    body's decode: surfaces/decode.py); the collector back as it was after the last."""
+    global _paused, _was_enabled
+    with _pause_lock:
+        if _paused == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _paused -= 1
+            if _paused == 0 and _was_enabled:
+                gc.enable()
 
 
 def _freeze_when_warm(phase: str, info: dict[str, Any]) -> None:

@@ -103,7 +103,9 @@ class Services:
         # moves it past midnight to roll a daily cap's window over)
         self.settings = settings
         log_secrets.use(settings)  # before anything logs: an upstream may quote its key
-        answer_bytes.configure(settings.server.max_answer_bytes_in_flight)
+        answer_bytes.configure(
+            settings.server.max_answer_bytes_in_flight, settings.server.workers
+        )  # the key bounds the whole server: each worker process holds its share
         self.started_at = time.time()
         self.metrics = Metrics()
         self.after_answer = AfterAnswer()  # a request's learning, after its answer has left

@@ -7,13 +7,14 @@ from typing import Any
 
 import orjson
 
+from arbiter import chunked_json
 from arbiter.canonical import Tool, ToolChoice
 from arbiter.errors import InvalidRequest
 
 
 def load_json(raw: bytes) -> Any:
     try:
-        return orjson.loads(raw)
+        return chunked_json.loads(raw)  # a large body a piece at a time (the loop's turns)
     except orjson.JSONDecodeError as err:
         raise InvalidRequest(
             f"We could not parse the JSON body of your request ({err.msg} at byte {err.pos})."

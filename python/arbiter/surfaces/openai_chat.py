@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import image_links, media, message_cap, relayed_usage
+from arbiter import chunked_json, image_links, media, message_cap, relayed_usage
 from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest, MissingParameter
 from arbiter.grading_hints import hints_from, take_body_field
@@ -62,7 +62,7 @@ def parse_chat_request(
     max_messages: int = message_cap.DEFAULT_MAX_MESSAGES,
 ) -> ChatRequest:
     try:
-        body = orjson.loads(raw)
+        body = chunked_json.loads(raw)  # a large body a piece at a time (the loop's turns)
     except orjson.JSONDecodeError as err:
         raise InvalidRequest(
             f"We could not parse the JSON body of your request ({err.msg} at byte {err.pos})."

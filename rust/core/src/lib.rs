@@ -9,6 +9,7 @@ pub mod beta_draw;
 pub mod cost_order;
 pub mod difficulty;
 pub mod error;
+pub mod json_split;
 pub mod length;
 pub mod request_cost;
 pub mod rng;

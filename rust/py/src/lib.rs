@@ -257,6 +257,46 @@ fn detach_if<T: Send>(py: Python<'_>, long: bool, f: impl FnOnce() -> T + Send) 
     }
 }
 
+/// `json_split::members`, flat: `key_start, key_end, value_start, value_end` per member.
+#[pyfunction]
+fn json_members(py: Python<'_>, text: &[u8], start: usize, end: usize) -> Option<Vec<usize>> {
+    detach_if(py, end.saturating_sub(start) > DETACH_BYTES, || {
+        let m = arbiter_core::json_split::members(text, start, end)?;
+        Some(
+            m.iter()
+                .flat_map(|&((a, b), (c, d))| [a, b, c, d])
+                .collect(),
+        )
+    })
+}
+
+/// `json_split::element_groups`, flat: `start, end, alone` per group (`alone`: 1 or 0).
+#[pyfunction]
+fn json_element_groups(
+    py: Python<'_>,
+    text: &[u8],
+    start: usize,
+    end: usize,
+    piece: usize,
+) -> Option<Vec<usize>> {
+    detach_if(py, end.saturating_sub(start) > DETACH_BYTES, || {
+        let g = arbiter_core::json_split::element_groups(text, start, end, piece)?;
+        Some(
+            g.iter()
+                .flat_map(|&((a, b), big)| [a, b, usize::from(big)])
+                .collect(),
+        )
+    })
+}
+
+/// `json_split::depth` of the whole text.
+#[pyfunction]
+fn json_depth(py: Python<'_>, text: &[u8]) -> Option<usize> {
+    detach_if(py, text.len() > DETACH_BYTES, || {
+        arbiter_core::json_split::depth(text, 0, text.len())
+    })
+}
+
 /// One `arbiter_core::scan::LinearRegex`; see the stub for the contract.
 #[pyclass(name = "LinearRegex", module = "arbiter._native", frozen)]
 struct PyLinearRegex {
@@ -375,6 +415,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<routing::PyPackedArms>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
+    m.add_function(wrap_pyfunction!(json_members, m)?)?;
+    m.add_function(wrap_pyfunction!(json_element_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(json_depth, m)?)?;
     m.add_function(wrap_pyfunction!(routing::decide_rows, m)?)?;
     m.add_function(wrap_pyfunction!(routing::decide_rows_by_cost, m)?)?;
     m.add_function(wrap_pyfunction!(routing::decide_request, m)?)?;
