@@ -29,6 +29,15 @@ is billed as the full answer of the model it was routed to (an upper bound: the 
 the tokens sent before the cut); `cost_vs_oracle_errors_as_fastest` keeps the earlier accounting
 (every error billed as the fastest model's full answer) for comparison with older runs.
 
+Streams (`--stream-share S`, default 0: none): each request is a stream with chance S
+(`latency_slo_streams.plan`, the replay's), sent with `stream: true`; one that drew a total SLO
+asks a first-token SLO instead (`x-arbiter-max-ttft-ms`, `latency_slo_streams.TTFT_SLO_MS`).
+The client reads the SSE and times the first content token and the end as it sees them; a
+stream's SLO is judged on its first token (attainment at the quantile, realized, a late first
+token counting as not good), and the oracles read the sim's TTFT for that call. With S > 0 the
+last line adds `first_token_attainment` (attainment over the streams' SLOs alone) and
+`streams`, and the table a `ttft met` column.
+
 Times run at --scale of real time (SLOs and profiles are stated in real ms; headers are scaled).
 The pool has no load slowdown or failures, so the oracle is exact.
 
@@ -42,16 +51,20 @@ import asyncio
 import json
 import math
 import random
+import socket
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import uvicorn
 
 from arbiter import config
 from arbiter.offline.sim.config import parse_config
@@ -64,6 +77,7 @@ from arbiter.services import Services
 from arbiter.toml_text import to_toml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import latency_slo_streams as streams_
 from change_log import ChangeLog
 
 QUANTILE = 0.9
@@ -246,34 +260,91 @@ def reachable(item: Item, any_model: bool = False) -> bool:
     )
 
 
+def _ms(ms: float, scale: float) -> str:
+    return f"{max(ms * scale, 1.0):.3f}"
+
+
+async def read_stream(
+    client: httpx.AsyncClient, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[httpx.Response, float | None, float, int]:
+    """One streamed request as a client sees it: (the response, seconds to the first content
+    token or None, seconds to the end, completion tokens from the usage chunk or -1)."""
+    t0 = time.perf_counter()
+    first: float | None = None
+    tokens = -1
+    body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    async with client.stream("POST", "/v1/chat/completions", json=body, headers=headers) as r:
+        if r.status_code != 200:
+            await r.aread()
+            return r, None, time.perf_counter() - t0, -1
+        async for line in r.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                return r, first, time.perf_counter() - t0, -1
+            delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
+            if first is None and delta.get("content"):
+                first = time.perf_counter() - t0
+            if chunk.get("usage"):
+                tokens = int(chunk["usage"].get("completion_tokens", -1))
+    return r, first, time.perf_counter() - t0, tokens
+
+
 async def run_arm(
-    client: httpx.AsyncClient, items: list[Item], scale: float, slo: bool, concurrency: int
-) -> list[tuple[str, float, int]]:
-    """(model, real seconds seen by the client, completion tokens) per item, in order."""
+    client: httpx.AsyncClient,
+    items: list[Item],
+    scale: float,
+    slo: bool,
+    concurrency: int,
+    plan: list[streams_.Stream | None],
+) -> tuple[list[tuple[str, float, int]], dict[int, float]]:
+    """(model, real seconds seen by the client, completion tokens) per item, in order; and per
+    stream that sent a first token, its real seconds to it as the client saw them."""
     out: list[tuple[str, float, int]] = [("", 0.0, 0)] * len(items)
+    first_token: dict[int, float] = {}
     sem = asyncio.Semaphore(concurrency)
 
     async def one(i: int, item: Item) -> None:
-        headers = {}
-        if slo and item.slo_ms is not None:
-            headers["x-arbiter-max-latency-ms"] = f"{max(item.slo_ms * scale, 1.0):.3f}"
+        headers, s = {}, plan[i]
+        if slo and s is not None and s.ttft_slo_ms is not None:
+            headers["x-arbiter-max-ttft-ms"] = _ms(s.ttft_slo_ms, scale)
+        elif slo and s is None and item.slo_ms is not None:
+            headers["x-arbiter-max-latency-ms"] = _ms(item.slo_ms, scale)
         async with sem:
-            t0 = time.perf_counter()
-            r = await client.post("/v1/chat/completions", json=item.body, headers=headers)
-            took = (time.perf_counter() - t0) / scale if scale > 0 else 0.0
+            if s is None:
+                t0 = time.perf_counter()
+                r = await client.post("/v1/chat/completions", json=item.body, headers=headers)
+                seconds, ttft = time.perf_counter() - t0, None
+                ok = r.status_code == 200
+                tokens = r.json().get("usage", {}).get("completion_tokens", -1) if ok else -1
+            else:
+                r, ttft, seconds, tokens = await read_stream(client, item.body, headers)
+        took = seconds / scale if scale > 0 else 0.0
+        if ttft is not None and scale > 0:
+            first_token[i] = ttft / scale
         model = r.headers.get("x-arbiter-model", "?")
-        tokens = (
-            r.json().get("usage", {}).get("completion_tokens", -1) if r.status_code == 200 else -1
-        )
         if r.status_code != 200:
             model = f"{cut_model(r)}:HTTP{r.status_code}"
+        elif tokens < 0:  # a stream that broke after its headers
+            model = f"{model}:broken"
         out[i] = (model, took, tokens)
         guess = r.headers.get("x-arbiter-predicted-latency-ms")
         if slo and guess is not None and scale > 0:
             PREDICTED[i] = float(guess) / scale  # real ms
 
     await asyncio.gather(*(one(i, it) for i, it in enumerate(items)))
-    return out
+    return out, first_token
+
+
+def oracle_of(it: Item, s: streams_.Stream | None, any_model: bool = False) -> str:
+    """The oracle's pick (`oracle`; a stream: on its first token, `latency_slo_streams`)."""
+    return oracle(it, any_model) if s is None else streams_.oracle(it, s)
+
+
+def quantile_oracle_of(it: Item, s: streams_.Stream | None, any_model: bool = False) -> str:
+    """The quantile oracle's pick (`quantile_oracle`; a stream: on its first token)."""
+    return quantile_oracle(it, any_model) if s is None else streams_.quantile_oracle(it, s)
 
 
 def cut_model(r: httpx.Response) -> str:
@@ -307,19 +378,67 @@ def length_check(
           f"sd {np.std(zs):.2f}")  # fmt: skip
 
 
-def dump(path: Path, items: list[Item], picks: list[tuple[str, float, int]]) -> None:
+def dump(
+    path: Path,
+    items: list[Item],
+    picks: list[tuple[str, float, int]],
+    plan: list[streams_.Stream | None],
+    first_seen: dict[int, float],
+) -> None:
     """Per request of the latency-aware arm: what it asked, what the router picked, what the
-    oracles picked and each model's truth (for finding misses and cost excess by hand)."""
+    oracles picked and each model's truth (for finding misses and cost excess by hand); a
+    stream: its first-token SLO and the client's time to the first token."""
     with path.open("w") as f:
-        for i, (it, (m, took, tokens)) in enumerate(zip(items, picks, strict=True)):
+        for i, (it, (m, took, tokens), s) in enumerate(zip(items, picks, plan, strict=True)):
             text = str(it.body["messages"][-1]["content"])
+            stream = (
+                None
+                if s is None
+                else {"ttft_slo_ms": s.ttft_slo_ms, "first_ms": first_seen.get(i, math.inf) * 1000}
+            )
             row = {"i": i, "task": it.task, "slo_ms": it.slo_ms, "pick": m, "took_ms": took * 1000,
-                   "tokens": tokens, "predicted_ms": PREDICTED.get(i), "oracle": oracle(it),
-                   "quantile_oracle": quantile_oracle(it), "reachable": reachable(it),
+                   "tokens": tokens, "predicted_ms": PREDICTED.get(i), "stream": stream,
+                   "oracle": oracle_of(it, s), "quantile_oracle": quantile_oracle_of(it, s),
+                   "reachable": streams_.reachable(it, s),
                    "oracle_before_s7": oracle(it, True), "p_fit": it.p_fit,
                    "truth": {k: [v[0], round(v[1] * 1000, 1), v[2], v[3]]
                              for k, v in it.truth.items()}, "prompt": text[:100]}  # fmt: skip
             f.write(json.dumps(row) + "\n")
+
+
+@asynccontextmanager
+async def sidecar_client(app: Any, transport: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the in-process sidecar: through ASGI (`asgi`, the bench's transport before
+    streams), or over a loopback socket to a uvicorn server on this loop (`socket`). Streams
+    need the socket: httpx's ASGITransport hands the client the body only once the app has
+    finished it, so a stream's first token would read as its end."""
+    if transport == "asgi":
+        asgi = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=asgi, base_url="http://127.0.0.1",
+                                     timeout=120) as client:  # fmt: skip
+            yield client
+        return
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config_ = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                             timeout_graceful_shutdown=1)  # fmt: skip
+    server = uvicorn.Server(config_)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(1000):  # 10 s at most
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if not server.started:
+            raise RuntimeError("the sidecar's loopback server did not start")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+        sock.close()
 
 
 async def warm_up(client: httpx.AsyncClient, items: list[Item]) -> None:
@@ -337,6 +456,8 @@ def summarize(
     cut: bool = True,
     errors_as_fastest: bool = False,
     any_model: bool = False,
+    plan: list[streams_.Stream | None] | None = None,
+    first_seen: dict[int, float] | None = None,
 ) -> dict[str, Any]:
     """`picks`: the model per item (an HTTP error: "<model>:HTTP<status>", billed as that
     model's full answer, an upper bound on a call cut at the deadline; an error without a
@@ -344,8 +465,12 @@ def summarize(
     bench's accounting before 2026-12-05); `seen`: the latency the client saw (None: the sim's
     draw). With `cut`, an answer later than its SLO is cut at the deadline (the sidecar's rule)
     and is not a good answer. `any_model`: attainment over the requests some model (not only
-    one over the quality bar) meets at the quantile, the definition before s7 (`reachable`)."""
+    one over the quality bar) meets at the quantile, the definition before s7 (`reachable`).
+    `plan`: which items are streams (`latency_slo_streams`): a stream's SLO is its first
+    token's, judged on `first_seen` (the client's seconds to it; absent: none came) where
+    `seen` is given, else on the sim's TTFT draw; streams use the s7 definitions."""
     fastest = fastest_model()
+    plan = plan if plan is not None else [None] * len(items)
     picks = [
         m if m in POOL else (m.split(":")[0] if not errors_as_fastest else fastest) for m in picks
     ]
@@ -353,32 +478,48 @@ def summarize(
     pairs = list(zip(picks, items, strict=True))
     cost = sum(it.truth[m][3] for m, it in pairs)
     latency_of = [it.truth[m][1] for m, it in pairs] if seen is None else seen
-    good = [
-        it.truth[m][2] and not (cut and it.slo_ms is not None and late * 1000 > it.slo_ms)
-        for (m, it), late in zip(pairs, latency_of, strict=True)
-    ]
-    feasible = [i for i, it in enumerate(items) if it.slo_ms is not None
-                and reachable(it, any_model)]  # fmt: skip
-    sane = [i for i, it in enumerate(items) if reachable(it)]  # no mis-set SLO
+
+    def when_and_slo(i: int) -> tuple[float, float | None]:
+        """(real ms the SLO is judged on, the SLO): a stream's first token, else the total."""
+        s, m = plan[i], picks[i]
+        if s is None:
+            return latency_of[i] * 1000, items[i].slo_ms
+        first = s.ttft_s[m] if seen is None or first_seen is None else first_seen.get(i, math.inf)
+        return first * 1000, s.ttft_slo_ms
+
+    timing = [when_and_slo(i) for i in range(len(items))]
+    on_time = [not (cut and slo is not None and ms > slo) for ms, slo in timing]
+    good = [it.truth[m][2] and ok for (m, it), ok in zip(pairs, on_time, strict=True)]
+
+    def reach(i: int) -> bool:
+        s = plan[i]
+        return reachable(items[i], any_model) if s is None else streams_.reachable(items[i], s)
+
+    feasible = [i for i in range(len(items)) if timing[i][1] is not None and reach(i)]
+    sane = [i for i in range(len(items)) if streams_.reachable(items[i], plan[i])]
     # the picked model's true pass rate instead of its graded draw (a cut answer: 0), against
     # the baseline's: free of the grades' sampling noise (always-baseline's graded quality
     # ranges 0.943-0.970 over seeds 3-17 around its expected 0.958)
     expected = sum(
-        quality_of(m, it.task) * (not (cut and it.slo_ms is not None and late * 1000 > it.slo_ms))
-        for (m, it), late in zip(pairs, latency_of, strict=True)
+        quality_of(m, it.task) * ok for (m, it), ok in zip(pairs, on_time, strict=True)
     ) / sum(quality_of(BASELINE, it.task) for it in items)
-    attained = [items[i].p_fit.get(picks[i], 0.0) >= QUANTILE for i in feasible]
-    with_slo = [i for i, it in enumerate(items) if it.slo_ms is not None]
-    met = [latency_of[i] * 1000 <= (items[i].slo_ms or math.inf) for i in with_slo]
+    hit = {i: streams_.p_fit(items[i], plan[i], picks[i]) >= QUANTILE for i in feasible}
+    first_hits = [hit[i] for i in feasible if plan[i] is not None]
+    with_slo = [i for i in range(len(items)) if timing[i][1] is not None]
+    met = [timing[i][0] <= (timing[i][1] or math.inf) for i in with_slo]
+    first_met = [met[k] for k, i in enumerate(with_slo) if plan[i] is not None]
     return {
         "policy": name,
         "cost_usd": round(cost, 6),
         "quality": round(sum(good) / len(good), 4),
         "quality_reachable": round(sum(good[i] for i in sane) / max(len(sane), 1), 4),
         "quality_ratio_expected": round(expected, 4),
-        "slo_attainment": round(sum(attained) / max(len(attained), 1), 4),
+        "slo_attainment": round(sum(hit.values()) / max(len(hit), 1), 4),
         "slo_met_realized": round(sum(met) / max(len(met), 1), 4),
         "feasible_slo_requests": len(feasible),
+        "first_token_attainment": round(sum(first_hits) / max(len(first_hits), 1), 4),
+        "first_token_met_realized": round(sum(first_met) / max(len(first_met), 1), 4),
+        "feasible_first_token_requests": len(first_hits),
     }
 
 
@@ -387,7 +528,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     items = build_items(args.requests + WARMUP_PER_MODEL, args.seed, args.scale)
     warm, items = items[:WARMUP_PER_MODEL], items[WARMUP_PER_MODEL:]
     sim_cfg = parse_config(sim_settings(args.scale))
+    plan = streams_.plan(items, args.seed, args.stream_share)
     results: dict[str, list[tuple[str, float, int]]] = {}
+    firsts: dict[str, dict[int, float]] = {}
     for arm, slo in (("router_no_latency", False), ("router_latency_aware", True)):
         async with sim_running(sim_cfg) as sim:
             with tempfile.TemporaryDirectory() as tmp:
@@ -404,12 +547,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 await services.start()
                 changes = ChangeLog(services).install()
                 try:
-                    transport = httpx.ASGITransport(app=app)
-                    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
-                                                 timeout=120) as client:  # fmt: skip
+                    async with sidecar_client(app, args.transport) as client:
                         await warm_up(client, warm)
-                        results[arm] = await run_arm(
-                            client, items, args.scale, slo, args.concurrency
+                        results[arm], firsts[arm] = await run_arm(
+                            client, items, args.scale, slo, args.concurrency, plan
                         )
                     print(f"{arm}:", end=" ")
                     changes.report()
@@ -422,34 +563,53 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     await services.stop()
     if args.dump is not None:
-        dump(args.dump, items, results["router_latency_aware"])
+        dump(
+            args.dump, items, results["router_latency_aware"], plan, firsts["router_latency_aware"]
+        )
     fastest = fastest_model()
+    no_arm, aware_arm = results["router_no_latency"], results["router_latency_aware"]
+    pf = {"plan": plan}
     rows = [
-        summarize("always_fastest", [fastest] * len(items), items, None),
-        summarize("router_no_latency", [m for m, _, _ in results["router_no_latency"]], items,
-                  [t for _, t, _ in results["router_no_latency"]]),
-        summarize("router_latency_aware", [m for m, _, _ in results["router_latency_aware"]],
-                  items, [t for _, t, _ in results["router_latency_aware"]]),
-        summarize("oracle", [oracle(it) for it in items], items, None),
-        summarize("quantile_oracle", [quantile_oracle(it) for it in items], items, None),
-        summarize("always_baseline", [BASELINE] * len(items), items, None, cut=False),
+        summarize("always_fastest", [fastest] * len(items), items, None, **pf),
+        summarize("router_no_latency", [m for m, _, _ in no_arm], items,
+                  [t for _, t, _ in no_arm], first_seen=firsts["router_no_latency"], **pf),
+        summarize("router_latency_aware", [m for m, _, _ in aware_arm], items,
+                  [t for _, t, _ in aware_arm], first_seen=firsts["router_latency_aware"], **pf),
+        summarize("oracle", [oracle_of(it, s) for it, s in zip(items, plan, strict=True)],
+                  items, None, **pf),
+        summarize("quantile_oracle",
+                  [quantile_oracle_of(it, s) for it, s in zip(items, plan, strict=True)],
+                  items, None, **pf),
+        summarize("always_baseline", [BASELINE] * len(items), items, None, cut=False, **pf),
     ]  # fmt: skip
     # the definitions before s7 (mis-set SLOs counted as feasible, oracles answering them with
     # the fastest model of all, under the quality bar included), reported next to the new ones
-    aware_arm = results["router_latency_aware"]
+    first_aware = firsts["router_latency_aware"]
     old = {r["policy"]: r for r in (
         summarize("router_latency_aware", [m for m, _, _ in aware_arm], items,
-                  [t for _, t, _ in aware_arm], any_model=True),
-        summarize("oracle", [oracle(it, True) for it in items], items, None, any_model=True),
-        summarize("quantile_oracle", [quantile_oracle(it, True) for it in items], items, None,
-                  any_model=True),
+                  [t for _, t, _ in aware_arm], any_model=True, first_seen=first_aware, **pf),
+        summarize("oracle", [oracle_of(it, s, True) for it, s in zip(items, plan, strict=True)],
+                  items, None, any_model=True, **pf),
+        summarize("quantile_oracle", [quantile_oracle_of(it, s, True)
+                                      for it, s in zip(items, plan, strict=True)],
+                  items, None, any_model=True, **pf),
     )}  # fmt: skip
     print("quality: share of good answers, one cut at its SLO's deadline counting as not good")
     print("(always_baseline: without SLOs, the quality reference)")
-    print(f"{'policy':22s} {'cost $':>10s} {'quality':>8s} {'attain@q':>9s} {'met':>7s}")
+    n_streams = sum(s is not None for s in plan)
+    ttft_head = f" {'ttft@q':>7s} {'ttft met':>8s}" if n_streams else ""
+    print(f"{'policy':22s} {'cost $':>10s} {'quality':>8s} {'attain@q':>9s} {'met':>7s}"
+          + ttft_head)  # fmt: skip
     for r in rows:
+        ttft_cells = (f" {r['first_token_attainment']:7.4f} {r['first_token_met_realized']:8.4f}"
+                      if n_streams else "")  # fmt: skip
         print(f"{r['policy']:22s} {r['cost_usd']:10.5f} {r['quality']:8.3f} "
-              f"{r['slo_attainment']:9.4f} {r['slo_met_realized']:7.4f}")  # fmt: skip
+              f"{r['slo_attainment']:9.4f} {r['slo_met_realized']:7.4f}" + ttft_cells)  # fmt: skip
+    if n_streams:
+        print(
+            f"streams: {n_streams} of {len(items)}, "
+            f"{by_streams(rows)} with a reachable first-token SLO"
+        )
     by = {r["policy"]: r for r in rows}
     aware = by["router_latency_aware"]
     base_q, base_qr = by["always_baseline"]["quality"], by["always_baseline"]["quality_reachable"]
@@ -464,7 +624,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                   f", quality {r['quality'] / base_q:.4f} (reachable SLOs only "
                   f"{r['quality_reachable'] / base_qr:.4f})")  # fmt: skip
     as_fastest = summarize("router_latency_aware", [m for m, _, _ in aware_arm], items,
-                           [t for _, t, _ in aware_arm], errors_as_fastest=True)  # fmt: skip
+                           [t for _, t, _ in aware_arm], errors_as_fastest=True,
+                           first_seen=first_aware, **pf)  # fmt: skip
     cut = Counter(m for m, _, _ in results["router_latency_aware"] if ":HTTP" in m)
     print(f"cut at the deadline (billed as the model's full answer): {dict(cut)}; billed as "
           f"the fastest model instead, cost {as_fastest['cost_usd']:.5f}")  # fmt: skip
@@ -481,10 +642,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     calibration = sum(within) / max(len(within), 1)
     print(f"calibration: {calibration:.3f} of {len(within)} SLO answers took <= the predicted "
           f"p{QUANTILE * 100:g}, as the client saw them (goal about {QUANTILE})")  # fmt: skip
-    print("oracle picks:", dict(Counter(oracle(it) for it in items)))
-    print("quantile-oracle picks:", dict(Counter(quantile_oracle(it) for it in items)))
+    pairs = list(zip(items, plan, strict=True))
+    print("oracle picks:", dict(Counter(oracle_of(it, s) for it, s in pairs)))
+    print("quantile-oracle picks:", dict(Counter(quantile_oracle_of(it, s) for it, s in pairs)))
     print(f"feasible SLO requests: {aware['feasible_slo_requests']}; "
           f"wall {time.perf_counter() - t_start:.1f} s at scale {args.scale}")  # fmt: skip
+    streamed = {} if not n_streams else {
+        "first_token_attainment": aware["first_token_attainment"],
+        "streams": n_streams,
+        "first_token_met_realized": aware["first_token_met_realized"],
+        "oracle_first_token_attainment": by["oracle"]["first_token_attainment"],
+    }  # fmt: skip
     return {
         "requests": len(items),
         "slo_attainment": aware["slo_attainment"],
@@ -520,7 +688,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "quantile_oracle_cost_vs_oracle_before_s7": round(
             old["quantile_oracle"]["cost_usd"] / old["oracle"]["cost_usd"], 4
         ),
-    }
+    } | streamed
+
+
+def by_streams(rows: list[dict[str, Any]]) -> int:
+    return int(rows[0]["feasible_first_token_requests"])
 
 
 def main() -> int:
@@ -548,8 +720,29 @@ def main() -> int:
         default=None,
         help="write the latency-aware arm's requests as JSON lines (misses, costs)",
     )
+    p.add_argument(
+        "--stream-share",
+        type=float,
+        default=0.0,
+        help="the share of requests sent as streams, a first-token SLO in place of a total one"
+        " (latency_slo_streams; default 0: no streams)",
+    )
+    p.add_argument(
+        "--transport",
+        choices=("asgi", "socket"),
+        default=None,
+        help="how the client reaches the in-process sidecar (default: asgi without streams,"
+        " socket with a stream share, which asgi cannot time)",
+    )
     args = p.parse_args()
+    if not 0.0 <= args.stream_share <= 1.0:
+        p.error("--stream-share must be in [0, 1]")
+    if args.transport is None:
+        args.transport = "socket" if args.stream_share > 0 else "asgi"
+    if args.transport == "asgi" and args.stream_share > 0:
+        p.error("--stream-share needs --transport socket (ASGI hands over a stream whole)")
     QUALITY_TARGET = args.quality_target
+    streams_.live.QUALITY_TARGET = args.quality_target  # the module the stream rules read
     summary = asyncio.run(main_async(args))
     print(json.dumps(summary))
     return 0

@@ -106,6 +106,20 @@ def reachable(it: live.Item, s: Stream | None) -> bool:
     return any(p >= live.QUANTILE for m, p in s.p_fit.items() if live.good_enough(m, it.task))
 
 
+def quantile_oracle(it: live.Item, s: Stream | None) -> str:
+    """`latency_slo.quantile_oracle`'s rule (each model's true chance of meeting the SLO, >= the
+    quantile), on the first token for a stream."""
+    if s is None:
+        return live.quantile_oracle(it)
+    ok = [m for m in live.POOL if live.good_enough(m, it.task)]
+    if s.ttft_slo_ms is not None:
+        fits = [m for m in ok if s.p_fit[m] >= live.QUANTILE]
+        if not fits:
+            return max(ok, key=lambda m: s.p_fit[m])
+        ok = fits
+    return min(ok, key=lambda m: it.truth[m][3])
+
+
 def oracle(it: live.Item, s: Stream | None) -> str:
     """Issue 19's rule knowing each call's latency (`latency_slo.oracle`; a stream: its TTFT)."""
     if s is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,26 @@ def test_failover_skips_a_fallback_that_cannot_finish_in_time() -> None:
         ("b", "cannot_finish_in_time"),
         ("c", None),
     ]
+
+
+def test_the_first_token_slo_counts_the_time_spent_before_failover() -> None:
+    """A stream's first-token SLO runs from the request's start, like its deadline: time spent
+    after planning (the budget's reservation, a queue, a cascade's first try) is gone for a
+    fallback too. The check's clock started when failover began, so a request that had spent
+    500 of its 600 ms still tried a fallback predicted at 200 ms to its first token."""
+    from arbiter.principal import Principal
+    from arbiter.request_plan import Plan
+
+    predicted = {"a": (100.0, 900.0), "b": (200.0, 900.0)}
+    plan = Plan("d1", "default", "chat", "auto", ("a", "b"), (), "", None,
+                time.perf_counter() - 0.5, Principal(), slo=LatencySLO(None, 600.0),
+                predicted_ms=predicted, routing=config.RoutingSettings())  # fmt: skip
+    check = plan.can_finish(time.monotonic() + 60.0)
+    assert check is not None
+    assert not check("b")  # 100 ms left of the 600
+    assert check("c")  # no prediction: tried
+    fresh = replace(plan, started=time.perf_counter()).can_finish(time.monotonic() + 60.0)
+    assert fresh is not None and fresh("b")
 
 
 def test_the_first_model_is_tried_even_when_predicted_late() -> None:

@@ -123,11 +123,16 @@ def resolve(asked: LatencySLO, settings: Settings, tenant: str, task: str) -> La
 
 
 def can_finish(
-    predicted: Mapping[str, tuple[float, float]], slo: LatencySLO, deadline: float
+    predicted: Mapping[str, tuple[float, float]],
+    slo: LatencySLO,
+    deadline: float,
+    spent_s: float = 0.0,
 ) -> Callable[[str], bool]:
     """For failover: whether a fallback's predicted latency (at the quantile) fits what is left
-    of the request's time (the deadline, and for the first token its SLO from the start)."""
-    started = time.monotonic()
+    of the request's time (the deadline, and for the first token its SLO from the request's
+    start: `spent_s` is the time already spent before this check was made, e.g. planning, the
+    budget's reservation or a cascade's first try, which the deadline counts too)."""
+    started = time.monotonic() - spent_s
 
     def check(model: str) -> bool:
         guess = predicted.get(model)

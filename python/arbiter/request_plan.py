@@ -99,10 +99,11 @@ class Plan:
         return max(deadline_s(configured, self.slo) - spent, 0.001)
 
     def can_finish(self, deadline: float) -> Callable[[str], bool] | None:
-        """For failover under an SLO: whether a fallback's prediction fits the time left."""
+        """For failover under an SLO: whether a fallback's prediction fits the time left (the
+        first token's SLO, like the deadline, counted from the start of planning)."""
         if self.predicted_ms is None:
             return None
-        return can_finish(self.predicted_ms, self.slo, deadline)
+        return can_finish(self.predicted_ms, self.slo, deadline, time.perf_counter() - self.started)
 
 
 def pin(
