@@ -23,6 +23,9 @@ from arbiter.writer_process import ProcessWriter, for_settings
 
 from .conftest import decision, grade
 
+# the writer thread unniced: a child it restarts starts at the test's own priority (conftest)
+pytestmark = pytest.mark.usefixtures("writer_thread_unniced")
+
 needs_idle = pytest.mark.skipif(
     not can_go_idle_and_back(), reason="Linux here lets no thread back out of SCHED_IDLE"
 )
@@ -150,6 +153,38 @@ def test_a_starved_idle_child_is_hurried_and_goes_idle_again(
     assert not rec.priority.hurrying and _policy_of(pid) == os.SCHED_IDLE
     assert rec.priority.hurries >= 1
     assert {d["id"] for d in store.decisions(tenant=None, limit=50)} == {"a", "b", "c", *more}
+
+
+@needs_idle
+def test_an_idle_child_starved_with_the_last_batch_is_hurried(
+    store: Store, recorders: Callable[..., tuple[Recorder, ProcessWriter]]
+) -> None:
+    """No record follows the one handed over (traffic stopped) and the child does not answer
+    (starved: stopped here): the writer thread, waiting on the reply, hurries it within the
+    bound. Before, only the next record's submit or the next batch's take noticed: on a
+    saturated core an idle child with the last batch never ran (the suite's flush(20) timed
+    out at load ~18 with two CPU loops beside it)."""
+    rec, w = recorders(store=store, flush_interval_s=0.2, idle_priority=True)
+    assert _eventually(lambda: rec.priority.mode == "idle")
+    pid = w.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        rec.submit(decision("a"))  # handed over; nothing submitted after it
+        assert _eventually(lambda: rec.priority.hurrying, 10.0), "never hurried"
+        assert _policy_of(pid) == os.SCHED_OTHER and rec.priority.hurries == 1
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert rec.flush(20.0)
+    more = []  # a batch taken and answered in time puts it back (a loaded host may be late)
+    for i in range(20):
+        more.append(f"b{i}")
+        rec.submit(decision(more[-1]))
+        assert rec.flush(20.0)
+        if not rec.priority.hurrying:
+            break
+    assert not rec.priority.hurrying and _policy_of(pid) == os.SCHED_IDLE
+    assert {d["id"] for d in store.decisions(tenant=None, limit=50)} == {"a", *more}
 
 
 def test_a_clean_stop_drains_through_the_idle_child(
