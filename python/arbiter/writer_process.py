@@ -253,6 +253,11 @@ class ProcessWriter:
         proc = self._proc
         if proc is None:
             return
+        with self._policy_lock:
+            # an idle child on a saturated core may not run to see its pipe close, nor to die
+            # of a kill (the stop's 10 s, then an unreaped child)
+            if self._idle and proc.poll() is None:
+                set_policy(False, proc.pid)
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
