@@ -26,9 +26,8 @@ from arbiter.store.sqlite import SqliteStore
 from tests.conftest import ENV
 from tests.pg import empty_store_url
 from tests.probe23d_rig import config_text
-from tests.schema_setback import undo_since_0070
 
-LATEST = load_migrations("sqlite")[-1][0]  # one after 0072: undo it in schema_setback too
+LATEST = load_migrations("sqlite")[-1][0]
 ROLLED_BACK = (
     f"migrations 0070-{LATEST:04d} not applied (all or nothing: rolled back if begun): "
     "the store is at 0069, as it was"
@@ -73,14 +72,10 @@ def _child(point: tuple[str, str, str, str], *args: str) -> subprocess.Popen[str
 
 
 def _at_0069(url: str) -> None:
-    """A store migrated, then set back to 0069 (0070's column, 0071's table and 0071-0072's
-    columns dropped), as a store of the release before them."""
+    """A fresh store migrated to 0069 only, as a store of the release before 0070-0072."""
     store = open_store(url)
     try:
-        store.migrate()
-        with store._tx() as cur:
-            undo_since_0070(cur)
-            cur.execute("DELETE FROM schema_version WHERE version >= 70")
+        assert store.migrate(to=69) == 69
     finally:
         store.close()
 

@@ -72,6 +72,10 @@ class BatchWriter(Protocol):
         """Get ready for the first write (a process: start it now, not on the first batch)."""
         ...
 
+    def hurry_when_late(self, after_s: float, hurry: Callable[[], None]) -> None:
+        """Call `hurry` when an idle writer's answer to a batch takes longer than `after_s`."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -129,6 +133,10 @@ class Recorder:
         # an idle writer is due to take a record within half an interval; one that waited 3/4
         # of it is late: the writer is starved, and hurries (writer_priority.py)
         self._hurry_after = 0.75 * flush_interval_s if self.priority.want_idle else 0.0
+        if writer is not None and self._hurry_after:
+            # a starved idle child with a batch in hand, its reply not come within the interval
+            # (the durability bound): no next record may come to notice it
+            writer.hurry_when_late(flush_interval_s, lambda: self.priority.hurry(True))
         self._max_backlog = max_backlog
         self._on_alert = on_alert
         self._lock = threading.Lock()

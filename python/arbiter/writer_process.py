@@ -41,13 +41,14 @@ import contextlib
 import logging
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,6 +68,11 @@ def _send(pipe: IO[bytes], obj: Any) -> None:
     body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     pipe.write(_LEN.pack(len(body)) + body)
     pipe.flush()
+
+
+def _replied(pipe: IO[bytes], within_s: float) -> bool:
+    """Whether `pipe` has something to read within `within_s`."""
+    return bool(select.select([pipe], [], [], within_s)[0])
 
 
 def _recv(pipe: IO[bytes]) -> Any:
@@ -97,6 +103,8 @@ class ProcessWriter:
         self.started = 0  # children started so far (the first, then one per restart)
         # the child's scheduling policy: SCHED_IDLE when True (set_idle), kept for a restart
         self._idle = False
+        self._late_after_s = 0.0  # hurry_when_late
+        self._hurry: Callable[[], None] | None = None
         self._policy_lock = threading.Lock()
 
     def pack(self, record: Record) -> Record | bytes:
@@ -147,6 +155,13 @@ class ProcessWriter:
                 return False
             return set_policy(True, pid) and set_policy(False, pid)
 
+    def hurry_when_late(self, after_s: float, hurry: Callable[[], None]) -> None:
+        """`hurry` is called when the idle child's reply to a batch takes over `after_s`: on a
+        saturated core an idle child with a batch in hand may never run, and the request path
+        (the other one that notices) sees a late record only when the next one is submitted,
+        which may never come: the batch in hand waited for the core to go quiet."""
+        self._late_after_s, self._hurry = after_s, hurry
+
     @property
     def idle(self) -> bool:
         return self._idle
@@ -157,6 +172,14 @@ class ProcessWriter:
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 _send(proc.stdin, request)
+                # one reply a request: nothing is buffered ahead of it, so the descriptor says
+                hurry = self._hurry
+                if (
+                    hurry is not None
+                    and self._idle
+                    and not _replied(proc.stdout, self._late_after_s)
+                ):
+                    hurry()
                 return _recv(proc.stdout)
             except (OSError, EOFError, pickle.UnpicklingError) as err:
                 self._reap(proc)
@@ -230,6 +253,11 @@ class ProcessWriter:
         proc = self._proc
         if proc is None:
             return
+        with self._policy_lock:
+            # an idle child on a saturated core may not run to see its pipe close, nor to die
+            # of a kill (the stop's 10 s, then an unreaped child)
+            if self._idle and proc.poll() is None:
+                set_policy(False, proc.pid)
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from arbiter import writer_priority
 from arbiter.records import Attempt, Candidate, DecisionRecord, GradeRecord, GraderKind
 from arbiter.store import Store, open_store
 from tests.pg import empty_store_url
@@ -45,6 +46,16 @@ def open_(store_url: str) -> Iterator[Callable[[], Store]]:
 @pytest.fixture
 def store(open_: Callable[[], Store]) -> Store:
     return open_()
+
+
+@pytest.fixture
+def writer_thread_unniced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorder's writer thread at the process's niceness (writer_priority.WRITER_NICER_BY
+    0), for the writer-process tests that check no niceness: a child restarted by that thread
+    inherits its niceness for its start-up (~0.5 s of CPU), and at +10 on a loaded host that
+    start alone outlasted their 20 s flush (a child at nice 10 with 0.00 s of CPU after 30 s,
+    load ~13)."""
+    monkeypatch.setattr(writer_priority, "WRITER_NICER_BY", 0)
 
 
 def decision(

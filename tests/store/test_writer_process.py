@@ -29,6 +29,9 @@ from .test_rollup_levels import (
     _write_shuffled,
 )
 
+# the writer thread unniced: a child it restarts starts at the test's own priority (conftest)
+pytestmark = pytest.mark.usefixtures("writer_thread_unniced")
+
 
 class _Via:
     """A store whose writes go through a writer process (what `_write_shuffled` calls)."""

@@ -78,9 +78,11 @@ class Store(Protocol):
     url: str  # passwords are redacted
     backend: Literal["sqlite", "postgres"]
 
-    def migrate(self) -> int:
+    def migrate(self, to: int | None = None) -> int:
         """Apply pending migrations (safe when several processes race); return the version.
-        A store it cannot write to (read-only, locked past the busy timeout) is a StoreError."""
+        A store it cannot write to (read-only, locked past the busy timeout) is a StoreError.
+        `to`: none after that version (a store as an older release left it, for the tests of
+        a migration's upgrade path)."""
         ...
 
     def schema_version(self) -> int:

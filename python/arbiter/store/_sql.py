@@ -224,7 +224,7 @@ class SqlStore(
         """Serialise migrate() across processes inside the transaction (sqlite: BEGIN IMMEDIATE)."""
 
     # -- schema ---------------------------------------------------------------------------
-    def migrate(self) -> int:
+    def migrate(self, to: int | None = None) -> int:
         steps = load_migrations(self.backend)
         with self._migrate_tx() as cur:
             self._migration_lock(cur)
@@ -235,7 +235,7 @@ class SqlStore(
             cur.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
             current = int(cur.fetchone()[0])
             for version, stmts in steps:
-                if version <= current:
+                if version <= current or (to is not None and version > to):
                     continue
                 for stmt in stmts:
                     cur.execute(stmt)
