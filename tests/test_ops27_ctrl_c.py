@@ -84,7 +84,7 @@ def _as_it_was(url: str) -> None:
     store = open_store(url)
     try:
         assert store.schema_version() == 69
-        assert _columns(store, "decisions").isdisjoint({"usage_cost_usd"})  # 0070's, undone
+        assert _columns(store, "decisions").isdisjoint({"usage_cost_usd"})  # 0070's, never applied
         assert not _columns(store, "arm_log")  # 0071's table, never committed
         assert store.list_keys() == []
     finally:
