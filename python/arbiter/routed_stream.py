@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from arbiter import loop_lag, short_choices
+from arbiter import failover_said, loop_lag, short_choices
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
 from arbiter.cache.live_answer import LeaderRelay, LiveAnswer, LiveEnd
@@ -73,6 +73,7 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
                 s, req, plan, plan.models[0], None, attempts, gone, "", stream=True
             )
         raise
+    failover_said.note(plan, attempts)
     reserved = _stream_worst(s, req, plan, model)
     headers = headers_for(
         plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from arbiter import short_choices
+from arbiter import failover_said, short_choices
 from arbiter.answer_cost import with_request_cost
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
@@ -94,6 +94,7 @@ async def _complete(
         limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
         if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
             models = tuple(m for m in plan.models if m != plan.cascade_first) or models
+    tried = len(attempts)  # a cascade's first try's are said by cascade_try
     try:
         model, result = await run_with_failover(
             models,
@@ -111,6 +112,7 @@ async def _complete(
             return await _weak_served(s, req, plan, attempts, weak, extra, err)
         await record_decision(s, req, plan, plan.models[0], None, attempts, err, "", extra=extra)
         raise
+    failover_said.note(plan, attempts[tried:])
     result, short = _short(s, req, plan, model, result)
     cost, baseline_cost = await record_decision(
         s, req, plan, model, result.usage, attempts, None, result.content, extra=extra,
