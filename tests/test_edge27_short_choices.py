@@ -104,3 +104,42 @@ def test_a_stream_with_its_choices_says_nothing(r: Rig, more: dict[str, Any]) ->
     assert {ch.index for c in chunks for ch in c.choices} == set(range(more.get("n", 1)))
     assert _said(chunks) == []
     assert "choices answered" not in decision["reason"]
+
+
+class _Extra(_Choices):
+    """`more` ignores `n` the other way: three choices whatever was asked."""
+
+    def scripted(self, script: str, body: dict[str, Any]) -> bool:
+        if script != "more":
+            return False
+        return super().scripted("n", {**body, "n": 3})
+
+
+@pytest.fixture(scope="module")
+def extra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    with rig(tmp_path_factory.mktemp("left27-choices"), _Extra) as made:
+        yield made
+
+
+@pytest.mark.parametrize("more", [{}, {"n": 2}])
+def test_a_whole_answer_past_n_is_cut_to_it(extra: Rig, more: dict[str, Any]) -> None:
+    """left27: before, three choices for `n: 1` reached the client whole, unsaid. Now the
+    first `n` (indexes 0..n-1), `3 of n` in the header and the decision's reason."""
+    n = more.get("n", 1)
+    raw = extra.client.chat.completions.with_raw_response.create(
+        model="oa-1", messages=[{"role": "user", "content": f"[[s:more]] {uuid.uuid4().hex}"}],
+        **more,
+    )  # fmt: skip
+    assert [c.index for c in raw.parse().choices] == list(range(n))
+    assert raw.headers["x-arbiter-choices"] == f"3 of {n}"
+    decision = extra.decision(raw.headers["x-arbiter-decision-id"])
+    assert f"3 of {n} choices answered" in decision["reason"], decision["reason"]
+
+
+@pytest.mark.parametrize("more", [{}, {"n": 2}])
+def test_a_stream_past_n_drops_the_stray_indexes(extra: Rig, more: dict[str, Any]) -> None:
+    n = more.get("n", 1)
+    chunks, decision = _stream(extra, "oa-1", "more", **more)
+    assert {ch.index for c in chunks for ch in c.choices} == set(range(n))
+    assert _said(chunks) == [f"3 of {n}"] and chunks[-1].choices == []
+    assert f"3 of {n} choices answered" in decision["reason"], decision["reason"]

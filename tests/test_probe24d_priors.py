@@ -30,6 +30,12 @@ BAD = {
     "a glob a number": (b'{"families": [{"match": [5], "quality": {"chat": 0.9}}]}', "match[0]"),
     "a glob empty": (b'{"families": [{"match": ["gpt-*", ""], "quality": {}}]}', "match[1]"),
     "no glob": (b'{"families": [{"match": [], "quality": {"chat": 0.9}}]}', "families[0]"),
+    # left27: a task the classifier does not have was accepted, its prior never read
+    "a task misspelt": (b'{"quality": {"m": {"chatt": 0.9}}}', "quality.m.chatt is no task"),
+    "a family's task misspelt": (
+        b'{"families": [{"match": ["x-*"], "quality": {"Code": 0.9}}]}',
+        "families[0].Code is no task",
+    ),
 }
 
 

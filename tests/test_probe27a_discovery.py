@@ -17,7 +17,7 @@ from arbiter.offline.sim.config import parse_config
 from arbiter.offline.sim.runner import sim_running
 from tests.inproc import sidecar_in_process
 from tests.pg import fresh_database, require_pg
-from tests.test_discovery import HIDDEN, chat, discover, pool
+from tests.test_discovery import HIDDEN, alerts, chat, discover, pool
 
 
 async def _list(root_url: str, listed: bool) -> None:
@@ -61,11 +61,20 @@ def test_a_model_one_upstream_dropped_stays_while_another_lists_it(tmp_path: Pat
                 r = await chat(sc, "sim-new")
                 assert r.status_code == 200, r.text
                 assert r.headers["x-arbiter-model"] == "sim-new"
+                # left27: `aa`'s alert says it is still routed, on `sim` (it said "no longer
+                # routed")
+                (said,) = await alerts(sc, "models_gone")
+                assert said["message"].endswith("still routed, served by sim"), said
+                assert said["data"]["served_by"] == "sim", said
                 # and once `sim` drops it too, it leaves
                 await _list(sc.sim.root_url, False)
                 assert await s.discovery.poll_once("sim") is not None
                 assert "sim-new" not in pool(s)
                 assert (await chat(sc, "sim-new")).status_code == 404
+                last = [a for a in await alerts(sc, "models_gone") if a["id"] != said["id"]]
+                assert [a["message"] for a in last] == [
+                    "sim: sim-new left the listing; no longer routed"
+                ]
 
     asyncio.run(main())
 

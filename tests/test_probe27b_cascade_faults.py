@@ -103,7 +103,43 @@ def test_a_failed_cheap_try_is_in_the_reason(r: Rig) -> None:
     assert raw.headers["x-arbiter-cascade"] == "escalated"
     assert called(r, name) == ["an-1", "oa-2"]
     reason = r.decision(raw.headers["x-arbiter-decision-id"])["reason"]
-    assert "cascade: an-1 tried first, failed (upstream_unavailable), escalated" in reason, reason
+    # left27: each try said as failover says them (failover_said.py)
+    assert "cascade: tried first an-1 500, failed (upstream_unavailable), escalated" in reason, (
+        reason
+    )
+
+
+def _first_two_fail() -> Any:
+    """The first model asked answers 503, the second 529 (overloaded), the rest answer."""
+    seen: list[str] = []
+
+    def reply(path: str, body: dict[str, Any]) -> Reply:
+        if body["model"] not in seen:
+            seen.append(str(body["model"]))
+        at = seen.index(str(body["model"]))
+        if at < 2:
+            failed = {"error": {"message": "down", "type": "server_error"}}
+            return Reply(failed, status=(503, 529)[at])
+        return default_reply(path, body)
+
+    return reply
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_plain_failover_is_in_the_reason(r: Rig, stream: bool) -> None:
+    """left27: a chat request (no cascade) whose first two models fail: the reason named the
+    router's pick only; now it ends with what each try did, the answering model last."""
+    name, m = mark(r, _first_two_fail())
+    raw = r.oa.chat.completions.with_raw_response.create(
+        model="auto", stream=stream, messages=[{"role": "user", "content": "Say hi." + m}]
+    )
+    if stream:
+        list(raw.parse())
+    first, second, third = called(r, name)
+    reason = r.decision(raw.headers["x-arbiter-decision-id"])["reason"]
+    said = f"; failover: {first} 503, {second} 529, {third} answered"
+    assert reason.endswith(said), reason
+    assert raw.headers["x-arbiter-model"] == third
 
 
 def _escalation_rate_limited(path: str, body: dict[str, Any]) -> Reply:

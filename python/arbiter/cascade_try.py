@@ -10,7 +10,7 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from arbiter import cascade_steps, dropped_usage
+from arbiter import cascade_steps, dropped_usage, failover_said
 from arbiter.call_pricing import believable, call_cost
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
@@ -40,6 +40,7 @@ async def try_cascade(
     # strong model for a fault a retry clears. Every try is on record (failover's attempts;
     # a client gone meanwhile: `cancelled`, billed maybe)
     order = cascade_steps.cheap_order(plan, plan.cascade_first)
+    tried = len(attempts)
     try:
         cheap, result = await run_with_failover(
             order,
@@ -53,7 +54,8 @@ async def try_cascade(
         raise  # the escalated call could not be covered either
     except ArbiterError as err:  # the cheap try failing is not the request failing
         # the reason says so: it named the router's pick, not the dearer model that answers
-        plan.reason += f"; cascade: {', '.join(order)} tried first, failed ({err.code}), escalated"
+        said = failover_said.said(attempts[tried:]) or ", ".join(order)
+        plan.reason += f"; cascade: tried first {said}, failed ({err.code}), escalated"
         plan.cascade = "escalated"
         return None, 0.0, None
     # its answer's own attempt is written below, with the verdict, timed from its own try

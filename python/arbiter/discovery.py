@@ -81,6 +81,7 @@ class Discovery:
         refresh: Callable[[], None],
         is_priced: Callable[[str], bool],
         configured: Collection[str] = (),
+        served_by: Callable[[str], str | None] = lambda _: None,
     ) -> None:
         self.upstreams = {n: u for n, u in upstreams.items() if u.discover}
         self._configured = frozenset(configured)  # the config's own models: never discovered
@@ -88,6 +89,9 @@ class Discovery:
         self._alerts = alerts
         self._refresh = refresh  # re-reads the store into this replica's registry
         self._is_priced = is_priced
+        # the upstream a model is routed on now (the registry's, after a refresh), else None:
+        # a name one upstream dropped may still be served by another that lists it
+        self._served_by = served_by
         self.holder = uuid.uuid4().hex
         self.stats = {name: UpstreamPolls() for name in self.upstreams}
         self._tasks: list[asyncio.Task[None]] = []
@@ -185,7 +189,7 @@ class Discovery:
                     data={"upstream": upstream},
                 )
         if ch.gone:
-            self._list(upstream, "models_gone", ch.gone, "left the listing; no longer routed")
+            self._gone(upstream, ch.gone)
         if ch.back:
             self._list(upstream, "models_back", ch.back, "listed again")
         for model, (old, new) in ch.repriced.items():
@@ -198,8 +202,29 @@ class Discovery:
                 data={"upstream": upstream, "old": old, "new": new},
             )
 
-    def _list(self, upstream: str, kind: str, names: list[str], what: str) -> None:
-        data = {"upstream": upstream, "models": names[:_NAMES_IN_ALERT]}
+    def _gone(self, upstream: str, names: list[str]) -> None:
+        """`models_gone`, worded from the registry: a name another upstream still serves is
+        still routed (on that upstream), one none serves is not."""
+        by: dict[str | None, list[str]] = {}
+        for name in names:
+            other = self._served_by(name)
+            by.setdefault(None if other == upstream else other, []).append(name)
+        for other, gone in by.items():
+            if other is None:
+                self._list(upstream, "models_gone", gone, "left the listing; no longer routed")
+            else:
+                what = f"left the listing; still routed, served by {other}"
+                self._list(upstream, "models_gone", gone, what, {"served_by": other})
+
+    def _list(
+        self,
+        upstream: str,
+        kind: str,
+        names: list[str],
+        what: str,
+        more: dict[str, Any] | None = None,
+    ) -> None:
+        data = {"upstream": upstream, "models": names[:_NAMES_IN_ALERT], **(more or {})}
         self._alerts.emit(SYSTEM_TENANT, kind, f"{upstream}: {_names(names)} {what}", data=data)
 
 

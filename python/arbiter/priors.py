@@ -6,6 +6,9 @@ rules that give every model whose name matches a family that family's priors. "b
 shipped `models/priors.json` (public benchmark results per model family; see models/PRIORS.md),
 "" loads nothing. A file's own families are tried before the shipped ones.
 
+Task names are the classifier's (`classify.ALL_TASKS`) or the recorded routing tables'
+(`knowledge`, `open-ended`); any other is refused by name (a misspelt one was never read).
+
 A model's prior per task, first found wins: its `[models.X.priors]` (and admin patches), the file's
 exact entry for its name, the first family (in file order) one of whose globs matches its name.
 Names are matched lowercased, without a provider prefix (everything up to the last `/`), with
@@ -23,12 +26,17 @@ from typing import Any
 
 import orjson
 
+from arbiter.classify import ALL_TASKS
 from arbiter.errors import ConfigError
 from arbiter.listing import glob_match
 from arbiter.output_length import LengthPrior
 
 BUILTIN = "builtin"
 MAX_FILE_BYTES = 16 * 1024 * 1024
+# the recorded routing tables' own tasks (MMLU's, AlpacaEval's: ../shared/data/routing), which
+# `arbiter replay` reads priors for and the shipped file carries; serve's classifier gives ALL_TASKS
+RECORDED_TASKS = ("knowledge", "open-ended")
+KNOWN_TASKS = frozenset((*ALL_TASKS, *RECORDED_TASKS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,5 +139,10 @@ def _quality(value: Any, where: str) -> dict[str, float]:
     for task, p in _obj(value, where).items():
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
             raise ConfigError(f"routing.priors_file: {where}.{task} must be a number in [0, 1]")
+        if task not in KNOWN_TASKS:  # a misspelt task's prior was never read, silently
+            raise ConfigError(
+                f"routing.priors_file: {where}.{task} is no task: the classifier's are "
+                f"{', '.join(ALL_TASKS)}; the recorded tables' {', '.join(RECORDED_TASKS)}"
+            )
         out[str(task)] = float(p)
     return out

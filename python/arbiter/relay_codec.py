@@ -137,8 +137,8 @@ def relay_codec(
     usage is held to (relayed_usage.py); `shown_model`, the model's name a translated stream
     shows (the upstream's, as a relayed one does: ChatResult.shown_model), else `model`;
     `json_only`: the caller asked a strict JSON schema (a translated answer's text that opens
-    as no JSON is its refusal: schema_refusal.py); `asked_choices`: the request's `n` when it
-    asks several (short_choices.asked), for a relayed stream that answers fewer."""
+    as no JSON is its refusal: schema_refusal.py); `asked_choices`: the request's `n` (1 when it
+    sets none: short_choices.wanted), for a relayed stream that answers fewer or more."""
     shown = shown_model or model
     if upstream == client:
         if client == "openai":
@@ -231,7 +231,7 @@ class OpenAIPassThrough:
 
     __slots__ = (
         "_asked", "_choices", "_fallback_id", "_id", "_include_usage", "_last", "_limits",
-        "_model", "_prompt_tokens", "_usage", "stop_sequence",
+        "_model", "_prompt_tokens", "_strays", "_usage", "stop_sequence",
     )  # fmt: skip
 
     def __init__(
@@ -244,7 +244,9 @@ class OpenAIPassThrough:
         asked: int | None = None,
     ) -> None:
         self._model = model
-        self._asked = asked  # the request's `n`, when several: a stream short of it says so
+        # the request's `n`: a stream short of it says so, one past it is cut to it and says so
+        self._asked = asked
+        self._strays: set[int] = set()  # the indexes past n-1 dropped (at most MAX_CHOICES)
         self._prompt_tokens = prompt_tokens  # for a usage chunk whose counts are none
         self._limits = limits  # what a shown usage is held to (relayed_usage.py)
         self._include_usage = include_usage
@@ -292,6 +294,11 @@ class OpenAIPassThrough:
         self._last = chunk
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            if self._asked is not None and any(self._stray(c) for c in choices):
+                choices = chunk["choices"] = [c for c in choices if not self._stray(c)]
+                changed = True
+                if not choices and chunk.get("usage") is None:
+                    return b""  # stray choices only: nothing the client asked for
             for choice in choices:
                 if isinstance(choice, dict):
                     index = choice.get("index")  # 0 mostly: the first choice, no call
@@ -345,10 +352,22 @@ class OpenAIPassThrough:
             return self._choices[0]
         return self._choices.setdefault(index, _StreamedChoice())
 
+    def _stray(self, choice: Any) -> bool:
+        """A choice past the request's `n` (index n or more), noted: it is not relayed."""
+        index = choice.get("index") if isinstance(choice, dict) else None
+        if not isinstance(index, int) or isinstance(index, bool) or self._asked is None:
+            return False
+        if index < self._asked:
+            return False
+        if len(self._strays) < MAX_CHOICES:
+            self._strays.add(index)
+        return True
+
     @property
     def short(self) -> str | None:
-        """ "got of asked" when the stream answered fewer choices than the request's `n`."""
-        return short_choices.short(self._asked, len(self._choices))
+        """ "got of asked" when the stream answered fewer choices than the request's `n`, or
+        more (the extra were cut)."""
+        return short_choices.off(self._asked, len(self._choices) + len(self._strays))
 
     def end(self) -> bytes:
         """The usage chunk a client that asked for one (`stream_options.include_usage`) is

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from arbiter import loop_lag, short_choices
+from arbiter import failover_said, loop_lag, short_choices
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
 from arbiter.cache.live_answer import LeaderRelay, LiveAnswer, LiveEnd
@@ -26,7 +26,7 @@ from arbiter.failover import run_with_failover
 from arbiter.protocols.openai_response import stop_reason_in
 from arbiter.records import Attempt
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
-from arbiter.relay_codec import relay_codec
+from arbiter.relay_codec import OpenAIPassThrough, relay_codec
 from arbiter.request_plan import Plan, Streamed
 from arbiter.response_headers import headers_for
 from arbiter.types import ChatRequest
@@ -73,6 +73,7 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
                 s, req, plan, plan.models[0], None, attempts, gone, "", stream=True
             )
         raise
+    failover_said.note(plan, attempts)
     reserved = _stream_worst(s, req, plan, model)
     headers = headers_for(
         plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None),
@@ -101,7 +102,7 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
             stops=req.canonical.stop if req.canonical is not None else (),
             fallback_id=plan.decision_id, prompt_tokens=_prompt_count(s, req, plan, model),
             limits=shown_limits(m, req), shown_model=shown,
-            json_only=wants_strict_schema(req), asked_choices=short_choices.asked(req),
+            json_only=wants_strict_schema(req), asked_choices=short_choices.wanted(req),
         )
     )  # fmt: skip
     # a deadline shorter than failover's is the caller's (failover.py reads it the same)
@@ -189,7 +190,9 @@ async def _finish_stream(
             held = loop_lag.late_s(outcome.started, now)
             decode = loop_lag.upstream_s(now - outcome.started, held)
             decode_ms = None if decode is None else decode * 1000
-        if failure is None and (n := short_choices.asked(req)) is not None:  # said at its end
+        if failure is None and isinstance(outcome.codec, OpenAIPassThrough):  # said at its end
+            short_choices.note(plan, outcome.codec.short)  # fewer than `n`, or more (cut)
+        elif failure is None and (n := short_choices.asked(req)) is not None:
             body = outcome.codec.choices_body()
             short_choices.note(plan, short_choices.short(n, len(body["choices"]) if body else 1))
         cost, _ = await record_decision(

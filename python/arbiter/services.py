@@ -252,10 +252,16 @@ class Services:
         self.learner.observers.append(self.cache.graded)
         self.discovery = Discovery(
             dict(settings.upstreams), self.store, self.alerts, self.refresh_registry,
-            self.registry.priced, settings.models,
+            self.registry.priced, settings.models, served_by=self._served_by,
         )  # fmt: skip
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
+
+    def _served_by(self, name: str) -> str | None:
+        """The upstream `name` is routed on now (enabled, listed), else None (discovery's
+        `models_gone` wording)."""
+        m = self.registry.get(name)
+        return None if m is None else m.upstream
 
     def _cache_matcher(self) -> Matcher | None:
         """The semantic side of the response cache; None (exact cache only) unless

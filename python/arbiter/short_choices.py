@@ -10,15 +10,21 @@ before `[DONE]` that carries no choice (`choices: []`, as the usage chunk) and t
 one costs it nothing; the openai SDK keeps the field in the chunk's `model_extra`). The
 decision's `reason` says it too (`; 1 of 2 choices answered (n)`), whole or streamed.
 
+An answer with more choices than `n` asked (3 for `n: 1`, the default) is cut to the first
+`n` (indexes 0..n-1, what a client of OpenAI indexes), whole or streamed (a stream's stray
+indexes past n-1 are dropped), and said the same way (`3 of 1`): the extra choices were paid
+for, so the client and the decision learn they existed.
+
 Legacy `/v1/completions` (passthrough.py) is told the same, counting `n` choices of each prompt
 of a prompt array (`best_of`'s extra candidates are never returned; it cannot be streamed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Final
 
-from arbiter.types import ChatRequest
+from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
     from arbiter.request_plan import Plan
@@ -33,9 +39,39 @@ def asked(req: ChatRequest) -> int | None:
     return n if isinstance(n, int) and not isinstance(n, bool) and n >= 2 else None
 
 
+def wanted(req: ChatRequest) -> int | None:
+    """The choices a Chat Completions request gets: its `n`, 1 when it sets none; None on
+    another surface."""
+    if req.protocol != "openai":
+        return None
+    n = req.body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
+
+
 def short(n: int | None, got: int) -> str | None:
     """ "got of asked" when `got` choices fall short of `n`, else None."""
     return f"{got} of {n}" if n is not None and got < n else None
+
+
+def off(n: int | None, got: int) -> str | None:
+    """ "got of asked" when `got` choices are not the `n` asked (fewer, or more: cut), else
+    None."""
+    return f"{got} of {n}" if n is not None and got != n else None
+
+
+def kept(req: ChatRequest, protocol: str, result: ChatResult) -> tuple[ChatResult, str | None]:
+    """A whole Chat Completions answer from an OpenAI-protocol model with its choices held to
+    the request's `n` (the first `n` kept when it has more), and `x-arbiter-choices`'s value
+    when they were not `n` (None otherwise)."""
+    n = wanted(req)
+    choices = result.body.get("choices")
+    if n is None or protocol != "openai" or not isinstance(choices, list):
+        return result, header(req, protocol, result.body)
+    if len(choices) <= n:
+        return result, short(asked(req), len(choices))
+    body = {**result.body, "choices": choices[:n]}
+    # the upstream's bytes held the extra choices: the body is written anew
+    return dataclasses.replace(result, body=body, raw=b""), off(n, len(choices))
 
 
 def header(req: ChatRequest, protocol: str, body: Any) -> str | None:

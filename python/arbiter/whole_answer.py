@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from arbiter import short_choices
+from arbiter import failover_said, short_choices
 from arbiter.answer_cost import with_request_cost
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
@@ -60,7 +60,7 @@ async def _complete(
         cheap_answer, extra, weak = await try_cascade(s, req, plan, attempts, deadline)
         if cheap_answer is not None:
             model = plan.cascade_first
-            short = _short(s, req, plan, model, cheap_answer)
+            cheap_answer, short = _short(s, req, plan, model, cheap_answer)
             cost, baseline_cost = await record_decision(
                 s,
                 req,
@@ -94,6 +94,7 @@ async def _complete(
         limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
         if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
             models = tuple(m for m in plan.models if m != plan.cascade_first) or models
+    tried = len(attempts)  # a cascade's first try's are said by cascade_try
     try:
         model, result = await run_with_failover(
             models,
@@ -111,7 +112,8 @@ async def _complete(
             return await _weak_served(s, req, plan, attempts, weak, extra, err)
         await record_decision(s, req, plan, plan.models[0], None, attempts, err, "", extra=extra)
         raise
-    short = _short(s, req, plan, model, result)
+    failover_said.note(plan, attempts[tried:])
+    result, short = _short(s, req, plan, model, result)
     cost, baseline_cost = await record_decision(
         s, req, plan, model, result.usage, attempts, None, result.content, extra=extra,
         relayed=functools.partial(answer_texts, result.body),
@@ -146,7 +148,7 @@ async def _weak_served(
     assert model is not None
     plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
     plan.cascade = "first-answer-served"
-    short = _short(s, req, plan, model, answer)
+    answer, short = _short(s, req, plan, model, answer)
     # its cost is already in the spend (on the charge, else in `extra`): counted once; its
     # length too (try_cascade observed it when it escalated)
     cost, baseline_cost = await record_decision(
@@ -184,12 +186,14 @@ def _headers(
     return out
 
 
-def _short(s: Services, req: ChatRequest, plan: Plan, model: str, result: ChatResult) -> str | None:
-    """ "got of asked" when the answer has fewer choices than `n` asked (short_choices), noted
-    in the decision's reason before it is recorded."""
-    value = short_choices.header(req, s.protocol_of(model), result.body)
+def _short(
+    s: Services, req: ChatRequest, plan: Plan, model: str, result: ChatResult
+) -> tuple[ChatResult, str | None]:
+    """The answer held to the `n` choices asked (more are cut), and "got of asked" when they
+    were not `n` (short_choices), noted in the decision's reason before it is recorded."""
+    result, value = short_choices.kept(req, s.protocol_of(model), result)
     short_choices.note(plan, value)
-    return value
+    return result, value
 
 
 def _stops(req: ChatRequest) -> Sequence[str]:
