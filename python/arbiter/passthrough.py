@@ -96,7 +96,7 @@ class Parsed:
 
 def parse(kind: Kind, raw: bytes) -> Parsed:
     body = c.obj(c.load_json(raw), "body")
-    c.sendable(body)
+    c.sendable(body, raw)
     model = c.string(body.get("model"), "model", non_empty=True)
     if model == "auto":
         raise InvalidRequest(

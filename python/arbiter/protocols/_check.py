@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from arbiter import chunked_json
+from arbiter import _native, chunked_json
 from arbiter.canonical import Tool, ToolChoice
 from arbiter.errors import InvalidRequest
 
@@ -21,13 +21,34 @@ def load_json(raw: bytes) -> Any:
         ) from err
 
 
-def sendable(body: dict[str, Any]) -> None:
+# the deepest body orjson writes back (it reads 1,024 levels)
+MAX_WRITTEN_DEPTH = 254
+
+
+def sendable(body: dict[str, Any], raw: bytes | None = None) -> None:
     """orjson reads JSON nested up to 1024 levels deep but writes at most 254: a body we could
-    not send on must be the caller's 400 here, not a TypeError (a 500) when it is forwarded."""
+    not send on must be the caller's 400 here, not a TypeError (a 500) when it is forwarded.
+    `raw`: the text `body` was parsed from (writes_back)."""
+    if not writes_back(body, raw):
+        raise InvalidRequest("The request body is nested too deeply.")
+
+
+def writes_back(body: Any, raw: bytes | None = None) -> bool:
+    """Whether orjson can write `body`. Given `raw`, the text it was parsed from, the depth is
+    read from the text by the Rust core (GIL released past a size: a large body's check no
+    longer holds the loop for a whole `orjson.dumps`, bench/results/mem27b.md); the body nests
+    no deeper than its text (a duplicate key, a field taken out only drop levels), so a text
+    within the bound settles it, and only a deeper one (a 400, or a rare duplicate) is written
+    to see."""
+    if raw is not None:
+        depth = _native.json_depth(raw)
+        if depth is not None and depth <= MAX_WRITTEN_DEPTH:
+            return True
     try:
         orjson.dumps(body)
-    except orjson.JSONEncodeError as err:
-        raise InvalidRequest("The request body is nested too deeply.") from err
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 # How many containers an Anthropic body puts above a tool call's input: a request's body >

@@ -120,14 +120,17 @@ _OPAQUE_BLOCKS = frozenset({
 
 
 def parse_request(raw: bytes) -> CanonicalRequest:
-    return decode_request(c.load_json(raw))
+    return decode_request(c.load_json(raw), raw=raw)
 
 
-def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest:
-    """`count_tokens`: a /v1/messages/count_tokens body, which has no max_tokens."""
+def decode_request(
+    body: Any, *, count_tokens: bool = False, raw: bytes | None = None
+) -> CanonicalRequest:
+    """`count_tokens`: a /v1/messages/count_tokens body, which has no max_tokens; `raw`: the
+    text it was parsed from (its depth read from it: _check.writes_back)."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    c.sendable(body)
+    c.sendable(body, raw)
     model = c.string(body.get("model"), "model", non_empty=True)
     _check_fields(body, _COUNT_TOKENS_FIELDS if count_tokens else _KNOWN_FIELDS)
     if body.get("thread") is not None:  # before `messages`: a continued thread sends only a delta

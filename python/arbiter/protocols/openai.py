@@ -56,13 +56,14 @@ _MODELED = frozenset({
 
 
 def parse_request(raw: bytes) -> CanonicalRequest:
-    return decode_request(c.load_json(raw))
+    return decode_request(c.load_json(raw), raw)
 
 
-def decode_request(body: Any) -> CanonicalRequest:
+def decode_request(body: Any, raw: bytes | None = None) -> CanonicalRequest:
+    """`raw`: the text `body` was parsed from (its depth read from it: _check.writes_back)."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    c.sendable(body)
+    c.sendable(body, raw)
     model = c.string(body.get("model"), "model", non_empty=True)
     system: list[str] = []
     messages = _messages(c.array(body.get("messages"), "messages", non_empty=True), system)

@@ -131,13 +131,16 @@ _INCLUDABLE = frozenset({
 })  # fmt: skip
 
 
-def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalRequest, Echo]:
+def decode_request(
+    body: Any, *, count_only: bool = False, raw: bytes | None = None
+) -> tuple[CanonicalRequest, Echo]:
     """A Responses request body -> the canonical request (source "openai": it is sent to
     OpenAI upstreams as Chat Completions) and what the answer echoes. InvalidRequest names the
     parameter. `count_only`: a /v1/responses/input_tokens body, whose `input` is optional (the
-    spec's TokenCountsBody requires nothing): none, or an empty one, counts as no messages."""
+    spec's TokenCountsBody requires nothing): none, or an empty one, counts as no messages.
+    `raw`: the text `body` was parsed from (its depth read from it: _check.writes_back)."""
     body = c.obj(body, "body")
-    c.sendable(body)
+    c.sendable(body, raw)
     model = c.string(body.get("model"), "model", non_empty=True)
     if count_only:
         _count_fields(body)

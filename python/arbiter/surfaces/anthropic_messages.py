@@ -57,7 +57,7 @@ def parse_messages_request(
     field = take_body_field(body) if isinstance(body, dict) else None
     grading = hints_from(headers or {}, field)
     tests = tests_from_field(field)  # code tests for the sandbox grader (arbiter.sandbox)
-    canonical = anthropic.decode_request(body)
+    canonical = anthropic.decode_request(body, raw=raw)
     assert isinstance(body, dict)  # decode_request refuses anything else
     # The OpenAI view of the same request: classification reads its messages, budgets count
     # it (the top-level system prompt becomes a message there, images image parts).
@@ -101,7 +101,7 @@ def parse_count_tokens_request(
     message_cap.check(body, "messages", max_messages)
     if isinstance(body, dict):  # Arbiter's own field, as on /v1/messages: not Anthropic's 400
         take_body_field(body)
-    canonical = anthropic.decode_request(body, count_tokens=True)
+    canonical = anthropic.decode_request(body, count_tokens=True, raw=raw)
     view, opaque, kept = _openai_view(canonical)
     return view, opaque.tokens, kept
 

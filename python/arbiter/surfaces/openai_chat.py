@@ -32,7 +32,7 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 _CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
 # orjson reads up to 1024 levels but writes at most 254: a body it read yet cannot forward would
 # fail later, after routing. Fewer brackets than this cannot nest that deep (skip the check).
-_MAX_NESTING = 254
+_MAX_NESTING = c.MAX_WRITTEN_DEPTH
 _MAX_N = 128  # the spec's maximum for `n`
 
 
@@ -244,14 +244,10 @@ def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
 
 def _check_nesting(raw: bytes, body: dict[str, Any]) -> None:
     """Refuse a body nested deeper than orjson can write back (it is forwarded upstream)."""
-    if raw.count(b"[") + raw.count(b"{") <= _MAX_NESTING:
-        return
-    try:
-        orjson.dumps(body)
-    except orjson.JSONEncodeError as err:
+    if not c.writes_back(body, raw):  # the depth from the text, GIL released (not a dumps)
         raise InvalidRequest(
             f"The request body is nested too deeply (at most {_MAX_NESTING} levels)."
-        ) from err
+        )
 
 
 def _content_text(content: Any, i: int, role: str) -> tuple[str, bool, bool]:

@@ -56,7 +56,7 @@ def parse_responses_request(
     field = take_body_field(body) if isinstance(body, dict) else None
     grading = hints_from(headers or {}, field)
     tests = tests_from_field(field)  # code tests for the sandbox grader (arbiter.sandbox)
-    canonical, echo = decode_request(body)
+    canonical, echo = decode_request(body, raw=raw)
     view = chat_view(canonical, canonical.model)
     text = canonical.text()
     # counted as chat counts its view: text by the tokenizer, images by size, PDFs by pages
@@ -127,7 +127,7 @@ def parse_input_tokens_request(raw: bytes) -> dict[str, Any]:
     body = load_json(raw)
     if isinstance(body, dict) and body.get("model") is None:
         body = {**body, "model": "auto"}
-    canonical, _echo = decode_request(body, count_only=True)
+    canonical, _echo = decode_request(body, count_only=True, raw=raw)
     return chat_view(canonical, canonical.model)
 
 
