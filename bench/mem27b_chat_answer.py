@@ -5,8 +5,11 @@ get one chat.completion whose content is `--mb` MB of text, and the longest `/he
 trip of a poller in a process of its own. Both trees get the same limits: a 256 MiB response
 cap and a `--budget-mib` answer budget (server.max_answer_bytes_in_flight) that does not bind.
 
+`--timeline`: also the sidecar's RSS growth over its start, MB, every 50 ms (read, parse,
+write, freed: where the copies are held).
+
     python bench/mem27b_chat_answer.py --variant a=/work/wt/base27/python --variant b=python \\
-        [--rounds 3] [--concurrent 6] [--mb 100]
+        [--rounds 3] [--concurrent 6] [--mb 100] [--timeline]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embeddings_serve import _POLL, _rss_kb
 
 
-def _child(mb: int, concurrent: int, budget_mib: int) -> None:
+def _child(mb: int, concurrent: int, budget_mib: int, timeline: bool, tokens: int) -> None:
     import orjson
     from tests.probe23a_rig import rig, whole
 
@@ -35,8 +38,7 @@ def _child(mb: int, concurrent: int, budget_mib: int) -> None:
         "id": "chatcmpl-big", "object": "chat.completion", "created": 1, "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                      "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": mb * 250_000,
-                  "total_tokens": mb * 250_000 + 5},
+        "usage": {"prompt_tokens": 5, "completion_tokens": tokens, "total_tokens": tokens + 5},
     })  # fmt: skip
     del content
 
@@ -59,6 +61,15 @@ def _child(mb: int, concurrent: int, budget_mib: int) -> None:
         )  # fmt: skip
         time.sleep(1.0)
         errors: list[str] = []
+        samples: list[int] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.05):
+                samples.append((_rss_kb(pid, "VmRSS") - before) // 1024)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
 
         def one(i: int) -> None:
             try:
@@ -78,13 +89,16 @@ def _child(mb: int, concurrent: int, budget_mib: int) -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - started
+        time.sleep(0.5)
+        sampling.set()
+        sampler.join()
         peak = _rss_kb(pid, "VmHWM")
         out, _ = poll.communicate(timeout=60)
         print(json.dumps({
             "rss_before_mb": round(before / 1024), "peak_mb": round(peak / 1024),
             "over_answers": round((peak - before) / 1024 / (mb * concurrent), 2),
             "healthz_worst_ms": float(out.strip() or 0), "wall_s": round(wall, 1),
-            "errors": errors,
+            "errors": errors, **({"timeline_mb": samples} if timeline else {}),
         }))  # fmt: skip
 
 
@@ -95,10 +109,18 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=6)
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--budget-mib", type=int, default=4096)
+    ap.add_argument("--timeline", action="store_true")
+    ap.add_argument(
+        "--completion-tokens",
+        type=int,
+        default=-1,
+        help="the answer's usage (default: its length / 4, past what the call may bill)",
+    )
     ap.add_argument("--child", action="store_true")
     a = ap.parse_args()
     if a.child:
-        return _child(a.mb, a.concurrent, a.budget_mib)
+        tokens = a.mb * 250_000 if a.completion_tokens < 0 else a.completion_tokens
+        return _child(a.mb, a.concurrent, a.budget_mib, a.timeline, tokens)
     if not a.variant:
         ap.error("--variant is required")
     trees = dict(v.split("=", 1) for v in a.variant)
@@ -107,7 +129,9 @@ def main() -> None:
         for name in list(trees) if r % 2 == 0 else list(reversed(trees)):
             env = {**os.environ, "PYTHONPATH": f"{Path(trees[name]).resolve()}:{root}"}
             args = [sys.executable, __file__, "--child", "--mb", str(a.mb), "--concurrent",
-                    str(a.concurrent), "--budget-mib", str(a.budget_mib)]  # fmt: skip
+                    str(a.concurrent), "--budget-mib", str(a.budget_mib),
+                    "--completion-tokens", str(a.completion_tokens),
+                    *(["--timeline"] if a.timeline else [])]  # fmt: skip
             done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
             got: dict[str, Any] = (
                 json.loads(done.stdout.strip().splitlines()[-1])
