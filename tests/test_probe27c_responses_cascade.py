@@ -125,6 +125,34 @@ def test_the_client_leaving_during_the_escalation_is_billed_both_calls(r: Rig) -
     billed_as_spent(r, before, decision)
 
 
+def _all_down(path: str, body: dict[str, Any]) -> Reply:
+    return AN_500 if path.endswith("/messages") else DOWN
+
+
+@pytest.mark.parametrize("surface", ["responses", "chat"])
+def test_an_escalation_after_a_failed_cheap_try_never_goes_back_to_it(r: Rig, surface: str) -> None:
+    """Every model answers 500: the cheap try's an-1 failed, and the escalation called oa-2,
+    an-1 again, then oa-1 (ARCHITECTURE: the escalation "never back to the cheap one";
+    `retries_per_model = 0`). Now each model once; the client gets a 503 in OpenAI's shape,
+    nothing is charged."""
+    name, m = mark(r, _all_down)
+    before = spent(r)
+    with pytest.raises(openai.APIStatusError) as caught:
+        if surface == "responses":
+            r.oa.responses.create(model="auto", input=EXTRACT + m)
+        else:
+            r.oa.chat.completions.create(
+                model="auto", messages=[{"role": "user", "content": EXTRACT + m}]
+            )
+    assert caught.value.status_code == 503
+    assert caught.value.body["code"] == "upstream_unavailable"  # type: ignore[index]
+    assert called(r, name) == ["an-1", "oa-2", "oa-1"]
+    decision = r.decision(caught.value.response.headers["x-arbiter-decision-id"])
+    assert [a["model"] for a in decision["attempts"]] == ["an-1", "oa-2", "oa-1"]
+    assert decision["billed_usd"] == 0.0
+    billed_as_spent(r, before, decision)
+
+
 HEAD = {"id": "chatcmpl-p27c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
 
 
