@@ -153,6 +153,48 @@ def test_an_escalation_after_a_failed_cheap_try_never_goes_back_to_it(r: Rig, su
     billed_as_spent(r, before, decision)
 
 
+def _no_usage(path: str, body: dict[str, Any]) -> Reply:
+    """A lenient server's answer with no `usage` at all: 50 words, ~40 tokens."""
+    text = "ok " * 50
+    if path.endswith("/messages"):
+        return Reply({"id": "msg", "type": "message", "role": "assistant", "model": "x",
+                      "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                      "stop_sequence": None})  # fmt: skip
+    return Reply({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                  "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                               "finish_reason": "stop"}]})  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["oa-1", "an-1"])
+def test_an_answer_without_usage_shows_the_counts_it_was_billed_by(r: Rig, model: str) -> None:
+    """The upstream sends no usage: the call is billed from what it relayed (the prompt as
+    counted, the answer estimated), but a Response (whole from either protocol, streamed from
+    an OpenAI one), a chat answer from an-1 and a messages answer from oa-1 said 0 and 0 (an
+    Anthropic stream and a same-protocol chat stream showed Arbiter's counts already). Each now
+    shows the counts it was billed by; chat from oa-1 is relayed as it came (no usage)."""
+    _, m = mark(r, _no_usage)
+    shown = []
+    whole = r.oa.responses.create(model=model, input="hi" + m)
+    assert whole.usage is not None
+    shown.append((whole.usage.input_tokens, whole.usage.output_tokens))
+    events = list(r.oa.responses.create(model=model, input="hi" + m, stream=True))
+    done = events[-1]
+    assert done.type == "response.completed" and done.response.usage is not None
+    shown.append((done.response.usage.input_tokens, done.response.usage.output_tokens))
+    if model == "an-1":
+        chat = r.oa.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi" + m}]
+        )
+        assert chat.usage is not None
+        shown.append((chat.usage.prompt_tokens, chat.usage.completion_tokens))
+    else:
+        message = r.an.messages.create(
+            model=model, max_tokens=100, messages=[{"role": "user", "content": "hi" + m}]
+        )
+        shown.append((message.usage.input_tokens, message.usage.output_tokens))
+    assert all(prompt > 0 and 30 <= out <= 60 for prompt, out in shown), shown
+
+
 HEAD = {"id": "chatcmpl-p27c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
 
 
