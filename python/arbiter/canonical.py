@@ -11,6 +11,7 @@ Conventions that both codecs rely on:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -258,6 +259,16 @@ def count_in(value: Any) -> int:
 def all_counts(values: Any) -> bool:
     """Each of `values` absent (None) or a count a client can read as one: 0 to MAX_CALL_TOKENS."""
     return all(v is None or (type(v) is int and 0 <= v <= MAX_CALL_TOKENS) for v in values)
+
+
+def whole_usage(usage: CanonicalUsage, raw: Any, keys: tuple[str, str]) -> CanonicalUsage:
+    """A whole answer's `usage` (read from `raw`) without one of its two counts (`keys`: none
+    sent at all, a lenient server) is not counted: its client is shown Arbiter's counts, those
+    the bill was made from (relayed_usage.canonical_shown), not 0 for a call it was billed for
+    (probe27c: a Response, or a translated chat or messages answer, said 0 and 0)."""
+    if isinstance(raw, dict) and all(raw.get(k) is not None for k in keys):
+        return usage
+    return dataclasses.replace(usage, counted=False)
 
 
 def reported_cost(usage: dict[str, Any]) -> float | None:

@@ -222,6 +222,10 @@ async def forward(
             tail = codec.end()
             if codec.finish is None:
                 raise UpstreamError(f"{model}: the stream ended without a finish reason")
+            if (index := codec.unfinished_choice) is not None:
+                raise UpstreamError(
+                    f"{model}: the stream ended without choice {index}'s finish reason"
+                )
             if tail:
                 yield tail
             final = codec.terminal()

@@ -76,6 +76,12 @@ class RelayCodec(TypingProtocol):
         ...
 
     @property
+    def unfinished_choice(self) -> int | None:
+        """A later choice (n > 1) the stream began and never gave its finish reason, else
+        None (the first choice's is `finish`)."""
+        ...
+
+    @property
     def window_filled(self) -> bool:
         """It ended because the model's context window filled (`finish` says "length"
         all the same): no answer for the cache to keep."""
@@ -268,6 +274,13 @@ class OpenAIPassThrough:
         return self._choices[0].finish
 
     @property
+    def unfinished_choice(self) -> int | None:
+        # a stream that ends with one choice cut is no whole answer, as n = 1's without its
+        # finish is not (probe27c: it ended clean, billed its worst case, recorded ok); one
+        # never begun is a short answer (short_choices.py)
+        return next((i for i, c in sorted(self._choices.items()) if i and c.finish is None), None)
+
+    @property
     def window_filled(self) -> bool:
         return openai_window_filled(self._choices[0].finish)  # the upstream's word
 
@@ -416,6 +429,8 @@ class _Collecting:
         self.window_filled = False
         self.stop_sequence: str | None = None
         self.calls = StreamedCalls()
+
+    unfinished_choice = None  # an Anthropic answer has one choice
 
     def choices_body(self) -> dict[str, Any] | None:
         return None  # an Anthropic answer has one choice

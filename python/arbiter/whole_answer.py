@@ -92,8 +92,11 @@ async def _complete(
                 s.protocol_of(model),
             )
         limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
-        if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
-            models = tuple(m for m in plan.models if m != plan.cascade_first) or models
+        # the escalation never goes back to a model the cheap try called: one that answered,
+        # weakly, would be paid for an unchecked answer; one that failed had its retries (it
+        # was called again after a failed try, probe27c)
+        cheap = {a.model for a in attempts}
+        models = tuple(m for m in plan.models if m not in cheap) or models
     tried = len(attempts)  # a cascade's first try's are said by cascade_try
     try:
         model, result = await run_with_failover(

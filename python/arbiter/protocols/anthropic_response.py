@@ -20,6 +20,7 @@ from arbiter.canonical import (
     all_counts,
     count_in,
     reported_cost,
+    whole_usage,
 )
 from arbiter.protocols._check import INPUT_LEVELS_IN_ANSWER, writable_below
 from arbiter.protocols.anthropic_encode import TOOL_ID_CHARS
@@ -118,7 +119,9 @@ def decode_response(body: Any, *, thinking: bool = False) -> CanonicalResponse:
         model=str(body.get("model") or ""),
         parts=tuple(parts),
         stop_reason=stop_reason_in(body.get("stop_reason")),
-        usage=usage_in(body.get("usage")),
+        usage=whole_usage(
+            usage_in(body.get("usage")), body.get("usage"), ("input_tokens", "output_tokens")
+        ),
         stop_sequence=sequence if isinstance(sequence, str) else None,
         thoughts=tuple(thoughts),
     )

@@ -17,6 +17,7 @@ from arbiter.canonical import (
     all_counts,
     count_in,
     reported_cost,
+    whole_usage,
 )
 from arbiter.errors import UpstreamError
 from arbiter.protocols.schema_refusal import declined_schema
@@ -209,7 +210,9 @@ def decode_response(body: Any, stops: Sequence[str] = ()) -> CanonicalResponse:
         model=str(body.get("model") or ""),
         parts=tuple(parts),
         stop_reason=reason,
-        usage=usage_in(body.get("usage")),
+        usage=whole_usage(
+            usage_in(body.get("usage")), body.get("usage"), ("prompt_tokens", "completion_tokens")
+        ),
         stop_sequence=sequence,
         refusal=refusal if isinstance(refusal, str) and refusal else None,
     )

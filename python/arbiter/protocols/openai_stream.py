@@ -25,6 +25,7 @@ from arbiter.canonical import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
+    whole_usage,
 )
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import (
@@ -118,7 +119,8 @@ class StreamDecoder:
         self._id = ""  # the upstream's response id (first chunk)
         self._blocks = 0
         self._stop: StopReason | None = None
-        self._usage = CanonicalUsage()
+        # none sent (yet): the client is shown Arbiter's counts, never 0 (canonical.whole_usage)
+        self._usage = CanonicalUsage(counted=False)
         self.done = False
         # the tier the call ran at, as the chunks name it (the Responses API's Response says it)
         self.service_tier: str | None = None
@@ -155,7 +157,8 @@ class StreamDecoder:
             self._id = str(chunk.get("id") or "")
             out.append(MessageStart(self._id, str(chunk.get("model") or "")))
         if isinstance(chunk.get("usage"), dict):
-            self._usage = usage_in(chunk["usage"])
+            raw = chunk["usage"]
+            self._usage = whole_usage(usage_in(raw), raw, ("prompt_tokens", "completion_tokens"))
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
