@@ -388,3 +388,59 @@ def test_the_call_is_cut_when_its_last_listener_leaves(tmp_path: Path) -> None:
             rig.script.release.set()
 
     asyncio.run(main())
+
+
+def test_a_followers_own_key_revoked_ends_it_alone(tmp_path: Path) -> None:
+    """A follower's key revoked mid-stream ends the follower as a routed stream of that key
+    ends (one error event naming the revocation, its decision failed for it); the leader, of
+    another key, reads its whole answer, one call (coalesce27b; before: it read to the end)."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig, httpx.AsyncClient(timeout=30) as http:
+            mine = create_key(rig.services.store, "default")
+            other = Rig(rig.url, mine.key, rig.services, rig.script)
+            leader = asyncio.create_task(_openai_stream(rig, usage=False))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            follower = asyncio.create_task(_openai_stream(other, usage=False))
+            await _joined(rig, 1)
+            await asyncio.sleep(0.1)  # the follower waits on the leader's next word
+            assert rig.services.key_streams.cut({mine.id}) == 1
+            with pytest.raises(openai.APIError) as cut:
+                await asyncio.wait_for(follower, 10)
+            assert "revoked" in cut.value.message
+            rig.script.release.set()
+            text, headers, _ = await leader
+            assert text == ANSWER and headers["x-arbiter-cache"] == "miss"
+            assert rig.script.calls == 1 and rig.script.completed == 1
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+            got = await http.get(f"{rig.url}/arbiter/decisions?limit=10", headers=admin)
+            mode_of = {
+                d["key_id"]: (d["mode"], d["status"], d["error"]) for d in got.json()["data"]
+            }
+            assert mode_of[mine.id] == ("cache", "failed", "invalid_api_key"), mode_of
+
+    asyncio.run(main())
+
+
+def test_a_cache_replay_whose_key_is_revoked_ends_with_the_error_event() -> None:
+    """A replayed hit is watched under its key as a relay is (coalesce27b): revoked while its
+    client still reads, the next frame is the revocation's error event, and nothing after."""
+    from arbiter.cache.answer import Replay
+    from arbiter.key_streams import KeyStreams
+    from arbiter.surfaces.openai_chat import sse_error_event
+
+    async def main() -> None:
+        streams = KeyStreams()
+        replay = Replay([b"data: 1\n\n", b"data: 2\n\n", b"data: [DONE]\n\n"],
+                        (streams, "k1"), sse_error_event)  # fmt: skip
+        assert await replay.__anext__() == b"data: 1\n\n"
+        assert streams.keys() == ["k1"]
+        assert streams.cut({"k1"}) == 1
+        frame = await replay.__anext__()
+        assert b"revoked" in frame and b"[DONE]" not in frame
+        with pytest.raises(StopAsyncIteration):
+            await replay.__anext__()
+        assert streams.keys() == [], "the replay left the registry"
+
+    asyncio.run(main())

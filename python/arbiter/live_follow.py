@@ -7,6 +7,7 @@ error, as one terminal error event in its protocol's shape."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,8 @@ from arbiter.canonical import (
     StreamError,
     TextDelta,
 )
-from arbiter.errors import ClientDisconnected
+from arbiter.errors import ArbiterError, ClientDisconnected
+from arbiter.key_streams import Watched
 from arbiter.principal import Principal
 from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.records import DecisionRecord
@@ -32,6 +34,7 @@ from arbiter.request_plan import Streamed
 from arbiter.types import ChatRequest
 
 if TYPE_CHECKING:
+    from arbiter.key_streams import KeyStreams
     from arbiter.services import Services
 
 
@@ -60,7 +63,9 @@ def serve_live(s: Services, req: ChatRequest, principal: Principal, live: LiveAn
         "x-arbiter-cache-source-decision-id": live.decision_id,
         "x-arbiter-cache-coalesced": "live",
     }
-    follower = Follower(s, req, principal, live, decision_id)
+    # its own key watched as a routed stream's is (key_streams.py): revoked, it ends
+    key = (s.key_streams, principal.key_id) if principal.key_id and not principal.is_admin else None
+    follower = Follower(s, req, principal, live, decision_id, key)
     deadline = time.monotonic() + s.settings.failover.deadline_s
     return Streamed(follower, headers, deadline)
 
@@ -68,29 +73,73 @@ def serve_live(s: Services, req: ChatRequest, principal: Principal, live: LiveAn
 class Follower:
     """One follower's frames (the shape the server streams: `Streamed.events`)."""
 
-    __slots__ = ("_did", "_gen", "_left", "_live", "_principal", "_recorded", "_req", "_s",
-                 "_started")  # fmt: skip
+    __slots__ = ("_did", "_encoder", "_ended", "_gen", "_left", "_live", "_principal",
+                 "_recorded", "_req", "_s", "_started", "_watch")  # fmt: skip
 
     def __init__(
-        self, s: Services, req: ChatRequest, principal: Principal, live: LiveAnswer, did: str
+        self,
+        s: Services,
+        req: ChatRequest,
+        principal: Principal,
+        live: LiveAnswer,
+        did: str,
+        key: tuple[KeyStreams, str] | None = None,
     ) -> None:
         live.join()
         self._s, self._req, self._principal, self._live, self._did = s, req, principal, live, did
         self._left = False
         self._recorded = False
+        self._ended = False  # its key was revoked: its error event sent
         self._started = time.perf_counter()
+        self._watch = Watched(key)
+        self._encoder: Any = (
+            openai_stream.StreamEncoder(
+                live.shown_model, include_usage=req.include_usage, created=int(time.time())
+            )
+            if req.protocol == "openai"
+            else anthropic_stream.StreamEncoder(live.shown_model, prompt_tokens=live.prompt_tokens)
+        )
         self._gen = self._frames()
 
     def __aiter__(self) -> Follower:
         return self
 
     async def __anext__(self) -> bytes:
-        return await self._gen.__anext__()
+        if self._ended:
+            raise StopAsyncIteration
+        err = self._watch.before()
+        if err is None:
+            try:
+                frame = await self._gen.__anext__()
+            except asyncio.CancelledError:  # waiting on the leader's answer
+                err = self._watch.taken_back()
+                if err is None:
+                    raise
+            except StopAsyncIteration:
+                self._watch.leave()
+                raise
+            else:
+                self._watch.sent()
+                return frame
+        return await self._revoked(err)
+
+    async def _revoked(self, err: ArbiterError) -> bytes:
+        """Its own key was revoked: one error event, recorded as failed for it (the leader's
+        call goes on for its other listeners)."""
+        self._ended = True
+        self._watch.leave()
+        await self._gen.aclose()
+        self._leave()
+        if not self._recorded:
+            await run_to_end(self._record(LiveEnd(err)))
+        frame: bytes = self._encoder.error(StreamError(err))
+        return frame
 
     def expire(self) -> None:
         return None  # the leader's call keeps to its own deadline
 
     async def aclose(self) -> None:
+        self._watch.leave()
         await self._gen.aclose()
         self._leave()
         if not self._recorded:  # its client left before the leader's answer ended
@@ -107,15 +156,7 @@ class Follower:
             self._live.leave()
 
     async def _frames(self) -> AsyncGenerator[bytes, None]:
-        live, req, did = self._live, self._req, self._did
-        created = int(time.time())
-        encoder: Any = (
-            openai_stream.StreamEncoder(
-                live.shown_model, include_usage=req.include_usage, created=created
-            )
-            if req.protocol == "openai"
-            else anthropic_stream.StreamEncoder(live.shown_model, prompt_tokens=live.prompt_tokens)
-        )
+        live, did, encoder = self._live, self._did, self._encoder
         try:
             yield encoder.encode(MessageStart(did, live.shown_model)) + encoder.encode(
                 BlockStart(0, "text")
