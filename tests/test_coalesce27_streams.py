@@ -444,3 +444,53 @@ def test_a_cache_replay_whose_key_is_revoked_ends_with_the_error_event() -> None
         assert streams.keys() == [], "the replay left the registry"
 
     asyncio.run(main())
+
+
+def test_a_leader_whose_client_left_is_recorded_as_its_client_saw_it(tmp_path: Path) -> None:
+    """The leader's client leaves mid-stream while a follower listens: the call runs to its end
+    for the follower, and the leader's decision says what its client saw (failed,
+    client_disconnected), billed the whole call once; the follower's is an ok hit that saved
+    it (coalesce27b; before: the leader's decision was `ok`)."""
+
+    async def leaving(rig: Rig, go: asyncio.Event) -> str:
+        async with _gpt(rig) as gpt:
+            raw = await gpt.chat.completions.with_raw_response.create(
+                model="oa-raw", messages=ASK, stream=True
+            )
+            stream = raw.parse()
+            async for _ in stream:
+                break  # one chunk, then gone (once the follower joined)
+            await go.wait()
+            await stream.close()
+            return raw.headers["x-arbiter-decision-id"]
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig, httpx.AsyncClient(timeout=30) as http:
+            go = asyncio.Event()
+            leader = asyncio.create_task(leaving(rig, go))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            follower = asyncio.create_task(_openai_stream(rig, usage=True))
+            await _joined(rig, 1)
+            go.set()
+            leader_id = await leader
+            await asyncio.sleep(0.2)
+            rig.script.release.set()
+            text, headers, usage = await follower
+            assert text == ANSWER and rig.script.calls == 1 and rig.script.completed == 1
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+            async def decision(did: str) -> Any:
+                return (await http.get(f"{rig.url}/arbiter/decisions/{did}", headers=admin)).json()
+
+            lead = await decision(leader_id)
+            hit = await decision(headers["x-arbiter-decision-id"])
+            assert lead["status"] == "failed" and lead["error"] == "client_disconnected", lead
+            assert lead["completion_tokens"] == usage.completion_tokens == 40
+            assert lead["cost_usd"] > 0, "billed the whole call it made"
+            assert hit["mode"] == "cache" and hit["status"] == "ok" and hit["cost_usd"] == 0
+            assert hit["cache_saved_usd"] == lead["cost_usd"]
+            stats = (await http.get(f"{rig.url}/arbiter/stats", headers=admin)).json()
+            assert stats["cost_usd"] == pytest.approx(lead["cost_usd"]), "billed once"
+
+    asyncio.run(main())
