@@ -23,12 +23,14 @@ from starlette.routing import Route
 
 from arbiter import config
 from arbiter.auth import create_key
+from arbiter.cli_serve import _server_telling_streams
 from arbiter.inherited_socket import loopback_listener, port_of
 from arbiter.offline.demo import demo_config, sim_config
 from arbiter.offline.sim.config import parse_config
 from arbiter.offline.sim.runner import sim_running
 from arbiter.server import build_app
 from arbiter.services import Services
+from arbiter.stopping import Stopping
 from tests.conftest import ENV
 from tests.inproc import raw_anthropic_upstream, raw_openai_upstream
 
@@ -143,12 +145,23 @@ class Rig:
     services: Services
     script: Script
     key_id: str = ""  # the key's id (key_streams, the admin API)
+    # the sidecar's uvicorn.Server (`handle_exit` is SIGTERM's path; clear its
+    # `_captured_signals` after, or uvicorn raises the signal again at its exit)
+    server: Any = None
 
 
-async def _serve(app: Any, lifespan: str) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+async def _serve(
+    app: Any, lifespan: str, grace_s: float | None = None, stopping: Stopping | None = None
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """`stopping`: served as `arbiter serve` serves (its server marks the shutdown's start, so
+    the streams cut at the end of `grace_s` are told why: cli_serve.py)."""
     sock = loopback_listener()
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
+    cfg = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan=lifespan,
+        timeout_graceful_shutdown=grace_s,  # type: ignore[arg-type]
+    )  # fmt: skip
+    server = (
+        uvicorn.Server(cfg) if stopping is None else _server_telling_streams(uvicorn, cfg, stopping)
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     async with asyncio.timeout(60):
@@ -166,10 +179,11 @@ async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
 
 @asynccontextmanager
 async def coalescing_rig(
-    tmp_path: Path, script: Script | None = None, extra_config: str = ""
+    tmp_path: Path, script: Script | None = None, extra_config: str = "", grace_s: float = 30.0
 ) -> AsyncIterator[Rig]:
     """The sidecar (cache on, keys on, SQLite in `tmp_path`) with models `oa-raw` (OpenAI) and
-    `an-raw` (Anthropic) on the scripted upstream; `extra_config` is appended to its TOML."""
+    `an-raw` (Anthropic) on the scripted upstream; `extra_config` is appended to its TOML;
+    `grace_s`: its `server.shutdown_grace_s` (Rig.server.handle_exit drains it)."""
     script = script or Script()
     up, up_task, up_port = await _serve(upstream_app(script), "off")
     try:
@@ -180,10 +194,10 @@ async def coalescing_rig(
             settings = config.loads(text, env=ENV)
             services = Services(settings, seed=7)
             app = build_app(settings, services=services)
-            server, task, port = await _serve(app, "on")
+            server, task, port = await _serve(app, "on", grace_s, services.stopping)
             try:
                 key = create_key(services.store, "default")
-                yield Rig(f"http://127.0.0.1:{port}", key.key, services, script, key.id)
+                yield Rig(f"http://127.0.0.1:{port}", key.key, services, script, key.id, server)
             finally:
                 await _stop(server, task)
     finally:

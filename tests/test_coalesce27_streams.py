@@ -6,6 +6,10 @@ Before: every stream made its own call (cache26: 100 streams, 100 calls)."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -492,5 +496,94 @@ def test_a_leader_whose_client_left_is_recorded_as_its_client_saw_it(tmp_path: P
             assert hit["cache_saved_usd"] == lead["cost_usd"]
             stats = (await http.get(f"{rig.url}/arbiter/stats", headers=admin)).json()
             assert stats["cost_usd"] == pytest.approx(lead["cost_usd"]), "billed once"
+
+    asyncio.run(main())
+
+
+def _drain_rows(db: Path) -> list[tuple[str, str, str | None, float]]:
+    with closing(sqlite3.connect(db)) as con:
+        # (the learner's judge, grading a whole answer, records a decision of its own)
+        query = "SELECT mode, status, error, cost_usd FROM decisions WHERE mode != 'judge'"
+        rows = con.execute(query).fetchall()
+    return sorted(rows)
+
+
+async def _read(rig: Rig, http: httpx.AsyncClient) -> bytes:
+    body = {"model": "oa-raw", "messages": ASK, "stream": True}
+    auth = {"authorization": f"Bearer {rig.key}"}
+    async with http.stream("POST", rig.url + "/v1/chat/completions", json=body, headers=auth) as r:
+        return b"".join([b async for b in r.aiter_bytes()])
+
+
+async def _three_listening(rig: Rig, http: httpx.AsyncClient) -> list[asyncio.Task[bytes]]:
+    """A leader mid-stream (its upstream held) and two followers joined to it."""
+    leader = asyncio.create_task(_read(rig, http))
+    await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+    followers = [asyncio.create_task(_read(rig, http)) for _ in range(2)]
+    await _joined(rig, 2)
+    return [leader, *followers]
+
+
+def _sigterm(rig: Rig) -> None:
+    """SIGTERM's path (handle_exit), less the signal uvicorn raises again at its exit."""
+    rig.server.handle_exit(signal.SIGTERM, None)
+    rig.server._captured_signals.clear()
+
+
+def test_sigterm_lets_a_leader_and_its_followers_finish_within_the_grace(tmp_path: Path) -> None:
+    """SIGTERM with a leader and two followers mid-stream, the answer ending within the grace:
+    each reads it whole, one call, billed once (a drain waits for them all)."""
+
+    async def main() -> None:
+        async with (
+            coalescing_rig(tmp_path, grace_s=10.0) as rig,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            listeners = await _three_listening(rig, http)
+            _sigterm(rig)
+            await asyncio.sleep(0.3)
+            rig.script.release.set()
+            got = await asyncio.wait_for(asyncio.gather(*listeners), 10)
+            for raw in got:
+                assert raw.endswith(b"data: [DONE]\n\n") and b"w39" in raw, raw[-300:]
+            assert rig.script.calls == 1
+        rows = _drain_rows(tmp_path / "arbiter.db")
+        assert [r[:3] for r in rows] == [
+            ("cache", "ok", None), ("cache", "ok", None), (rows[2][0], "ok", None),
+        ], rows  # fmt: skip
+        assert rows[0][3] == rows[1][3] == 0 and rows[2][3] > 0, "the call billed once"
+
+    asyncio.run(main())
+
+
+def test_sigterm_with_a_leader_and_followers_mid_stream_ends_each_cleanly(tmp_path: Path) -> None:
+    """SIGTERM with a leader and two followers mid-stream, the upstream held past the grace:
+    each client reads one error event telling why (not a cut connection) within the grace,
+    every decision recorded, the one call billed once, to the leader (coalesce27b; before:
+    the followers' connections were cut with no event)."""
+
+    async def main() -> None:
+        async with (
+            coalescing_rig(tmp_path, grace_s=1.0) as rig,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            listeners = await _three_listening(rig, http)
+            _sigterm(rig)
+            started = time.monotonic()
+            got = await asyncio.wait_for(asyncio.gather(*listeners), 10)
+            took = time.monotonic() - started
+            rig.script.release.set()
+            for raw in got:
+                assert b"shutting down" in raw and b"[DONE]" not in raw, raw[-300:]
+                assert raw.count(b'"error"') == 1, "one terminal error event"
+            assert took < 1.0 + 3.0, took
+            assert rig.script.calls == 1
+        rows = _drain_rows(tmp_path / "arbiter.db")  # the app stopped: all written
+        assert [r[:3] for r in rows] == [
+            ("cache", "failed", "server_shutting_down"),
+            ("cache", "failed", "server_shutting_down"),
+            (rows[2][0], "failed", "server_shutting_down"),
+        ], rows
+        assert rows[0][3] == rows[1][3] == 0 and rows[2][3] > 0, "the call billed once"
 
     asyncio.run(main())

@@ -31,6 +31,7 @@ from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.records import DecisionRecord
 from arbiter.relay import run_to_end
 from arbiter.request_plan import Streamed
+from arbiter.stopping import ServerStopping
 from arbiter.types import ChatRequest
 
 if TYPE_CHECKING:
@@ -107,12 +108,12 @@ class Follower:
     async def __anext__(self) -> bytes:
         if self._ended:
             raise StopAsyncIteration
-        err = self._watch.before()
+        err: ArbiterError | None = self._watch.before()
         if err is None:
             try:
                 frame = await self._gen.__anext__()
             except asyncio.CancelledError:  # waiting on the leader's answer
-                err = self._watch.taken_back()
+                err = self._watch.taken_back() or self._stopped()
                 if err is None:
                     raise
             except StopAsyncIteration:
@@ -123,9 +124,22 @@ class Follower:
                 return frame
         return await self._revoked(err)
 
+    def _stopped(self) -> ServerStopping | None:
+        """Cancelled by the server's shutdown at the end of its grace: taken back, so its
+        client is told why (as a relay's is: the leader's own call is cut by the same
+        shutdown, through its client's task or its last listener's leaving)."""
+        task = asyncio.current_task()
+        if not self._s.stopping.started or task is None or task.cancelling() != 1:
+            return None
+        task.uncancel()
+        return ServerStopping(
+            "The server is shutting down and this stream ran past its grace period; retry the "
+            "request."
+        )
+
     async def _revoked(self, err: ArbiterError) -> bytes:
-        """Its own key was revoked: one error event, recorded as failed for it (the leader's
-        call goes on for its other listeners)."""
+        """Its own key was revoked, or the server's grace ran out: one error event, recorded
+        as failed for it (the leader's call goes on for its other listeners, if any)."""
         self._ended = True
         self._watch.leave()
         await self._gen.aclose()
