@@ -2,12 +2,15 @@
 on, before a scripted upstream speaking OpenAI and Anthropic streams on another loopback socket:
 it counts its calls and holds each stream after its first chunk until the test releases it, so
 a test knows the identical requests it sends next arrive while the first is in flight. Used by
-the coalescing tests (test_coalesce27_streams.py) and bench/coalesce.py."""
+the coalescing tests (test_coalesce27_streams.py) and bench/coalesce.py. The sidecar is
+inproc.py's (`demo_app`), served by uvicorn as `arbiter serve` serves it, not behind httpx's
+ASGI transport: these tests need real sockets (a client leaving mid-stream, joins while a
+stream is held, a drain's grace), in this loop (the services and the script read as they run).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,18 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from arbiter import config
 from arbiter.auth import create_key
 from arbiter.cli_serve import _server_telling_streams
 from arbiter.inherited_socket import loopback_listener, port_of
-from arbiter.offline.demo import demo_config, sim_config
-from arbiter.offline.sim.config import parse_config
-from arbiter.offline.sim.runner import sim_running
-from arbiter.server import build_app
 from arbiter.services import Services
 from arbiter.stopping import Stopping
-from tests.conftest import ENV
-from tests.inproc import raw_anthropic_upstream, raw_openai_upstream
+from tests.inproc import demo_app, raw_anthropic_upstream, raw_openai_upstream
 
 WORDS = [f"w{i} " for i in range(40)]  # the answer, one word a chunk
 ANSWER = "".join(WORDS)
@@ -186,14 +183,13 @@ async def coalescing_rig(
     `grace_s`: its `server.shutdown_grace_s` (Rig.server.handle_exit drains it)."""
     script = script or Script()
     up, up_task, up_port = await _serve(upstream_app(script), "off")
+
+    def edit(text: str) -> str:
+        text = raw_anthropic_upstream(up_port)(raw_openai_upstream(up_port)(text))
+        return text + "\n[cache]\nenabled = true\n" + extra_config
+
     try:
-        async with sim_running(parse_config(tomllib.loads(sim_config(())))) as sim:
-            text = demo_config(sim.base_url, tmp_path / "arbiter.db")
-            text = raw_anthropic_upstream(up_port)(raw_openai_upstream(up_port)(text))
-            text += "\n[cache]\nenabled = true\n" + extra_config
-            settings = config.loads(text, env=ENV)
-            services = Services(settings, seed=7)
-            app = build_app(settings, services=services)
+        async with demo_app(tmp_path, edit_config=edit) as (services, app, _):
             server, task, port = await _serve(app, "on", grace_s, services.stopping)
             try:
                 key = create_key(services.store, "default")
