@@ -587,3 +587,45 @@ def test_sigterm_with_a_leader_and_followers_mid_stream_ends_each_cleanly(tmp_pa
         assert rows[0][3] == rows[1][3] == 0 and rows[2][3] > 0, "the call billed once"
 
     asyncio.run(main())
+
+
+async def _responses_stream(rig: Rig) -> tuple[str, str, dict[str, str], Any]:
+    """The text, the Response id, the headers and the final usage of one Responses stream."""
+    async with _gpt(rig) as gpt:
+        raw = await gpt.responses.with_raw_response.create(
+            model="oa-raw", input="Tell me about tides.", stream=True
+        )
+        text, done = "", None
+        async for event in raw.parse():
+            if event.type == "response.output_text.delta":
+                text += event.delta
+            elif event.type == "response.completed":
+                done = event.response
+    assert done is not None, "the stream ended with response.completed"
+    return text, done.id, dict(raw.headers), done.usage
+
+
+def test_identical_responses_streams_share_one_call(tmp_path: Path) -> None:
+    """Responses API streams coalesce as chat ones do (coalesce27b; before: each its own call):
+    each follower gets the whole answer in its own Response (own id), a hit at cost 0."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig:
+            leader = asyncio.create_task(_responses_stream(rig))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            followers = [asyncio.create_task(_responses_stream(rig)) for _ in range(3)]
+            await _joined(rig, 3)
+            rig.script.release.set()
+            first = await leader
+            rest = await asyncio.gather(*followers)
+            assert rig.script.calls == 1, "one upstream call for four identical streams"
+            assert first[0] == ANSWER and first[2]["x-arbiter-cache"] == "miss"
+            ids = {first[1]} | {r[1] for r in rest}
+            assert len(ids) == 4, "each its own Response id"
+            for text, rid, headers, usage in rest:
+                assert text == ANSWER and headers["x-arbiter-cache"] == "hit"
+                assert rid == "resp_" + headers["x-arbiter-decision-id"]
+                assert usage.output_tokens == 40
+                assert usage.model_extra is not None and usage.model_extra["cost"] == 0.0
+
+    asyncio.run(main())

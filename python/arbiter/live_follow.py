@@ -22,6 +22,7 @@ from arbiter.canonical import (
     MessageStart,
     MessageStop,
     StreamError,
+    StreamEvent,
     TextDelta,
 )
 from arbiter.errors import ArbiterError, ClientDisconnected
@@ -30,6 +31,7 @@ from arbiter.principal import Principal
 from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.records import DecisionRecord
 from arbiter.relay import run_to_end
+from arbiter.relay_codec import Translating
 from arbiter.request_plan import Streamed
 from arbiter.stopping import ServerStopping
 from arbiter.types import ChatRequest
@@ -40,16 +42,30 @@ if TYPE_CHECKING:
 
 
 def joinable(req: ChatRequest) -> bool:
-    """A stream whose answer a follower's canonical text stream renders whole: a chat stream
-    (not a surface encoding its own: the Responses API) without tools (a streamed tool call is
-    not collected as canonical, cache/answer.of_stream)."""
+    """A stream whose answer a follower's canonical text stream renders whole: a chat, Messages
+    or Responses stream (a surface encoding its own renders the canonical events with its own
+    codec: `_SurfaceEncoder`) without tools (a streamed tool call is not collected as
+    canonical, cache/answer.of_stream)."""
     body = req.body
-    return (
-        req.stream
-        and req.stream_codec is None
-        and not body.get("tools")
-        and not body.get("functions")
-    )
+    return req.stream and not body.get("tools") and not body.get("functions")
+
+
+class _SurfaceEncoder:
+    """A surface's own stream codec (the Responses API's) fed the canonical events a
+    follower renders, in the shape of the protocols' encoders (`encode`, `error`)."""
+
+    __slots__ = ("_codec",)
+
+    def __init__(self, codec: Translating) -> None:
+        self._codec = codec
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if isinstance(event, MessageStop):  # the finish it held, then its terminal event
+            return self._codec.replay([])
+        return self._codec.encode_events([event])
+
+    def error(self, event: StreamError) -> bytes:
+        return self._codec.error(event.error)
 
 
 def serve_live(s: Services, req: ChatRequest, principal: Principal, live: LiveAnswer) -> Streamed:
@@ -93,8 +109,13 @@ class Follower:
         self._ended = False  # its key was revoked: its error event sent
         self._started = time.perf_counter()
         self._watch = Watched(key)
+        codec = req.stream_codec and req.stream_codec(
+            "openai", live.model, did, int(time.time()), live.shown_model, None
+        )
         self._encoder: Any = (
-            openai_stream.StreamEncoder(
+            _SurfaceEncoder(codec)
+            if isinstance(codec, Translating)
+            else openai_stream.StreamEncoder(
                 live.shown_model, include_usage=req.include_usage, created=int(time.time())
             )
             if req.protocol == "openai"
