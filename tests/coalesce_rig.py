@@ -25,11 +25,15 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from arbiter.auth import create_key
-from arbiter.cli_serve import _server_telling_streams
 from arbiter.inherited_socket import loopback_listener, port_of
 from arbiter.services import Services
 from arbiter.stopping import Stopping
 from tests.inproc import demo_app, raw_anthropic_upstream, raw_openai_upstream
+
+try:
+    from arbiter.cli_serve import _server_telling_streams
+except ImportError:  # an older arbiter (bench/coalesce.py's baseline variant): cli.py held it
+    from arbiter.cli import _server_telling_streams  # type: ignore[attr-defined,no-redef]
 
 WORDS = [f"w{i} " for i in range(40)]  # the answer, one word a chunk
 ANSWER = "".join(WORDS)
