@@ -303,6 +303,14 @@ def test_the_leaders_key_revoked_cuts_its_client_alone(tmp_path: Path) -> None:
             text, headers, _ = await follower
             assert text == ANSWER and headers["x-arbiter-cache"] == "hit"
             assert rig.script.calls == 1 and rig.script.completed == 1
+            # the leader's decision says what its client saw, billed the whole call once
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+            async with httpx.AsyncClient(timeout=30) as http:
+                got = await http.get(f"{rig.url}/arbiter/decisions?limit=10", headers=admin)
+            (lead,) = [d for d in got.json()["data"] if d["key_id"] == rig.key_id]
+            assert lead["status"] == "failed" and lead["error"] == "invalid_api_key", lead
+            assert lead["cost_usd"] > 0 and lead["completion_tokens"] == 40, lead
 
     asyncio.run(main())
 
