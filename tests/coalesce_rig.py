@@ -2,12 +2,15 @@
 on, before a scripted upstream speaking OpenAI and Anthropic streams on another loopback socket:
 it counts its calls and holds each stream after its first chunk until the test releases it, so
 a test knows the identical requests it sends next arrive while the first is in flight. Used by
-the coalescing tests (test_coalesce27_streams.py) and bench/coalesce.py."""
+the coalescing tests (test_coalesce27_streams.py) and bench/coalesce.py. The sidecar is
+inproc.py's (`demo_app`), served by uvicorn as `arbiter serve` serves it, not behind httpx's
+ASGI transport: these tests need real sockets (a client leaving mid-stream, joins while a
+stream is held, a drain's grace), in this loop (the services and the script read as they run).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,16 +24,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from arbiter import config
 from arbiter.auth import create_key
 from arbiter.inherited_socket import loopback_listener, port_of
-from arbiter.offline.demo import demo_config, sim_config
-from arbiter.offline.sim.config import parse_config
-from arbiter.offline.sim.runner import sim_running
-from arbiter.server import build_app
 from arbiter.services import Services
-from tests.conftest import ENV
-from tests.inproc import raw_anthropic_upstream, raw_openai_upstream
+from arbiter.stopping import Stopping
+from tests.inproc import demo_app, raw_anthropic_upstream, raw_openai_upstream
+
+try:
+    from arbiter.cli_serve import _server_telling_streams
+except ImportError:  # an older arbiter (bench/coalesce.py's baseline variant): cli.py held it
+    from arbiter.cli import _server_telling_streams  # type: ignore[attr-defined,no-redef]
 
 WORDS = [f"w{i} " for i in range(40)]  # the answer, one word a chunk
 ANSWER = "".join(WORDS)
@@ -143,12 +146,23 @@ class Rig:
     services: Services
     script: Script
     key_id: str = ""  # the key's id (key_streams, the admin API)
+    # the sidecar's uvicorn.Server (`handle_exit` is SIGTERM's path; clear its
+    # `_captured_signals` after, or uvicorn raises the signal again at its exit)
+    server: Any = None
 
 
-async def _serve(app: Any, lifespan: str) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+async def _serve(
+    app: Any, lifespan: str, grace_s: float | None = None, stopping: Stopping | None = None
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """`stopping`: served as `arbiter serve` serves (its server marks the shutdown's start, so
+    the streams cut at the end of `grace_s` are told why: cli_serve.py)."""
     sock = loopback_listener()
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
+    cfg = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan=lifespan,
+        timeout_graceful_shutdown=grace_s,  # type: ignore[arg-type]
+    )  # fmt: skip
+    server = (
+        uvicorn.Server(cfg) if stopping is None else _server_telling_streams(uvicorn, cfg, stopping)
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     async with asyncio.timeout(60):
@@ -166,24 +180,24 @@ async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
 
 @asynccontextmanager
 async def coalescing_rig(
-    tmp_path: Path, script: Script | None = None, extra_config: str = ""
+    tmp_path: Path, script: Script | None = None, extra_config: str = "", grace_s: float = 30.0
 ) -> AsyncIterator[Rig]:
     """The sidecar (cache on, keys on, SQLite in `tmp_path`) with models `oa-raw` (OpenAI) and
-    `an-raw` (Anthropic) on the scripted upstream; `extra_config` is appended to its TOML."""
+    `an-raw` (Anthropic) on the scripted upstream; `extra_config` is appended to its TOML;
+    `grace_s`: its `server.shutdown_grace_s` (Rig.server.handle_exit drains it)."""
     script = script or Script()
     up, up_task, up_port = await _serve(upstream_app(script), "off")
+
+    def edit(text: str) -> str:
+        text = raw_anthropic_upstream(up_port)(raw_openai_upstream(up_port)(text))
+        return text + "\n[cache]\nenabled = true\n" + extra_config
+
     try:
-        async with sim_running(parse_config(tomllib.loads(sim_config(())))) as sim:
-            text = demo_config(sim.base_url, tmp_path / "arbiter.db")
-            text = raw_anthropic_upstream(up_port)(raw_openai_upstream(up_port)(text))
-            text += "\n[cache]\nenabled = true\n" + extra_config
-            settings = config.loads(text, env=ENV)
-            services = Services(settings, seed=7)
-            app = build_app(settings, services=services)
-            server, task, port = await _serve(app, "on")
+        async with demo_app(tmp_path, edit_config=edit) as (services, app, _):
+            server, task, port = await _serve(app, "on", grace_s, services.stopping)
             try:
                 key = create_key(services.store, "default")
-                yield Rig(f"http://127.0.0.1:{port}", key.key, services, script, key.id)
+                yield Rig(f"http://127.0.0.1:{port}", key.key, services, script, key.id, server)
             finally:
                 await _stop(server, task)
     finally:

@@ -75,6 +75,30 @@ class InProcess:
 
 
 @asynccontextmanager
+async def demo_app(
+    tmp_path: Path,
+    *,
+    edit_config: Callable[[str], str] = lambda text: text,
+    edit_sim: Callable[[str], str] = lambda text: text,
+    anthropic_models: Collection[str] = (),
+    store_url: str | None = None,
+) -> AsyncIterator[tuple[Services, Starlette, SimServer]]:
+    """The demo pool's simulator running, and a sidecar's services and app on it (not started:
+    its lifespan or the caller starts them); the arguments as `sidecar_in_process`'s."""
+    sim_cfg = parse_config(tomllib.loads(edit_sim(sim_config(anthropic_models))))
+    async with sim_running(sim_cfg) as sim:
+        db = tmp_path / "arbiter.db"
+        text = demo_config(sim.base_url, db, anthropic_models=anthropic_models)
+        if store_url is not None:
+            assert text.count(f'url = "sqlite:///{db}"') == 1, "the demo config's store moved"
+            text = text.replace(f'url = "sqlite:///{db}"', f'url = "{store_url}"')
+        text = edit_config(text)
+        settings = config.loads(text, env=ENV)
+        services = Services(settings, seed=7)
+        yield services, build_app(settings, services=services), sim
+
+
+@asynccontextmanager
 async def sidecar_in_process(
     tmp_path: Path,
     *,
@@ -87,17 +111,10 @@ async def sidecar_in_process(
     """A demo-pool sidecar (keys on, SQLite in `tmp_path`, or the store at `store_url`) and a
     client key for `tenant`; `anthropic_models` are served (and called) over Anthropic's API;
     `edit_config`/`edit_sim` rewrite the TOML texts before they are parsed."""
-    sim_cfg = parse_config(tomllib.loads(edit_sim(sim_config(anthropic_models))))
-    async with sim_running(sim_cfg) as sim:
-        db = tmp_path / "arbiter.db"
-        text = demo_config(sim.base_url, db, anthropic_models=anthropic_models)
-        if store_url is not None:
-            assert text.count(f'url = "sqlite:///{db}"') == 1, "the demo config's store moved"
-            text = text.replace(f'url = "sqlite:///{db}"', f'url = "{store_url}"')
-        text = edit_config(text)
-        settings = config.loads(text, env=ENV)
-        services = Services(settings, seed=7)
-        app = build_app(settings, services=services)
+    async with demo_app(
+        tmp_path, edit_config=edit_config, edit_sim=edit_sim,
+        anthropic_models=anthropic_models, store_url=store_url,
+    ) as (services, app, sim):  # fmt: skip
         await services.start()
         try:
             key = create_key(services.store, tenant).key

@@ -6,6 +6,10 @@ Before: every stream made its own call (cache26: 100 streams, 100 calls)."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +303,14 @@ def test_the_leaders_key_revoked_cuts_its_client_alone(tmp_path: Path) -> None:
             text, headers, _ = await follower
             assert text == ANSWER and headers["x-arbiter-cache"] == "hit"
             assert rig.script.calls == 1 and rig.script.completed == 1
+            # the leader's decision says what its client saw, billed the whole call once
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+            async with httpx.AsyncClient(timeout=30) as http:
+                got = await http.get(f"{rig.url}/arbiter/decisions?limit=10", headers=admin)
+            (lead,) = [d for d in got.json()["data"] if d["key_id"] == rig.key_id]
+            assert lead["status"] == "failed" and lead["error"] == "invalid_api_key", lead
+            assert lead["cost_usd"] > 0 and lead["completion_tokens"] == 40, lead
 
     asyncio.run(main())
 
@@ -386,5 +398,242 @@ def test_the_call_is_cut_when_its_last_listener_leaves(tmp_path: Path) -> None:
             d = got.json()
             assert d["status"] == "failed" and d["error"] == "client_disconnected", d
             rig.script.release.set()
+
+    asyncio.run(main())
+
+
+def test_a_followers_own_key_revoked_ends_it_alone(tmp_path: Path) -> None:
+    """A follower's key revoked mid-stream ends the follower as a routed stream of that key
+    ends (one error event naming the revocation, its decision failed for it); the leader, of
+    another key, reads its whole answer, one call (coalesce27b; before: it read to the end)."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig, httpx.AsyncClient(timeout=30) as http:
+            mine = create_key(rig.services.store, "default")
+            other = Rig(rig.url, mine.key, rig.services, rig.script)
+            leader = asyncio.create_task(_openai_stream(rig, usage=False))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            follower = asyncio.create_task(_openai_stream(other, usage=False))
+            await _joined(rig, 1)
+            await asyncio.sleep(0.1)  # the follower waits on the leader's next word
+            assert rig.services.key_streams.cut({mine.id}) == 1
+            with pytest.raises(openai.APIError) as cut:
+                await asyncio.wait_for(follower, 10)
+            assert "revoked" in cut.value.message
+            rig.script.release.set()
+            text, headers, _ = await leader
+            assert text == ANSWER and headers["x-arbiter-cache"] == "miss"
+            assert rig.script.calls == 1 and rig.script.completed == 1
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+            got = await http.get(f"{rig.url}/arbiter/decisions?limit=10", headers=admin)
+            mode_of = {
+                d["key_id"]: (d["mode"], d["status"], d["error"]) for d in got.json()["data"]
+            }
+            assert mode_of[mine.id] == ("cache", "failed", "invalid_api_key"), mode_of
+
+    asyncio.run(main())
+
+
+def test_a_cache_replay_whose_key_is_revoked_ends_with_the_error_event() -> None:
+    """A replayed hit is watched under its key as a relay is (coalesce27b): revoked while its
+    client still reads, the next frame is the revocation's error event, and nothing after."""
+    from arbiter.cache.answer import Replay
+    from arbiter.key_streams import KeyStreams
+    from arbiter.surfaces.openai_chat import sse_error_event
+
+    async def main() -> None:
+        streams = KeyStreams()
+        replay = Replay([b"data: 1\n\n", b"data: 2\n\n", b"data: [DONE]\n\n"],
+                        (streams, "k1"), sse_error_event)  # fmt: skip
+        assert await replay.__anext__() == b"data: 1\n\n"
+        assert streams.keys() == ["k1"]
+        assert streams.cut({"k1"}) == 1
+        frame = await replay.__anext__()
+        assert b"revoked" in frame and b"[DONE]" not in frame
+        with pytest.raises(StopAsyncIteration):
+            await replay.__anext__()
+        assert streams.keys() == [], "the replay left the registry"
+
+    asyncio.run(main())
+
+
+def test_a_leader_whose_client_left_is_recorded_as_its_client_saw_it(tmp_path: Path) -> None:
+    """The leader's client leaves mid-stream while a follower listens: the call runs to its end
+    for the follower, and the leader's decision says what its client saw (failed,
+    client_disconnected), billed the whole call once; the follower's is an ok hit that saved
+    it (coalesce27b; before: the leader's decision was `ok`)."""
+
+    async def leaving(rig: Rig, go: asyncio.Event) -> str:
+        async with _gpt(rig) as gpt:
+            raw = await gpt.chat.completions.with_raw_response.create(
+                model="oa-raw", messages=ASK, stream=True
+            )
+            stream = raw.parse()
+            async for _ in stream:
+                break  # one chunk, then gone (once the follower joined)
+            await go.wait()
+            await stream.close()
+            return raw.headers["x-arbiter-decision-id"]
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig, httpx.AsyncClient(timeout=30) as http:
+            go = asyncio.Event()
+            leader = asyncio.create_task(leaving(rig, go))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            follower = asyncio.create_task(_openai_stream(rig, usage=True))
+            await _joined(rig, 1)
+            go.set()
+            leader_id = await leader
+            await asyncio.sleep(0.2)
+            rig.script.release.set()
+            text, headers, usage = await follower
+            assert text == ANSWER and rig.script.calls == 1 and rig.script.completed == 1
+            await asyncio.to_thread(rig.services.recorder.flush, 5.0)
+            admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+            async def decision(did: str) -> Any:
+                return (await http.get(f"{rig.url}/arbiter/decisions/{did}", headers=admin)).json()
+
+            lead = await decision(leader_id)
+            hit = await decision(headers["x-arbiter-decision-id"])
+            assert lead["status"] == "failed" and lead["error"] == "client_disconnected", lead
+            assert lead["completion_tokens"] == usage.completion_tokens == 40
+            assert lead["cost_usd"] > 0, "billed the whole call it made"
+            assert hit["mode"] == "cache" and hit["status"] == "ok" and hit["cost_usd"] == 0
+            assert hit["cache_saved_usd"] == lead["cost_usd"]
+            stats = (await http.get(f"{rig.url}/arbiter/stats", headers=admin)).json()
+            assert stats["cost_usd"] == pytest.approx(lead["cost_usd"]), "billed once"
+
+    asyncio.run(main())
+
+
+def _drain_rows(db: Path) -> list[tuple[str, str, str | None, float]]:
+    with closing(sqlite3.connect(db)) as con:
+        # (the learner's judge, grading a whole answer, records a decision of its own)
+        query = "SELECT mode, status, error, cost_usd FROM decisions WHERE mode != 'judge'"
+        rows = con.execute(query).fetchall()
+    return sorted(rows)
+
+
+async def _read(rig: Rig, http: httpx.AsyncClient) -> bytes:
+    body = {"model": "oa-raw", "messages": ASK, "stream": True}
+    auth = {"authorization": f"Bearer {rig.key}"}
+    async with http.stream("POST", rig.url + "/v1/chat/completions", json=body, headers=auth) as r:
+        return b"".join([b async for b in r.aiter_bytes()])
+
+
+async def _three_listening(rig: Rig, http: httpx.AsyncClient) -> list[asyncio.Task[bytes]]:
+    """A leader mid-stream (its upstream held) and two followers joined to it."""
+    leader = asyncio.create_task(_read(rig, http))
+    await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+    followers = [asyncio.create_task(_read(rig, http)) for _ in range(2)]
+    await _joined(rig, 2)
+    return [leader, *followers]
+
+
+def _sigterm(rig: Rig) -> None:
+    """SIGTERM's path (handle_exit), less the signal uvicorn raises again at its exit."""
+    rig.server.handle_exit(signal.SIGTERM, None)
+    rig.server._captured_signals.clear()
+
+
+def test_sigterm_lets_a_leader_and_its_followers_finish_within_the_grace(tmp_path: Path) -> None:
+    """SIGTERM with a leader and two followers mid-stream, the answer ending within the grace:
+    each reads it whole, one call, billed once (a drain waits for them all)."""
+
+    async def main() -> None:
+        async with (
+            coalescing_rig(tmp_path, grace_s=10.0) as rig,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            listeners = await _three_listening(rig, http)
+            _sigterm(rig)
+            await asyncio.sleep(0.3)
+            rig.script.release.set()
+            got = await asyncio.wait_for(asyncio.gather(*listeners), 10)
+            for raw in got:
+                assert raw.endswith(b"data: [DONE]\n\n") and b"w39" in raw, raw[-300:]
+            assert rig.script.calls == 1
+        rows = _drain_rows(tmp_path / "arbiter.db")
+        assert [r[:3] for r in rows] == [
+            ("cache", "ok", None), ("cache", "ok", None), (rows[2][0], "ok", None),
+        ], rows  # fmt: skip
+        assert rows[0][3] == rows[1][3] == 0 and rows[2][3] > 0, "the call billed once"
+
+    asyncio.run(main())
+
+
+def test_sigterm_with_a_leader_and_followers_mid_stream_ends_each_cleanly(tmp_path: Path) -> None:
+    """SIGTERM with a leader and two followers mid-stream, the upstream held past the grace:
+    each client reads one error event telling why (not a cut connection) within the grace,
+    every decision recorded, the one call billed once, to the leader (coalesce27b; before:
+    the followers' connections were cut with no event)."""
+
+    async def main() -> None:
+        async with (
+            coalescing_rig(tmp_path, grace_s=1.0) as rig,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            listeners = await _three_listening(rig, http)
+            _sigterm(rig)
+            started = time.monotonic()
+            got = await asyncio.wait_for(asyncio.gather(*listeners), 10)
+            took = time.monotonic() - started
+            rig.script.release.set()
+            for raw in got:
+                assert b"shutting down" in raw and b"[DONE]" not in raw, raw[-300:]
+                assert raw.count(b'"error"') == 1, "one terminal error event"
+            assert took < 1.0 + 3.0, took
+            assert rig.script.calls == 1
+        rows = _drain_rows(tmp_path / "arbiter.db")  # the app stopped: all written
+        assert [r[:3] for r in rows] == [
+            ("cache", "failed", "server_shutting_down"),
+            ("cache", "failed", "server_shutting_down"),
+            (rows[2][0], "failed", "server_shutting_down"),
+        ], rows
+        assert rows[0][3] == rows[1][3] == 0 and rows[2][3] > 0, "the call billed once"
+
+    asyncio.run(main())
+
+
+async def _responses_stream(rig: Rig) -> tuple[str, str, dict[str, str], Any]:
+    """The text, the Response id, the headers and the final usage of one Responses stream."""
+    async with _gpt(rig) as gpt:
+        raw = await gpt.responses.with_raw_response.create(
+            model="oa-raw", input="Tell me about tides.", stream=True
+        )
+        text, done = "", None
+        async for event in raw.parse():
+            if event.type == "response.output_text.delta":
+                text += event.delta
+            elif event.type == "response.completed":
+                done = event.response
+    assert done is not None, "the stream ended with response.completed"
+    return text, done.id, dict(raw.headers), done.usage
+
+
+def test_identical_responses_streams_share_one_call(tmp_path: Path) -> None:
+    """Responses API streams coalesce as chat ones do (coalesce27b; before: each its own call):
+    each follower gets the whole answer in its own Response (own id), a hit at cost 0."""
+
+    async def main() -> None:
+        async with coalescing_rig(tmp_path) as rig:
+            leader = asyncio.create_task(_responses_stream(rig))
+            await asyncio.wait_for(rig.script.first_sent.wait(), 20)
+            followers = [asyncio.create_task(_responses_stream(rig)) for _ in range(3)]
+            await _joined(rig, 3)
+            rig.script.release.set()
+            first = await leader
+            rest = await asyncio.gather(*followers)
+            assert rig.script.calls == 1, "one upstream call for four identical streams"
+            assert first[0] == ANSWER and first[2]["x-arbiter-cache"] == "miss"
+            ids = {first[1]} | {r[1] for r in rest}
+            assert len(ids) == 4, "each its own Response id"
+            for text, rid, headers, usage in rest:
+                assert text == ANSWER and headers["x-arbiter-cache"] == "hit"
+                assert rid == "resp_" + headers["x-arbiter-decision-id"]
+                assert usage.output_tokens == 40
+                assert usage.model_extra is not None and usage.model_extra["cost"] == 0.0
 
     asyncio.run(main())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -14,11 +15,14 @@ import orjson
 from arbiter import request_log
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
-from arbiter.canonical import CanonicalResponse, CanonicalUsage
+from arbiter.canonical import CanonicalResponse, CanonicalUsage, StreamError
+from arbiter.errors import ArbiterError
 from arbiter.principal import Principal
+from arbiter.protocols import anthropic_stream
 from arbiter.records import DecisionRecord
 from arbiter.relay_codec import Translating
 from arbiter.request_plan import Completed, Plan, Streamed
+from arbiter.surfaces.openai_chat import sse_error_event
 from arbiter.types import ChatRequest, ChatResult, Usage
 from arbiter.upstream_body import dropped_fields
 
@@ -82,17 +86,26 @@ async def serve_hit(
         codec = req.stream_codec and req.stream_codec(
             "openai", entry.model, decision_id, created, cached.shown_model(entry), None
         )
+        error: Callable[[ArbiterError], bytes]
         if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
             frames = cached.with_hit_cost_frames(
                 [codec.replay(list(cached.events(entry.answer, decision_id)))]
             )
+            error = codec.error
         else:
             frames = cached.with_hit_cost_frames(cached.replay(
                 entry, req.protocol, decision_id, include_usage=req.include_usage,
                 created=created,
             ))  # fmt: skip
+            error = _error_event(req.protocol)
         deadline = time.monotonic() + s.settings.failover.deadline_s
-        return Streamed(cached.Replay(frames), headers, deadline)
+        # its key watched as a routed stream's is: revoked while its client reads, it ends
+        key = (
+            (s.key_streams, principal.key_id)
+            if principal.key_id and not principal.is_admin
+            else None
+        )
+        return Streamed(cached.Replay(frames, key, error), headers, deadline)
     # the body as well as its bytes: a surface that renders its own shape (Responses)
     # decodes the body
     body = cached.with_hit_cost_body(cached.render_body(entry, req.protocol, decision_id, created))
@@ -101,6 +114,13 @@ async def serve_hit(
         req.protocol,
     )  # fmt: skip
     return Completed(result, headers, req.protocol, hit=True)
+
+
+def _error_event(protocol: str) -> Callable[[ArbiterError], bytes]:
+    """A replay's terminal error event, in its client's protocol."""
+    if protocol == "openai":
+        return sse_error_event
+    return lambda err: anthropic_stream.StreamEncoder("").error(StreamError(err))
 
 
 def _dropped(s: Services, req: ChatRequest, model: str) -> str | None:

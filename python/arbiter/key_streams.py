@@ -77,3 +77,47 @@ class KeyStreams:
                     stream.cancelled = True
                     stream.task.cancel()
         return told
+
+
+class Watched:
+    """A stream served in its client's task from the sidecar's own frames (a cache replay, a
+    follower of an identical stream in flight: live_follow.py), watched under its key as a
+    relay is: revoked, it ends with one error event (`on_revoked`'s). Its task is cancelled
+    only while it waits for a frame (a follower's wait on the leader's answer), never while
+    the server sends one."""
+
+    __slots__ = ("_key", "_on")
+
+    def __init__(self, key: tuple[KeyStreams, str] | None) -> None:
+        self._key = key
+        self._on: LiveStream | None = None
+
+    def before(self) -> KeyRevoked | None:
+        """At each frame asked for (in the client's task): the revocation, if one came."""
+        if self._key is not None and self._on is None:
+            self._on = self._key[0].enter(self._key[1])
+        on = self._on
+        if on is None:
+            return None
+        on.at_yield = False
+        return on.error() if on.revoked else None
+
+    def taken_back(self) -> KeyRevoked | None:
+        """Cancelled while waiting: our cancel (its key revoked) taken back, with its error;
+        None when the cancel is someone else's (re-raise it)."""
+        on = self._on
+        task = asyncio.current_task()
+        if on is None or not on.cancelled or task is None or task.cancelling() != 1:
+            return None
+        task.uncancel()
+        return on.error()
+
+    def sent(self) -> None:
+        """A frame handed to the server: a revocation now only flags it."""
+        if self._on is not None:
+            self._on.at_yield = True
+
+    def leave(self) -> None:
+        if self._on is not None:
+            self._on.leave()
+            self._on.at_yield = True  # no task of ours to cancel any more

@@ -641,6 +641,11 @@ class Translating(_Collecting):
     def terminal(self) -> bytes:
         return self._encoder.encode(MessageStop())
 
+    def encode_events(self, events: list[StreamEvent]) -> bytes:
+        """Canonical events as they come, with no upstream to decode (a follower of an
+        identical stream in flight: live_follow.py); its end is `replay`'s (the finish held)."""
+        return self._encode(events)
+
     def replay(self, events: list[StreamEvent]) -> bytes:
         """A whole answer already canonical (a cache hit), terminal event included: the
         client's protocol's stream with no upstream to decode."""

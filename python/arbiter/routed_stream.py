@@ -195,8 +195,11 @@ async def _finish_stream(
         elif failure is None and (n := short_choices.asked(req)) is not None:
             body = outcome.codec.choices_body()
             short_choices.note(plan, short_choices.short(n, len(body["choices"]) if body else 1))
+        # a leader's client gone before the answer ended, the call kept for its followers: its
+        # decision says how its client saw it (billed the whole call, once; theirs are hits)
+        seen = failure if failure is not None or live is None else live.leader_gone
         cost, _ = await record_decision(
-            s, req, plan, model, upstream.usage, attempts, failure, content, stream=True,
+            s, req, plan, model, upstream.usage, attempts, seen, content, stream=True,
             opened=True, decode_ms=decode_ms, cut=cut,
             relayed=lambda: relayed_texts(outcome.codec),
         )  # fmt: skip

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -34,8 +34,13 @@ from arbiter.canonical import (
     ToolArgsDelta,
     ToolCallPart,
 )
+from arbiter.key_streams import Watched
 from arbiter.protocols import anthropic_response, anthropic_stream, openai_response, openai_stream
 from arbiter.protocols.upstream_answer import decode_answer, window_filled
+
+if TYPE_CHECKING:
+    from arbiter.errors import ArbiterError
+    from arbiter.key_streams import KeyStreams
 
 
 @dataclass(slots=True)
@@ -244,27 +249,45 @@ def _hit_cost_frame(frame: bytes) -> bytes:
 
 class Replay:
     """A cached answer's SSE frames, in the shape the server streams a live relay (`Streamed`):
-    nothing to close upstream, nothing left to record (a hit is recorded before it is sent)."""
+    nothing to close upstream, nothing left to record (a hit is recorded before it is sent).
+    `key`: its client key, watched as a relay's is (key_streams.py): revoked while the client
+    still reads, the replay ends with one error event (`error`'s, the client's shape)."""
 
-    __slots__ = ("_frames",)
+    __slots__ = ("_error", "_frames", "_watch")
 
-    def __init__(self, frames: list[bytes]) -> None:
+    def __init__(
+        self,
+        frames: list[bytes],
+        key: tuple[KeyStreams, str] | None = None,
+        error: Callable[[ArbiterError], bytes] | None = None,
+    ) -> None:
         self._frames = iter(frames)
+        self._watch = Watched(key if error is not None else None)
+        self._error = error
 
     def __aiter__(self) -> Replay:
         return self
 
     async def __anext__(self) -> bytes:
+        err = self._watch.before()  # (no await here: the task is never cancelled for it)
+        if err is not None and self._error is not None:
+            error, self._error = self._error, None  # its last frame
+            self._frames = iter(())
+            self._watch.leave()
+            return error(err)
         try:
-            return next(self._frames)
+            frame = next(self._frames)
         except StopIteration:
+            self._watch.leave()
             raise StopAsyncIteration from None
+        self._watch.sent()
+        return frame
 
     def expire(self) -> None:
         return None
 
     async def aclose(self) -> None:
-        return None
+        self._watch.leave()
 
 
 def of_result(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from arbiter.canonical import CanonicalUsage, StopReason
-from arbiter.errors import ArbiterError
+from arbiter.errors import ArbiterError, ClientDisconnected
 
 if TYPE_CHECKING:
     from arbiter.key_streams import KeyStreams, LiveStream
@@ -48,7 +48,8 @@ class LiveAnswer:
 
     __slots__ = (
         "_chars", "_parts_seen", "_pump", "_wake", "codec", "cut", "decision_id", "end", "key",
-        "leader_here", "listeners", "model", "prompt_tokens", "shown_model", "task",
+        "leader_gone", "leader_here", "listeners", "model", "prompt_tokens", "shown_model",
+        "task",
     )  # fmt: skip
 
     def __init__(
@@ -67,6 +68,10 @@ class LiveAnswer:
         self.end: LiveEnd | None = None
         self.listeners = 0  # followers reading it now
         self.leader_here = True  # the leader's client still reads it
+        # how the leader's client saw it end, when that was before the answer did (it left, its
+        # key was revoked): its decision is recorded so, billed the whole call the followers
+        # kept going (routed_stream._finish_stream)
+        self.leader_gone: ArbiterError | None = None
         self.cut = False  # no one listened any more: the call is being cut
         self._wake = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
@@ -196,6 +201,8 @@ class LeaderRelay:
         as revoked) unless a follower listens."""
         err = on_key.error()
         self._ended = True
+        if self._live.end is None and self._live.leader_gone is None:
+            self._live.leader_gone = err
         self._leave_key()
         if self._live.listeners <= 0:
             self._relay.fail(err)
@@ -217,6 +224,8 @@ class LeaderRelay:
 
     async def aclose(self) -> None:
         """This client's response is over (read to its end or left)."""
+        if self._live.end is None and self._live.leader_gone is None:  # left before the end
+            self._live.leader_gone = ClientDisconnected("the client disconnected mid-stream")
         self._live.leader_here = False
         self._frames.clear()
         self._leave_key()
