@@ -125,6 +125,10 @@ def sim_settings(scale: float) -> dict[str, Any]:
             "same_draws_per_prompt": True, "difficulty_effect": 0.0, "models": models}  # fmt: skip
 
 
+# --late-good-ratio: routing.latency_late_good_ratio for the sidecar (None: the config's)
+LATE_GOOD: float | None = None
+
+
 def sidecar_settings(
     sim_url: str, db: Path, scale: float, coverage_step: float | None = None
 ) -> dict[str, Any]:
@@ -150,7 +154,8 @@ def sidecar_settings(
             "prior_strength": 200.0,
             "latency_quantile": QUANTILE,
             "difficulty": False,
-        },
+        }
+        | ({} if LATE_GOOD is None else {"latency_late_good_ratio": LATE_GOOD}),
         "upstreams": {"sim": {"base_url": sim_url}},
         "models": models,
         # the default prior for unknown models (2 s to the first token, 20 tokens/s), on the
@@ -696,7 +701,7 @@ def by_streams(rows: list[dict[str, Any]]) -> int:
 
 
 def main() -> int:
-    global QUALITY_TARGET
+    global QUALITY_TARGET, LATE_GOOD
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=600)
     p.add_argument("--scale", type=float, default=0.05)
@@ -728,6 +733,12 @@ def main() -> int:
         " (latency_slo_streams; default 0: no streams)",
     )
     p.add_argument(
+        "--late-good-ratio",
+        type=float,
+        default=None,
+        help="routing.latency_late_good_ratio for the sidecar (default: the config's)",
+    )
+    p.add_argument(
         "--transport",
         choices=("asgi", "socket"),
         default=None,
@@ -742,6 +753,7 @@ def main() -> int:
     if args.transport == "asgi" and args.stream_share > 0:
         p.error("--stream-share needs --transport socket (ASGI hands over a stream whole)")
     QUALITY_TARGET = args.quality_target
+    LATE_GOOD = args.late_good_ratio
     streams_.live.QUALITY_TARGET = args.quality_target  # the module the stream rules read
     summary = asyncio.run(main_async(args))
     print(json.dumps(summary))

@@ -76,6 +76,8 @@ SPREAD_PRIOR_POOL: bool | None = None
 STREAM_PRIOR_DISTANCE: bool | None = None
 # --length-task-prior-pool on|off: latency.length_task_prior_pool (None: the config's)
 LENGTH_TASK_POOL: bool | None = None
+# --late-good-ratio: routing.latency_late_good_ratio (None: the config's)
+LATE_GOOD: float | None = None
 # --fresh-draws: each request's calls take their own latency draw (see fresh_draws)
 FRESH_DRAWS = False
 # --stream-share: the share of requests sent as streams (latency_slo_streams; 0: none, the
@@ -91,6 +93,12 @@ def _config_latency() -> config.LatencySettings:
     """The `[latency]` settings as the live bench configures the sidecar."""
     toml = to_toml(live.sidecar_settings("http://127.0.0.1:9", Path("unused.db"), 1.0))
     return config.loads(toml, env={}).latency
+
+
+def _config_late_good() -> float:
+    """`routing.latency_late_good_ratio` as the live bench configures the sidecar."""
+    toml = to_toml(live.sidecar_settings("http://127.0.0.1:9", Path("unused.db"), 1.0))
+    return config.loads(toml, env={}).routing.latency_late_good_ratio
 
 
 def _config_near() -> int:
@@ -266,6 +274,7 @@ def replay(
     params = RouterParams(
         baseline=live.BASELINE, quality_target=live.QUALITY_TARGET, prior_strength=200.0,
         latency_quantile=live.QUANTILE, optimistic=optimistic,
+        latency_late_good_ratio=_config_late_good() if LATE_GOOD is None else LATE_GOOD,
     )  # fmt: skip
     pool_tasks = (
         _config_latency().length_task_prior_pool if LENGTH_TASK_POOL is None else LENGTH_TASK_POOL
@@ -481,6 +490,10 @@ def main() -> int:
         help="latency.length_task_prior_pool (default: the config's)",
     )  # fmt: skip
     p.add_argument(
+        "--late-good-ratio", type=float, default=None,
+        help="routing.latency_late_good_ratio (default: the config's)",
+    )  # fmt: skip
+    p.add_argument(
         "--stream-share", type=float, default=0.0,
         help="the share of requests sent as streams, a first-token SLO in place of a total one"
         " (latency_slo_streams; default 0: the workload as defined, no streams)",
@@ -496,7 +509,8 @@ def main() -> int:
     if not 0.0 <= args.stream_share <= 1.0:
         p.error("--stream-share must be in [0, 1]")
     global LENGTH_NEAR, FRESH_DRAWS, EXPLORE_Z, SPREAD_POOL, SPREAD_PRIOR_POOL, STREAM_SHARE
-    global STREAM_PRIOR_DISTANCE, LENGTH_TASK_POOL, SPLIT_PRIOR
+    global STREAM_PRIOR_DISTANCE, LENGTH_TASK_POOL, SPLIT_PRIOR, LATE_GOOD
+    LATE_GOOD = args.late_good_ratio
     STREAM_SHARE = args.stream_share
     if args.length_task_prior_pool is not None:
         LENGTH_TASK_POOL = args.length_task_prior_pool == "on"

@@ -232,6 +232,10 @@ class RoutingSettings:
     # latency SLOs (x-arbiter-max-latency-ms, [tenants.X] max_latency_ms, [latency]) are met at
     # this quantile of the predicted latency (arbiter.latency)
     latency_quantile: float = 0.9
+    # > 0: when models fit a latency SLO but none of them clears the quality bar, the fastest
+    # model over the bar instead (issue 19's rule: late but good), if its predicted latency is
+    # within this many times the SLO; 0 = the best-scoring that fits (routing_latency.py)
+    latency_late_good_ratio: float = 0.0
 
     def first_models(self) -> list[str]:
         """The models a cascade may ask first, in order of preference (empty: the cheapest)."""

@@ -79,6 +79,7 @@ def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
     check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     check_range(loc, ["routing", "judge_max_in_flight"], r.judge_max_in_flight, 1, 10_000)
     check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
+    check_range(loc, ["routing", "latency_late_good_ratio"], r.latency_late_good_ratio, 0.0, 1e6)
 
 
 def check_shadow(loc: _Locator, sh: ShadowSettings, models: Mapping[str, Any]) -> None:

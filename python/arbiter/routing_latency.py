@@ -32,7 +32,8 @@ def slo_choice(
 ) -> tuple[int, str, list[bool]]:
     """The model to use under the request's SLOs: the bandit's choice when it fits; else
     the same rule over the models that fit (cheapest over the bar, else the best score, or
-    best value); when none fits, the fastest of those over the bar (else of all). Returns
+    with `latency_late_good_ratio` the fastest over the bar: `late_good`; or best value); when
+    none fits, the fastest of those over the bar (else of all). Returns
     (index, reason text, fits)."""
     total_slo, ttft_slo = req.max_latency_ms, req.max_ttft_ms
     fits = [
@@ -68,11 +69,35 @@ def slo_choice(
         how = "the best value of those that fit"
     else:
         clear = [k for k in ok if scores[k] >= target]
+        slo = total_slo if part else ttft_slo
         if clear:
             j = min(clear, key=lambda k: sampled_cost[k])
             how = "the cheapest that fits and clears the bar"
+        elif (late := late_good(scores, target, predicted, part, slo, params)) is not None:
+            j = late
+            how = "none that fits clears the bar: the fastest that clears it"
         else:
             j = max(ok, key=lambda k: scores[k])
             how = "none that fits clears the bar: the best-scoring that fits"
     text = f"; latency {q}: {said(i)} does not fit {asked}, so {said(j)}, {how}"
     return j, text, fits
+
+
+def late_good(
+    scores: Sequence[float],
+    target: float,
+    predicted: list[tuple[float, float]],
+    part: int,
+    slo: float | None,
+    params: RouterParams,
+) -> int | None:
+    """With `latency_late_good_ratio` > 0, when models fit but none of them clears the bar: the
+    fastest model over the bar (issue 19's rule and the benches' oracle: a late answer is at
+    least a good one), if predicted within ratio x the SLO; else None (the best-scoring that
+    fits)."""
+    ratio = params.latency_late_good_ratio
+    good = [k for k in range(len(scores)) if scores[k] >= target]
+    if ratio <= 0 or not good or slo is None:
+        return None
+    j = min(good, key=lambda k: predicted[k][part])
+    return j if predicted[j][part] <= ratio * slo else None

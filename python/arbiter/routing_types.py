@@ -154,6 +154,9 @@ class RouterParams:
     slope_prior_var: float = 0.25
     slope_precision_cap: float = 400.0  # caps the slope's precision so it keeps adapting
     latency_quantile: float = 0.9  # a latency SLO is met at this quantile of the prediction
+    # > 0: fits but none of those clears the bar -> the fastest over the bar, when predicted
+    # within this many times the SLO (routing_latency.slo_choice); 0: the best-scoring that fits
+    latency_late_good_ratio: float = 0.0
     # under the quality-target rule, a non-baseline arm's Thompson score is never below its
     # mean: a draw explores down (a cheaper arm that may clear the bar), never pays for a
     # pricier arm because the cheaper one's draw dipped although its mean clears the bar

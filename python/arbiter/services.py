@@ -379,6 +379,7 @@ class Services:
                 cost_weight=r.cost_weight,
                 max_fallbacks=max(self.settings.failover.max_models - 1, 0),
                 latency_quantile=r.latency_quantile,
+                latency_late_good_ratio=r.latency_late_good_ratio,
             )
             router = Router(
                 self.pool,
