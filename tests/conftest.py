@@ -40,6 +40,15 @@ pytest_plugins = ["tests.gc_per_test", "tests.long_files_first", "tests.browser"
 settings.register_profile("arbiter", suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("arbiter")
 
+# Ctrl-C tests send SIGINT to child processes, which answer it as a terminal's Ctrl-C only if
+# they start with SIGINT's default disposition. A suite started in the background by a shell
+# without job control (`cmd &` in a script, some CI runners) inherits SIGINT *ignored*, and an
+# ignored signal stays ignored across exec: every child would then shrug the test's Ctrl-C off.
+# A handler (unlike SIG_IGN) is reset to the default at exec, so the children start as from a
+# terminal whatever started the suite.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 ADMIN_KEY = "adm-test-" + os.urandom(8).hex()
 ENV = {**os.environ, API_KEY_ENV: "sim-test-key", ADMIN_KEY_ENV: ADMIN_KEY}
 

@@ -38,7 +38,7 @@ def test_streams_tools_and_n_are_shadowed_whole_and_never_reach_the_caller(
             claude = anthropic.Anthropic(
                 api_key=s.gpt.api_key, base_url=s.sidecar.root_url, max_retries=0, timeout=10
             )
-            with claude.messages.stream(
+            with claude, claude.messages.stream(
                 model="auto", max_tokens=32, tools=[TOOL],  # type: ignore[list-item]
                 messages=[{"role": "user", "content": "Say hello."}],
             ) as stream:  # fmt: skip
