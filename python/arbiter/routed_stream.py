@@ -219,12 +219,7 @@ async def _finish_stream(
                 and not codec.window_filled
                 and not codec.held_more
             ):
-                u = upstream.usage
-                usage = CanonicalUsage(
-                    max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
-                    u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
-                    cache_creation_1h_input_tokens=u.cache_write_1h_tokens,
-                ) if u is not None else CanonicalUsage()  # fmt: skip
+                usage = _canonical_usage(upstream)
                 answer = cached.of_stream(
                     content, outcome.codec.finish, usage, plan.decision_id, model,
                     outcome.codec.stop_sequence, calls=bool(outcome.codec.calls.calls()),
@@ -238,16 +233,24 @@ async def _finish_stream(
         s.cache.settle(plan.cache, client_left=gone)
 
 
+def _canonical_usage(upstream: UpstreamStream) -> CanonicalUsage:
+    """The stream's usage as a cached answer holds it: the prompt net of its cache reads and
+    writes, beside them (none reported: zeros)."""
+    u = upstream.usage
+    if u is None:
+        return CanonicalUsage()
+    return CanonicalUsage(
+        max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
+        u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
+        cache_creation_1h_input_tokens=u.cache_write_1h_tokens,
+    )  # fmt: skip
+
+
 def _live_end(outcome: _StreamOutcome, upstream: UpstreamStream, cost: float) -> LiveEnd:
     """How a leader's stream ended, for the streams that joined it."""
     if outcome.failure is not None:
         return LiveEnd(outcome.failure)
-    u = upstream.usage
-    usage = CanonicalUsage(
-        max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
-        u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
-        cache_creation_1h_input_tokens=u.cache_write_1h_tokens,
-    ) if u is not None else CanonicalUsage()  # fmt: skip
+    usage = _canonical_usage(upstream)
     codec = outcome.codec
     reason = stop_reason_in(codec.finish) or "end_turn"
     if reason == "end_turn" and codec.stop_sequence is not None:
