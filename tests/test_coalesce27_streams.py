@@ -6,9 +6,11 @@ Before: every stream made its own call (cache26: 100 streams, 100 calls)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,20 @@ def _gpt(rig: Rig) -> openai.AsyncOpenAI:
 
 def _claude(rig: Rig) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(api_key=rig.key, base_url=rig.url, max_retries=0)
+
+
+@contextlib.asynccontextmanager
+async def _claude_stream(rig: Rig) -> AsyncIterator[Any]:
+    """One Anthropic SDK stream of ASK to an-raw."""
+    async with (
+        _claude(rig) as claude,
+        claude.messages.stream(
+            model="an-raw",
+            max_tokens=200,
+            messages=ASK,  # type: ignore[arg-type]
+        ) as stream,
+    ):
+        yield stream
 
 
 async def _openai_stream(rig: Rig, *, usage: bool) -> tuple[str, dict[str, str], Any]:
@@ -91,14 +107,7 @@ def test_identical_openai_streams_share_one_call_with_or_without_usage(tmp_path:
 
 def test_identical_anthropic_streams_share_one_call(tmp_path: Path) -> None:
     async def one(rig: Rig) -> tuple[str, str, int]:
-        async with (
-            _claude(rig) as claude,
-            claude.messages.stream(
-                model="an-raw",
-                max_tokens=200,
-                messages=ASK,  # type: ignore[arg-type]
-            ) as stream,
-        ):
+        async with _claude_stream(rig) as stream:
             text = "".join([t async for t in stream.text_stream])
             final = await stream.get_final_message()
         assert final.usage.input_tokens == 9  # the leader's upstream's count
@@ -175,14 +184,7 @@ def test_a_failure_mid_stream_ends_every_listener_with_the_same_error(
             if surface == "openai":
                 await _openai_stream(rig, usage=False)
             else:
-                async with (
-                    _claude(rig) as claude,
-                    claude.messages.stream(
-                        model="an-raw",
-                        max_tokens=200,
-                        messages=ASK,  # type: ignore[arg-type]
-                    ) as stream,
-                ):
+                async with _claude_stream(rig) as stream:
                     async for _ in stream.text_stream:
                         pass
         except (openai.APIError, anthropic.APIError) as err:
